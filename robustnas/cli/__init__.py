@@ -1,0 +1,52 @@
+"""The ``robustnas`` command line: parsing and printing only; the work is in the Python API."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from robustnas.errors import RobustnasError
+
+# Each module defines ``register(subparsers)``; its parser's ``func(args) -> int`` runs it.
+COMMANDS = ("search", "derive", "info", "retrain", "evaluate", "bench")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit status 2, no usage dump)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every subcommand registered."""
+    from robustnas import __version__
+
+    parser = _Parser(prog="robustnas",
+                     description="Differentiable, robustness-aware neural architecture search.")
+    parser.add_argument("--version", action="version", version=f"robustnas {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for name in COMMANDS:
+        importlib.import_module(f"robustnas.cli.{name}").register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``robustnas`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except RobustnasError as exc:
+        print(f"robustnas {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"robustnas {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

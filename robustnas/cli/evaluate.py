@@ -1,0 +1,15 @@
+"""`robustnas evaluate` (placeholder until its issue lands)."""
+
+import argparse
+
+from robustnas.errors import UsageError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `evaluate` subcommand."""
+    p = sub.add_parser("evaluate", help="not available yet")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    raise UsageError("'evaluate' is not implemented yet")

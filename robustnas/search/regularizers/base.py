@@ -1,0 +1,82 @@
+"""The regulariser interface and registry.
+
+A regulariser adds a scalar term to the loss of the architecture step (and, if it says
+so, of the weight step). It sees the whole step context: the model, the batch, the clean
+loss and logits, and the schedule position. It may install an arch sampler on the
+supernet in :meth:`Regularizer.setup` (how the log-normal method samples α) and keeps its
+own state for resume.
+
+A new regulariser is a new file in this package::
+
+    @REGULARIZERS.register("mine")
+    class Mine(Regularizer):
+        def loss(self, ctx): ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from robustnas.registry import Registry
+
+REGULARIZERS: Registry[type[Regularizer]] = Registry("regularizer")
+
+
+@dataclass
+class StepContext:
+    """What a regulariser sees at one step.
+
+    ``phase`` is ``"arch"`` (α step on a validation batch) or ``"weights"`` (w step on a
+    training batch). ``loss`` and ``logits`` come from the forward pass of the step with
+    its graph intact, so a regulariser can reuse them.
+    """
+
+    model: nn.Module
+    x: torch.Tensor
+    y: torch.Tensor
+    logits: torch.Tensor
+    loss: torch.Tensor
+    criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    phase: str
+    epoch: int
+    step: int
+    total_epochs: int
+
+
+class Regularizer:
+    """Base class: a zero term, active always, on the α step only."""
+
+    #: Steps the term is added to: a subset of {"arch", "weights"}.
+    phases: frozenset[str] = frozenset({"arch"})
+
+    def __init__(self, **options: Any) -> None:
+        if options:
+            raise TypeError(f"unexpected options: {', '.join(sorted(options))}")
+
+    def setup(self, model: nn.Module) -> None:
+        """Called once with the supernet before search (or resume) starts."""
+
+    def active(self, epoch: int) -> bool:
+        """Whether the term applies at ``epoch`` (0-based)."""
+        return True
+
+    def loss(self, ctx: StepContext) -> tuple[torch.Tensor, dict[str, float]]:
+        """The term to add (a scalar tensor with graph) and named values to log."""
+        return ctx.loss.new_zeros(()), {}
+
+    def state_dict(self) -> dict[str, Any]:
+        """State to checkpoint (tensors, numbers, strings; no arbitrary objects)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+
+
+@REGULARIZERS.register("none")
+class NoRegularizer(Regularizer):
+    """Plain DARTS: no extra term."""

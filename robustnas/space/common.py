@@ -1,0 +1,45 @@
+"""Layers shared by the supernet and the discrete network."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from robustnas.space.ops import FactorizedReduce, ReLUConvBN
+
+
+class Normalize(nn.Module):
+    """Per-channel ``(x - mean) / std`` as the model's first layer.
+
+    Keeping normalisation inside the model means every attack, ε and measure works in
+    [0, 1] pixel space.
+    """
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+def stem(in_channels: int, C_stem: int) -> nn.Sequential:
+    """The CIFAR stem: 3×3 convolution and BN."""
+    return nn.Sequential(nn.Conv2d(in_channels, C_stem, 3, padding=1, bias=False),
+                         nn.BatchNorm2d(C_stem))
+
+
+def preprocess_inputs(C_pp: int, C_p: int, C: int, reduction_prev: bool,
+                      affine: bool) -> tuple[nn.Module, nn.Module]:
+    """The two input preprocessors of a cell (FactorizedReduce after a reduction)."""
+    pre0: nn.Module = (FactorizedReduce(C_pp, C, affine) if reduction_prev
+                       else ReLUConvBN(C_pp, C, 1, 1, 0, affine))
+    return pre0, ReLUConvBN(C_p, C, 1, 1, 0, affine)
+
+
+def reduction_layers(layers: int) -> tuple[int, ...]:
+    """Indices of the reduction cells: at one third and two thirds of the depth."""
+    return (layers // 3, 2 * layers // 3)

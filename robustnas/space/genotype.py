@@ -1,0 +1,169 @@
+"""Genotypes: the discrete cells found by a search, their JSON form and validation.
+
+A genotype holds, for the normal and the reduction cell, two ``(op, input)`` pairs per
+intermediate node. Inputs 0 and 1 are the cell's two inputs; input ``k >= 2`` is
+intermediate node ``k - 2``. The JSON file is versioned and carries the provenance of the
+search that produced it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from robustnas.errors import GenotypeError
+from robustnas.space.ops import PRIMITIVES
+
+GENOTYPE_FORMAT = "robustnas-genotype"
+GENOTYPE_VERSION = 1
+
+Edge = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class Genotype:
+    """A DARTS genotype. ``normal``/``reduce`` list ``(op, input)`` pairs, 2 per node."""
+
+    normal: tuple[Edge, ...]
+    normal_concat: tuple[int, ...]
+    reduce: tuple[Edge, ...]
+    reduce_concat: tuple[int, ...]
+    provenance: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def steps(self) -> int:
+        """Number of intermediate nodes per cell."""
+        return len(self.normal) // 2
+
+    def count(self, op: str, cell: str = "normal") -> int:
+        """How many edges of ``cell`` ("normal", "reduce" or "both") use ``op``."""
+        edges = {"normal": self.normal, "reduce": self.reduce,
+                 "both": self.normal + self.reduce}[cell]
+        return sum(1 for name, _ in edges if name == op)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The versioned JSON-ready form."""
+        return {
+            "format": GENOTYPE_FORMAT,
+            "version": GENOTYPE_VERSION,
+            "normal": [[op, idx] for op, idx in self.normal],
+            "normal_concat": list(self.normal_concat),
+            "reduce": [[op, idx] for op, idx in self.reduce],
+            "reduce_concat": list(self.reduce_concat),
+            "provenance": dict(self.provenance),
+        }
+
+    def describe(self) -> str:
+        """A compact one-line text form, as used by the original DARTS code."""
+        def cell(edges: Sequence[Edge], concat: Sequence[int]) -> str:
+            return "[" + ", ".join(f"({op}, {i})" for op, i in edges) + f"] concat={list(concat)}"
+        return (f"normal={cell(self.normal, self.normal_concat)} "
+                f"reduce={cell(self.reduce, self.reduce_concat)}")
+
+
+def make_genotype(normal: Sequence[Sequence[Any]], reduce: Sequence[Sequence[Any]],
+                  normal_concat: Sequence[int] | None = None,
+                  reduce_concat: Sequence[int] | None = None,
+                  provenance: Mapping[str, Any] | None = None) -> Genotype:
+    """Build and validate a :class:`Genotype` from plain lists."""
+    steps = len(normal) // 2
+    default_concat = tuple(range(2, 2 + steps))
+    geno = Genotype(
+        normal=tuple((str(op), int(i)) for op, i in normal),
+        normal_concat=tuple(normal_concat) if normal_concat is not None else default_concat,
+        reduce=tuple((str(op), int(i)) for op, i in reduce),
+        reduce_concat=tuple(reduce_concat) if reduce_concat is not None else default_concat,
+        provenance=dict(provenance or {}),
+    )
+    validate(geno)
+    return geno
+
+
+def validate(geno: Genotype) -> None:
+    """Check op names, input indices, edge counts and concat lists; raise GenotypeError."""
+    if len(geno.normal) != len(geno.reduce):
+        raise GenotypeError(
+            f"normal cell has {len(geno.normal)} edges but reduction cell has {len(geno.reduce)}")
+    for cell_name, edges, concat in (("normal", geno.normal, geno.normal_concat),
+                                     ("reduce", geno.reduce, geno.reduce_concat)):
+        if not edges or len(edges) % 2:
+            raise GenotypeError(
+                f"{cell_name} cell must have 2 edges per node (an even, non-zero number), "
+                f"got {len(edges)}")
+        for k, (op, idx) in enumerate(edges):
+            node = k // 2
+            if op not in PRIMITIVES or op == "none":
+                choices = ", ".join(p for p in PRIMITIVES if p != "none")
+                raise GenotypeError(f"{cell_name} edge {k}: unknown operation {op!r} "
+                                    f"(choose from: {choices})")
+            if not 0 <= idx < node + 2:
+                raise GenotypeError(f"{cell_name} edge {k} (node {node}): input {idx} out of "
+                                    f"range 0..{node + 1}")
+        steps = len(edges) // 2
+        if not concat or any(not 0 <= c < steps + 2 for c in concat) or len(set(concat)) != len(concat):
+            raise GenotypeError(f"{cell_name}_concat {list(concat)} must list distinct states "
+                                f"in 0..{steps + 1}")
+
+
+def genotype_from_dict(data: Any, source: str = "genotype") -> Genotype:
+    """Parse and validate the JSON form written by :meth:`Genotype.to_dict`."""
+    if not isinstance(data, Mapping):
+        raise GenotypeError(f"{source}: expected a JSON object")
+    if data.get("format", GENOTYPE_FORMAT) != GENOTYPE_FORMAT:
+        raise GenotypeError(f"{source}: not a robustnas genotype (format={data.get('format')!r})")
+    version = data.get("version", GENOTYPE_VERSION)
+    if version != GENOTYPE_VERSION:
+        raise GenotypeError(f"{source}: unsupported genotype version {version!r} "
+                            f"(this robustnas reads version {GENOTYPE_VERSION})")
+    try:
+        normal = [(op, idx) for op, idx in data["normal"]]
+        reduce = [(op, idx) for op, idx in data["reduce"]]
+        for _, idx in normal + reduce:
+            if isinstance(idx, bool) or not isinstance(idx, int):
+                raise TypeError("input index must be an integer")
+        normal_concat = [int(c) for c in data.get("normal_concat", range(2, 2 + len(normal) // 2))]
+        reduce_concat = [int(c) for c in data.get("reduce_concat", range(2, 2 + len(reduce) // 2))]
+    except KeyError as exc:
+        raise GenotypeError(f"{source}: missing field {exc.args[0]!r}") from None
+    except (TypeError, ValueError) as exc:
+        raise GenotypeError(f"{source}: edges must be [op, input] pairs ({exc})") from None
+    provenance = data.get("provenance") or {}
+    if not isinstance(provenance, Mapping):
+        raise GenotypeError(f"{source}: provenance must be an object")
+    try:
+        return make_genotype(normal, reduce, normal_concat, reduce_concat, provenance)
+    except GenotypeError as exc:
+        raise GenotypeError(f"{source}: {exc}") from None
+
+
+def save_genotype(geno: Genotype, path: str | Path) -> Path:
+    """Write ``geno`` as JSON atomically (temporary file, then rename)."""
+    from robustnas.io import atomic_write_text
+
+    path = Path(path)
+    atomic_write_text(path, json.dumps(geno.to_dict(), indent=2) + "\n")
+    return path
+
+
+def load_genotype(spec: str | Path) -> Genotype:
+    """Load a genotype from a JSON file, or by name (``DARTS_V2``, ``ADVRUSH`` ...)."""
+    from robustnas.space.genotypes import GENOTYPES
+
+    name = str(spec)
+    if name.upper() in GENOTYPES and not Path(name).exists():
+        return GENOTYPES.get(name.upper())
+    path = Path(spec)
+    if not path.is_file():
+        known = ", ".join(GENOTYPES.names())
+        raise GenotypeError(f"genotype {name!r} is neither a file nor a named genotype "
+                            f"({known})")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GenotypeError(f"cannot read genotype file {path}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise GenotypeError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    return genotype_from_dict(data, source=str(path))

@@ -1,0 +1,142 @@
+"""The eight DARTS candidate operations, registered by name.
+
+Each factory has the signature ``factory(C, stride, affine) -> nn.Module`` and maps a
+tensor of ``C`` channels to ``C`` channels (spatially halved when ``stride == 2``).
+The order of :data:`PRIMITIVES` is the order of the rows of α and matters for
+checkpoints and genotypes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from robustnas.registry import Registry
+
+OpFactory = Callable[[int, int, bool], nn.Module]
+
+OPS: Registry[OpFactory] = Registry("operation")
+
+PRIMITIVES: tuple[str, ...] = (
+    "none",
+    "max_pool_3x3",
+    "avg_pool_3x3",
+    "skip_connect",
+    "sep_conv_3x3",
+    "sep_conv_5x5",
+    "dil_conv_3x3",
+    "dil_conv_5x5",
+)
+
+
+class ReLUConvBN(nn.Sequential):
+    """ReLU → k×k convolution → BN, used to preprocess cell inputs."""
+
+    def __init__(self, C_in: int, C_out: int, kernel_size: int, stride: int, padding: int,
+                 affine: bool = True) -> None:
+        super().__init__(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(C_in, C_out, kernel_size, stride=stride, padding=padding, bias=False),
+            nn.BatchNorm2d(C_out, affine=affine),
+        )
+
+
+class DilConv(nn.Sequential):
+    """ReLU → depthwise (dilated) k×k → pointwise 1×1 → BN."""
+
+    def __init__(self, C_in: int, C_out: int, kernel_size: int, stride: int, padding: int,
+                 dilation: int, affine: bool = True) -> None:
+        super().__init__(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(C_in, C_in, kernel_size, stride=stride, padding=padding,
+                      dilation=dilation, groups=C_in, bias=False),
+            nn.Conv2d(C_in, C_out, 1, bias=False),
+            nn.BatchNorm2d(C_out, affine=affine),
+        )
+
+
+class SepConv(nn.Sequential):
+    """Two stacked depthwise-separable blocks; only the first carries the stride."""
+
+    def __init__(self, C_in: int, C_out: int, kernel_size: int, stride: int, padding: int,
+                 affine: bool = True) -> None:
+        super().__init__(
+            DilConv(C_in, C_in, kernel_size, stride, padding, 1, affine),
+            DilConv(C_in, C_out, kernel_size, 1, padding, 1, affine),
+        )
+
+
+class Identity(nn.Module):
+    """``skip_connect`` at stride 1."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+class Zero(nn.Module):
+    """The ``none`` operation: a zero tensor of the output shape."""
+
+    def __init__(self, stride: int) -> None:
+        super().__init__()
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride == 1:
+            return x.mul(0.0)
+        return x[:, :, :: self.stride, :: self.stride].mul(0.0)
+
+
+class FactorizedReduce(nn.Module):
+    """Halve the resolution with two 1×1 stride-2 convs on inputs shifted by one pixel."""
+
+    def __init__(self, C_in: int, C_out: int, affine: bool = True) -> None:
+        super().__init__()
+        if C_out % 2:
+            raise ValueError("FactorizedReduce needs an even number of output channels")
+        self.relu = nn.ReLU(inplace=False)
+        self.conv_1 = nn.Conv2d(C_in, C_out // 2, 1, stride=2, bias=False)
+        self.conv_2 = nn.Conv2d(C_in, C_out // 2, 1, stride=2, bias=False)
+        self.bn = nn.BatchNorm2d(C_out, affine=affine)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu(x)
+        shifted = x[:, :, 1:, 1:]
+        if x.shape[-1] % 2 or x.shape[-2] % 2:
+            # Odd sizes: pad first so both branches produce the same spatial size.
+            shifted = nn.functional.pad(x, (0, 1, 0, 1))[:, :, 1:, 1:]
+        return self.bn(torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1))
+
+
+class PoolBN(nn.Module):
+    """A 3×3 pooling, optionally followed by a non-affine BN (as inside DARTS mixed ops)."""
+
+    def __init__(self, kind: str, C: int, stride: int, with_bn: bool) -> None:
+        super().__init__()
+        if kind == "max":
+            self.pool: nn.Module = nn.MaxPool2d(3, stride=stride, padding=1)
+        else:
+            self.pool = nn.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False)
+        self.bn = nn.BatchNorm2d(C, affine=False) if with_bn else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(x)
+        return self.bn(x) if self.bn is not None else x
+
+
+OPS.add("none", lambda C, stride, affine: Zero(stride))
+# Pools get a non-affine BN only inside the supernet's mixed ops (affine=False), as in DARTS.
+OPS.add("max_pool_3x3", lambda C, stride, affine: PoolBN("max", C, stride, with_bn=not affine))
+OPS.add("avg_pool_3x3", lambda C, stride, affine: PoolBN("avg", C, stride, with_bn=not affine))
+OPS.add("skip_connect",
+        lambda C, stride, affine: Identity() if stride == 1 else FactorizedReduce(C, C, affine))
+OPS.add("sep_conv_3x3", lambda C, stride, affine: SepConv(C, C, 3, stride, 1, affine))
+OPS.add("sep_conv_5x5", lambda C, stride, affine: SepConv(C, C, 5, stride, 2, affine))
+OPS.add("dil_conv_3x3", lambda C, stride, affine: DilConv(C, C, 3, stride, 2, 2, affine))
+OPS.add("dil_conv_5x5", lambda C, stride, affine: DilConv(C, C, 5, stride, 4, 2, affine))
+
+
+def make_op(name: str, C: int, stride: int, affine: bool) -> nn.Module:
+    """Build operation ``name``; unknown names raise a :class:`~robustnas.errors.UsageError`."""
+    return OPS.get(name)(C, stride, affine)

@@ -1,0 +1,200 @@
+"""The DARTS supernet: mixed operations over all candidates, weighted by architecture parameters.
+
+Architecture parameters (α, and anything an :class:`ArchSampler` adds) are kept apart from
+the network weights: :meth:`SuperNet.weights` and :meth:`SuperNet.arch_parameters` are
+disjoint and together cover :meth:`~torch.nn.Module.parameters`.
+
+How α becomes the mixing weights of a forward pass is decided by the supernet's
+*arch sampler*. The default is DARTS' softmax; a regulariser that samples α (the
+log-normal Lipschitz method) installs its own sampler with :meth:`SuperNet.set_arch_sampler`
+instead of special-casing the search loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from robustnas.space.common import Normalize, preprocess_inputs, reduction_layers, stem
+from robustnas.space.genotype import Genotype, make_genotype
+from robustnas.space.ops import PRIMITIVES, make_op
+
+
+@dataclass
+class CellWeights:
+    """Mixing weights for one cell type: ``ops`` is (edges × ops); ``edges`` (edges,) or None."""
+
+    ops: torch.Tensor
+    edges: torch.Tensor | None = None
+
+
+class ArchSampler(nn.Module):
+    """Turns the supernet's α into the mixing weights of one forward pass.
+
+    Subclasses may own parameters (e.g. a covariance factor); those count as architecture
+    parameters and are optimised with α.
+    """
+
+    def forward(self, alpha: torch.Tensor, reduction: bool) -> CellWeights:  # noqa: D102
+        return CellWeights(ops=torch.softmax(alpha, dim=-1))
+
+
+class MixedOp(nn.Module):
+    """Weighted sum of all candidate operations on one edge."""
+
+    def __init__(self, C: int, stride: int, primitives: Sequence[str]) -> None:
+        super().__init__()
+        self.ops = nn.ModuleList(make_op(name, C, stride, affine=False) for name in primitives)
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        return sum(w * op(x) for w, op in zip(weights, self.ops))  # type: ignore[return-value]
+
+
+class SearchCell(nn.Module):
+    """A DARTS search cell: two inputs, ``steps`` nodes, every earlier state feeds every node."""
+
+    def __init__(self, steps: int, multiplier: int, C_pp: int, C_p: int, C: int,
+                 reduction: bool, reduction_prev: bool, primitives: Sequence[str]) -> None:
+        super().__init__()
+        self.reduction = reduction
+        self.steps = steps
+        self.multiplier = multiplier
+        self.preprocess0, self.preprocess1 = preprocess_inputs(C_pp, C_p, C, reduction_prev,
+                                                               affine=False)
+        self.edges = nn.ModuleList()
+        for node in range(steps):
+            for source in range(2 + node):
+                stride = 2 if reduction and source < 2 else 1
+                self.edges.append(MixedOp(C, stride, primitives))
+
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: CellWeights) -> torch.Tensor:
+        states = [self.preprocess0(s0), self.preprocess1(s1)]
+        offset = 0
+        for _ in range(self.steps):
+            terms = []
+            for j, h in enumerate(states):
+                out = self.edges[offset + j](h, weights.ops[offset + j])
+                if weights.edges is not None:
+                    out = weights.edges[offset + j] * out
+                terms.append(out)
+            offset += len(states)
+            states.append(sum(terms))  # type: ignore[arg-type]
+        return torch.cat(states[-self.multiplier:], dim=1)
+
+
+def num_edges(steps: int) -> int:
+    """Edges per cell: node ``i`` has ``i + 2`` inputs."""
+    return sum(2 + i for i in range(steps))
+
+
+class SuperNet(nn.Module):
+    """The DARTS search network (CIFAR layout) with α for normal and reduction cells."""
+
+    def __init__(self, C: int = 16, num_classes: int = 10, layers: int = 8, steps: int = 4,
+                 multiplier: int = 4, stem_multiplier: int = 3, in_channels: int = 3,
+                 mean: Sequence[float] = (0.0, 0.0, 0.0), std: Sequence[float] = (1.0, 1.0, 1.0),
+                 primitives: Sequence[str] = PRIMITIVES) -> None:
+        super().__init__()
+        self.config = dict(C=C, num_classes=num_classes, layers=layers, steps=steps,
+                           multiplier=multiplier, stem_multiplier=stem_multiplier,
+                           in_channels=in_channels, mean=list(mean), std=list(std),
+                           primitives=list(primitives))
+        self.primitives = tuple(primitives)
+        self.steps = steps
+        self.multiplier = multiplier
+        self.normalize = Normalize(mean, std)
+        C_curr = stem_multiplier * C
+        self.stem = stem(in_channels, C_curr)
+        C_pp, C_p, C_curr = C_curr, C_curr, C
+        self.cells = nn.ModuleList()
+        reduction_prev = False
+        for i in range(layers):
+            reduction = i in reduction_layers(layers)
+            if reduction:
+                C_curr *= 2
+            cell = SearchCell(steps, multiplier, C_pp, C_p, C_curr, reduction, reduction_prev,
+                              self.primitives)
+            self.cells.append(cell)
+            reduction_prev = reduction
+            C_pp, C_p = C_p, multiplier * C_curr
+        self.global_pooling = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(C_p, num_classes)
+        k, n = num_edges(steps), len(self.primitives)
+        self.alpha_normal = nn.Parameter(1e-3 * torch.randn(k, n))
+        self.alpha_reduce = nn.Parameter(1e-3 * torch.randn(k, n))
+        self.arch_sampler: ArchSampler = ArchSampler()
+
+    # -- parameters -------------------------------------------------------------------
+    def _is_arch(self, name: str) -> bool:
+        return name.startswith("alpha_") or name.startswith("arch_sampler.")
+
+    def named_weights(self) -> list[tuple[str, nn.Parameter]]:
+        """The network weights w with their names (everything but the architecture)."""
+        return [(n, p) for n, p in self.named_parameters() if not self._is_arch(n)]
+
+    def weights(self) -> list[nn.Parameter]:
+        """The network weights w."""
+        return [p for _, p in self.named_weights()]
+
+    def named_arch_parameters(self) -> list[tuple[str, nn.Parameter]]:
+        """α and the arch sampler's parameters, with their names."""
+        return [(n, p) for n, p in self.named_parameters() if self._is_arch(n)]
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        """α and the arch sampler's parameters (optimised on validation batches)."""
+        return [p for _, p in self.named_arch_parameters()]
+
+    def set_arch_sampler(self, sampler: ArchSampler) -> None:
+        """Replace how α becomes mixing weights (softmax by default)."""
+        device = self.alpha_normal.device
+        self.arch_sampler = sampler.to(device)
+
+    def mixing_weights(self) -> dict[str, CellWeights]:
+        """The weights of one forward pass, one sample for each cell type."""
+        return {"normal": self.arch_sampler(self.alpha_normal, False),
+                "reduce": self.arch_sampler(self.alpha_reduce, True)}
+
+    # -- forward ----------------------------------------------------------------------
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weights = self.mixing_weights()
+        s0 = s1 = self.stem(self.normalize(x))
+        for cell in self.cells:
+            s0, s1 = s1, cell(s0, s1, weights["reduce" if cell.reduction else "normal"])
+        out = self.global_pooling(s1)
+        return self.classifier(out.flatten(1))
+
+    # -- derivation -------------------------------------------------------------------
+    def alpha_softmax(self) -> dict[str, torch.Tensor]:
+        """softmax(α) per cell type, detached, for logging and derivation."""
+        return {"normal": torch.softmax(self.alpha_normal.detach(), dim=-1).cpu(),
+                "reduce": torch.softmax(self.alpha_reduce.detach(), dim=-1).cpu()}
+
+    def genotype(self, provenance: dict | None = None) -> Genotype:
+        """Derive the discrete genotype: top-2 non-``none`` edges per node (DARTS rule)."""
+        probs = self.alpha_softmax()
+        return make_genotype(derive_cell(probs["normal"], self.primitives, self.steps),
+                             derive_cell(probs["reduce"], self.primitives, self.steps),
+                             provenance=provenance)
+
+
+def derive_cell(weights: torch.Tensor, primitives: Sequence[str],
+                steps: int) -> list[tuple[str, int]]:
+    """Keep, for each node, the 2 inputs whose best non-``none`` op weighs most."""
+    none_idx = primitives.index("none") if "none" in primitives else -1
+    edges: list[tuple[str, int]] = []
+    start = 0
+    for node in range(steps):
+        n_in = node + 2
+        w = weights[start:start + n_in].clone()
+        if none_idx >= 0:
+            w[:, none_idx] = -float("inf")
+        best_w, best_op = w.max(dim=1)
+        # Ties break towards the lower input index, deterministically.
+        order = sorted(range(n_in), key=lambda j: (-float(best_w[j]), j))[:2]
+        for j in order:
+            edges.append((primitives[int(best_op[j])], j))
+        start += n_in
+    return edges
