@@ -1,0 +1,95 @@
+"""``robustnas search``: run a DARTS search with optional robustness regularisers."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from robustnas.config import parse_set_overrides
+from robustnas.errors import UsageError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``search`` subcommand."""
+    p = sub.add_parser("search", help="run a differentiable architecture search",
+                       description="Bilevel DARTS search; writes genotype.json, cell pictures, "
+                                   "TensorBoard events and checkpoints to --out.")
+    p.add_argument("--config", metavar="FILE", help="YAML file of options (see experiments/configs)")
+    p.add_argument("--regularizer", metavar="SPEC",
+                   help="none, advrush, lipschitz, or weighted terms such as advrush:1,lipschitz:0.5")
+    p.add_argument("--reg-opt", action="append", metavar="NAME.KEY=VALUE", default=[],
+                   help="a regulariser option, e.g. advrush.h=1.5 (repeatable)")
+    p.add_argument("--dataset", help="cifar10, cifar100, svhn, digits or synthetic")
+    p.add_argument("--data-root", metavar="DIR")
+    p.add_argument("--download", action="store_true", default=None,
+                   help="download the dataset with torchvision if it is missing")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--warmup-epochs", type=int, help="epochs of weight training before α moves")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--order", type=int, choices=(1, 2), help="1: first order, 2: unrolled")
+    p.add_argument("--channels", dest="C", type=int, help="initial channels of the supernet")
+    p.add_argument("--layers", type=int, help="number of cells")
+    p.add_argument("--out", metavar="DIR", help="run directory (default runs/search)")
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:N")
+    p.add_argument("--amp", action="store_true", default=None, help="bf16 autocast (CUDA)")
+    p.add_argument("--channels-last", action="store_true", default=None)
+    p.add_argument("--resume", action="store_true",
+                   help="continue the search in --out from its last checkpoint")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
+                   help="any other config option, e.g. --set w_lr=0.05 (repeatable)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def _reg_options(pairs: list[str]) -> dict[str, dict]:
+    options: dict[str, dict] = {}
+    for name_key, value in parse_set_overrides(pairs).items():
+        name, dot, key = name_key.partition(".")
+        if not dot or not key:
+            raise UsageError(f"--reg-opt expects NAME.KEY=VALUE, got {name_key!r}")
+        options.setdefault(name, {})[key] = value
+    return options
+
+
+def build_overrides(args: argparse.Namespace) -> dict:
+    """Command-line options as config overrides (``None`` = not given)."""
+    overrides = parse_set_overrides(args.set)
+    for key in ("regularizer", "dataset", "data_root", "download", "epochs", "warmup_epochs",
+                "batch_size", "seed", "order", "C", "layers", "out", "device", "amp",
+                "channels_last"):
+        value = getattr(args, key)
+        if value is not None:
+            overrides[key] = value
+    if args.reg_opt:
+        overrides["regularizer_options"] = _reg_options(args.reg_opt)
+    return overrides
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the search and print where its results are."""
+    from robustnas.config import read_yaml, resolve_config
+    from robustnas.search.config import SearchConfig
+    from robustnas.search.searcher import SearchInterrupted, run_search
+
+    overrides = build_overrides(args)
+    if args.reg_opt and args.config:
+        # Merge per-regulariser options from the file with those from the command line.
+        file_opts = dict(read_yaml(args.config).get("regularizer_options") or {})
+        for name, opts in overrides["regularizer_options"].items():
+            file_opts[name] = {**(file_opts.get(name) or {}), **opts}
+        overrides["regularizer_options"] = file_opts
+    config = resolve_config(SearchConfig, args.config, overrides)
+    try:
+        result = run_search(config, resume=args.resume, show_progress=not args.quiet)
+    except SearchInterrupted as exc:
+        print(f"robustnas search: {exc}", file=sys.stderr)
+        return 130
+    print(f"genotype: {result.genotype.describe()}")
+    print(f"written: {result.genotype_path}")
+    for path in result.pictures:
+        print(f"written: {path}")
+    print(f"TensorBoard: tensorboard --logdir {result.run_dir}")
+    if result.stopped_early:
+        print(f"stopped early: {result.stopped_early}")
+    return 0

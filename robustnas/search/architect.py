@@ -1,0 +1,196 @@
+"""Architecture (α) updates: first order, and second order by unrolling one weight step.
+
+Second order follows DARTS: with w' = w − ξ·(momentum·buf + ∇w L_train + wd·w),
+
+    ∇α L_val(w', α) − ξ · ∇²_{α,w} L_train(w, α) · ∇_{w'} L_val(w', α),
+
+where the mixed second derivative times a vector is a central finite difference,
+(∇α L_train(w⁺, α) − ∇α L_train(w⁻, α)) / (2ε), w± = w ± ε·v, ε = 0.01 / ‖v‖.
+The unrolled weights are never built into a new model: the loss is evaluated with
+``torch.func.functional_call`` on the same module with substituted weight tensors.
+
+Regulariser terms enter the α loss. In second order they are evaluated at the current
+weights w (their gradient is added to the unrolled validation gradient); DARTS' unrolling
+is applied to the validation loss only. AdvRush itself is first order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from robustnas.search.objective import RegularizerSet
+from robustnas.search.regularizers import StepContext
+
+Criterion = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class Architect:
+    """Performs α steps for a :class:`~robustnas.space.supernet.SuperNet`."""
+
+    def __init__(self, model: nn.Module, arch_optimizer: torch.optim.Optimizer,
+                 w_optimizer: torch.optim.Optimizer, regularizers: RegularizerSet,
+                 criterion: Criterion, order: int = 1,
+                 autocast: Callable[[], Any] = contextlib.nullcontext) -> None:
+        self.model = model
+        self.arch_optimizer = arch_optimizer
+        self.w_optimizer = w_optimizer
+        self.regularizers = regularizers
+        self.criterion = criterion
+        self.order = order
+        self.autocast = autocast
+
+    # -- public ------------------------------------------------------------------------
+    def step(self, x_train: torch.Tensor, y_train: torch.Tensor, x_val: torch.Tensor,
+             y_val: torch.Tensor, lr: float, epoch: int, step: int,
+             total_epochs: int) -> dict[str, float]:
+        """One α step; returns values to log (val loss, regulariser terms)."""
+        arch = self.model.arch_parameters()
+        if self.order == 2:
+            grads, val_loss = self._second_order_grads(x_train, y_train, x_val, y_val, lr)
+            reg_grads, logs = self._regularizer_grads(x_val, y_val, epoch, step, total_epochs)
+            if reg_grads is not None:
+                grads = [g + r for g, r in zip(grads, reg_grads)]
+        else:
+            grads, val_loss, logs = self._first_order_grads(x_val, y_val, epoch, step,
+                                                            total_epochs)
+        for p, g in zip(arch, grads):
+            p.grad = g
+        self.arch_optimizer.step()
+        self.arch_optimizer.zero_grad(set_to_none=True)
+        logs["arch_val_loss"] = val_loss
+        return logs
+
+    # -- first order -------------------------------------------------------------------
+    def _context(self, x: torch.Tensor, y: torch.Tensor, logits: torch.Tensor,
+                 loss: torch.Tensor, epoch: int, step: int, total_epochs: int) -> StepContext:
+        return StepContext(model=self.model, x=x, y=y, logits=logits, loss=loss,
+                           criterion=self.criterion, phase="arch", epoch=epoch, step=step,
+                           total_epochs=total_epochs)
+
+    def _first_order_grads(self, x_val: torch.Tensor, y_val: torch.Tensor, epoch: int,
+                           step: int, total_epochs: int
+                           ) -> tuple[list[torch.Tensor], float, dict[str, float]]:
+        with self.autocast():
+            logits = self.model(x_val)
+            loss = self.criterion(logits, y_val)
+        total = loss
+        logs: dict[str, float] = {}
+        if self.regularizers.applies("arch", epoch):
+            ctx = self._context(x_val, y_val, logits, loss, epoch, step, total_epochs)
+            reg, logs = self.regularizers.loss(ctx)
+            if reg is not None:
+                total = loss + reg
+        grads = _grads(total, self.model.arch_parameters())
+        return grads, float(loss.detach()), {f"regularizer/{k}": v for k, v in logs.items()}
+
+    def _regularizer_grads(self, x_val: torch.Tensor, y_val: torch.Tensor, epoch: int,
+                           step: int, total_epochs: int
+                           ) -> tuple[list[torch.Tensor] | None, dict[str, float]]:
+        if not self.regularizers.applies("arch", epoch):
+            return None, {}
+        with self.autocast():
+            logits = self.model(x_val)
+            loss = self.criterion(logits, y_val)
+        reg, logs = self.regularizers.loss(
+            self._context(x_val, y_val, logits, loss, epoch, step, total_epochs))
+        logs = {f"regularizer/{k}": v for k, v in logs.items()}
+        if reg is None:
+            return None, logs
+        return _grads(reg, self.model.arch_parameters()), logs
+
+    # -- second order ------------------------------------------------------------------
+    def _loss_with(self, weights: dict[str, torch.Tensor], x: torch.Tensor,
+                   y: torch.Tensor) -> torch.Tensor:
+        with self.autocast():
+            return self.criterion(functional_call(self.model, weights, (x,)), y)
+
+    def unrolled_weights(self, x_train: torch.Tensor, y_train: torch.Tensor,
+                         lr: float) -> dict[str, torch.Tensor]:
+        """w' = w − ξ·(momentum·buf + ∇w L_train + wd·w), as the weight optimiser would step."""
+        named = self.model.named_weights()
+        loss = self._loss_with({}, x_train, y_train)
+        grads = torch.autograd.grad(loss, [p for _, p in named], allow_unused=True)
+        group = self.w_optimizer.param_groups[0]
+        momentum, wd = group.get("momentum", 0.0), group.get("weight_decay", 0.0)
+        unrolled = {}
+        for (name, p), g in zip(named, grads):
+            d = (g if g is not None else torch.zeros_like(p)).detach() + wd * p.detach()
+            buf = self.w_optimizer.state.get(p, {}).get("momentum_buffer")
+            if buf is not None and momentum:
+                d = d + momentum * buf
+            unrolled[name] = p.detach() - lr * d
+        return unrolled
+
+    def _second_order_grads(self, x_train: torch.Tensor, y_train: torch.Tensor,
+                            x_val: torch.Tensor, y_val: torch.Tensor,
+                            lr: float) -> tuple[list[torch.Tensor], float]:
+        arch = self.model.arch_parameters()
+        unrolled = self.unrolled_weights(x_train, y_train, lr)
+        names = list(unrolled)
+        w_prime = {n: t.requires_grad_(True) for n, t in unrolled.items()}
+        val_loss = self._loss_with(w_prime, x_val, y_val)
+        grads = torch.autograd.grad(val_loss, arch + [w_prime[n] for n in names],
+                                    allow_unused=True)
+        d_arch = [_zero_if_none(g, p) for g, p in zip(grads[:len(arch)], arch)]
+        vector = [_zero_if_none(g, w_prime[n]) for g, n in zip(grads[len(arch):], names)]
+        implicit = self.hessian_vector_product(vector, x_train, y_train)
+        return [da - lr * h for da, h in zip(d_arch, implicit)], float(val_loss.detach())
+
+    def hessian_vector_product(self, vector: list[torch.Tensor], x: torch.Tensor,
+                               y: torch.Tensor, r: float = 1e-2) -> list[torch.Tensor]:
+        """∇²_{α,w} L_train(w, α) · v by central finite differences with ε = r / ‖v‖."""
+        named = self.model.named_weights()
+        arch = self.model.arch_parameters()
+        norm = torch.sqrt(sum((v.double() ** 2).sum() for v in vector)).item()
+        eps = r / max(norm, 1e-12)
+        results = []
+        for sign in (1.0, -1.0):
+            shifted = {n: p.detach() + sign * eps * v for (n, p), v in zip(named, vector)}
+            loss = self._loss_with(shifted, x, y)
+            results.append([_zero_if_none(g, a) for g, a in
+                            zip(torch.autograd.grad(loss, arch, allow_unused=True), arch)])
+        return [(gp - gn) / (2 * eps) for gp, gn in zip(*results)]
+
+
+def _zero_if_none(grad: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+    return torch.zeros_like(like) if grad is None else grad.detach()
+
+
+def _grads(loss: torch.Tensor, params: list[torch.Tensor]) -> list[torch.Tensor]:
+    return [_zero_if_none(g, p)
+            for g, p in zip(torch.autograd.grad(loss, params, allow_unused=True), params)]
+
+
+def weight_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
+                y: torch.Tensor, criterion: Criterion, grad_clip: float,
+                regularizers: RegularizerSet | None = None, epoch: int = 0, step: int = 0,
+                total_epochs: int = 1,
+                autocast: Callable[[], Any] = contextlib.nullcontext
+                ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+    """One SGD step on the weights; returns (logits, loss, regulariser logs)."""
+    with autocast():
+        logits = model(x)
+        loss = criterion(logits, y)
+    total = loss
+    logs: dict[str, float] = {}
+    if regularizers is not None and regularizers.applies("weights", epoch):
+        ctx = StepContext(model=model, x=x, y=y, logits=logits, loss=loss, criterion=criterion,
+                          phase="weights", epoch=epoch, step=step, total_epochs=total_epochs)
+        reg, raw = regularizers.loss(ctx)
+        logs = {f"regularizer_w/{k}": v for k, v in raw.items()}
+        if reg is not None:
+            total = loss + reg
+    weights = model.weights()
+    for p, g in zip(weights, torch.autograd.grad(total, weights, allow_unused=True)):
+        p.grad = g
+    if grad_clip > 0:
+        nn.utils.clip_grad_norm_(weights, grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return logits.detach(), loss.detach(), logs

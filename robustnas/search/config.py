@@ -1,0 +1,79 @@
+"""Options of a search run (defaults follow DARTS; see REFERENCE.md section 1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from robustnas.errors import UsageError
+
+
+@dataclass
+class SearchConfig:
+    """Every option of ``robustnas search``; YAML keys and ``--set`` names are these fields."""
+
+    # data
+    dataset: str = "cifar10"
+    data_root: str = "data"
+    download: bool = False
+    dataset_options: dict[str, Any] = field(default_factory=dict)
+    train_portion: float = 0.5
+    augment: bool = True
+    # schedule
+    epochs: int = 50
+    batch_size: int = 64
+    seed: int = 0
+    warmup_epochs: int = 0
+    # supernet
+    C: int = 16
+    layers: int = 8
+    steps: int = 4
+    # bilevel optimisation
+    order: int = 1
+    w_lr: float = 0.025
+    w_lr_min: float = 0.001
+    w_momentum: float = 0.9
+    w_weight_decay: float = 3e-4
+    grad_clip: float = 5.0
+    arch_lr: float = 3e-4
+    arch_beta1: float = 0.5
+    arch_beta2: float = 0.999
+    arch_weight_decay: float = 1e-3
+    # robustness regularisers: "none", "advrush", "advrush:1,lipschitz:0.5"
+    regularizer: str = "none"
+    regularizer_options: dict[str, Any] = field(default_factory=dict)
+    # monitoring and guards
+    eval_hessian_every: int = 0
+    hessian_iters: int = 10
+    collapse_max_skips: int | None = None
+    collapse_eigen_ratio: float | None = None
+    collapse_action: str = "warn"
+    draw_every: int = 1
+    # execution
+    device: str = "auto"
+    out: str = "runs/search"
+    amp: bool = False
+    channels_last: bool = False
+    max_steps_per_epoch: int = 0
+
+    def validate(self) -> None:
+        """Reject values that cannot work, with one clear message."""
+        if self.order not in (1, 2):
+            raise UsageError(f"order must be 1 or 2, got {self.order}")
+        if not 0.0 < self.train_portion < 1.0:
+            raise UsageError(f"train_portion must be in (0, 1), got {self.train_portion}")
+        for name in ("epochs", "batch_size", "C", "layers", "steps"):
+            if getattr(self, name) < 1:
+                raise UsageError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.layers < 3:
+            raise UsageError("layers must be at least 3 (two of them are reduction cells)")
+        if self.warmup_epochs < 0 or self.warmup_epochs > self.epochs:
+            raise UsageError(f"warmup_epochs must be in 0..epochs, got {self.warmup_epochs}")
+        if self.collapse_action not in ("warn", "stop"):
+            raise UsageError(f"collapse_action must be warn or stop, got {self.collapse_action!r}")
+        if self.collapse_eigen_ratio is not None and self.eval_hessian_every <= 0:
+            raise UsageError("collapse_eigen_ratio needs eval_hessian_every > 0 (the guard "
+                             "compares Hessian eigenvalues measured every few epochs)")
+        for name in ("w_lr", "arch_lr", "grad_clip"):
+            if getattr(self, name) < 0:
+                raise UsageError(f"{name} must be non-negative")

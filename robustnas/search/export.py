@@ -1,0 +1,65 @@
+"""Deriving and exporting genotypes: JSON with provenance, and cell pictures beside it."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+from typing import Any
+
+from robustnas import __version__
+from robustnas.errors import CheckpointError
+from robustnas.io import ensure_writable_dir, load_checkpoint
+from robustnas.space.build import model_from_payload
+from robustnas.space.genotype import Genotype, save_genotype
+from robustnas.space.supernet import SuperNet
+
+
+def provenance(model: SuperNet, *, dataset: str, regularizer: str, seed: int, epoch: int,
+               **extra: Any) -> dict[str, Any]:
+    """Where a derived genotype came from, including the final softmax(α)."""
+    probs = model.alpha_softmax()
+    return {
+        "dataset": dataset,
+        "regularizer": regularizer,
+        "seed": seed,
+        "epoch": epoch,
+        "primitives": list(model.primitives),
+        "alpha_softmax": {k: [[round(float(v), 6) for v in row] for row in t.tolist()]
+                          for k, t in probs.items()},
+        "robustnas_version": __version__,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        **extra,
+    }
+
+
+def export_genotype(genotype: Genotype, path: str | Path, draw: bool = True) -> dict[str, Any]:
+    """Write ``genotype`` as JSON and, if ``draw``, its cells as PNG and SVG beside it.
+
+    Returns the paths written: ``{"genotype": Path, "pictures": [Path, ...]}``.
+    """
+    path = Path(path)
+    ensure_writable_dir(path.parent)
+    written: dict[str, Any] = {"genotype": save_genotype(genotype, path), "pictures": []}
+    if draw:
+        from robustnas.viz import draw_genotype
+
+        stem = path.stem + "_" if path.stem != "genotype" else ""
+        pictures = draw_genotype(genotype, path.parent, prefix=stem)
+        written["pictures"] = [p for paths in pictures.values() for p in paths]
+    return written
+
+
+def derive_from_checkpoint(checkpoint: str | Path, output: str | Path,
+                           draw: bool = True) -> tuple[Genotype, dict[str, Any]]:
+    """Derive the genotype of a search checkpoint and export it to ``output``."""
+    ckpt = load_checkpoint(checkpoint)
+    if ckpt.get("format") != "robustnas-search-checkpoint":
+        raise CheckpointError(f"{checkpoint} is not a robustnas search checkpoint")
+    model = model_from_payload(ckpt["model"], source=str(checkpoint))
+    assert isinstance(model, SuperNet)
+    config = ckpt.get("config", {})
+    geno = model.genotype(provenance(
+        model, dataset=str(config.get("dataset")), regularizer=str(config.get("regularizer")),
+        seed=int(config.get("seed", 0)), epoch=int(ckpt.get("epoch", 0)),
+        order=config.get("order"), source_checkpoint=str(checkpoint)))
+    return geno, export_genotype(geno, output, draw=draw)

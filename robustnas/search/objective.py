@@ -1,0 +1,96 @@
+"""Composition of regularisers: ``"advrush:1,lipschitz:0.5"`` → one weighted sum."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from robustnas.config import parse_number
+from robustnas.errors import UsageError
+from robustnas.search.regularizers import REGULARIZERS, Regularizer, StepContext
+
+
+def parse_regularizer_spec(spec: str) -> list[tuple[str, float]]:
+    """Parse ``"name[:weight],..."``; ``"none"`` or ``""`` gives an empty list."""
+    terms: list[tuple[str, float]] = []
+    for item in (s.strip() for s in str(spec).split(",")):
+        if not item:
+            continue
+        name, _, weight = item.partition(":")
+        name = name.strip()
+        REGULARIZERS.get(name)  # unknown names fail here, listing the choices
+        if name == "none":
+            continue
+        if any(name == n for n, _ in terms):
+            raise UsageError(f"regularizer {name!r} is listed twice")
+        terms.append((name, parse_number(weight) if weight else 1.0))
+    return terms
+
+
+class RegularizerSet:
+    """The active regularisers of a search with their weights."""
+
+    def __init__(self, spec: str, options: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        options = dict(options or {})
+        self.terms: list[tuple[str, float, Regularizer]] = []
+        names = parse_regularizer_spec(spec)
+        unused = set(options) - {n for n, _ in names}
+        if unused:
+            raise UsageError(f"options given for regularizer(s) not in use: {', '.join(sorted(unused))}")
+        for name, weight in names:
+            opts = options.get(name) or {}
+            if not isinstance(opts, Mapping):
+                raise UsageError(f"regularizer_options.{name} must be a mapping")
+            try:
+                reg = REGULARIZERS.get(name)(**opts)
+            except TypeError as exc:
+                raise UsageError(f"regularizer {name}: {exc}") from None
+            self.terms.append((name, weight, reg))
+
+    @property
+    def names(self) -> list[str]:
+        """Names of the regularisers in use."""
+        return [name for name, _, _ in self.terms]
+
+    def describe(self) -> str:
+        """``"none"`` or ``"advrush:1,lipschitz:0.5"``."""
+        return ",".join(f"{n}:{w:g}" for n, w, _ in self.terms) or "none"
+
+    def setup(self, model: nn.Module) -> None:
+        """Let every regulariser prepare the supernet (e.g. install an arch sampler)."""
+        for _, _, reg in self.terms:
+            reg.setup(model)
+
+    def applies(self, phase: str, epoch: int) -> bool:
+        """Whether any regulariser adds a term to ``phase`` at ``epoch``."""
+        return any(phase in reg.phases and reg.active(epoch) for _, _, reg in self.terms)
+
+    def loss(self, ctx: StepContext) -> tuple[torch.Tensor | None, dict[str, float]]:
+        """Weighted sum of the active terms for ``ctx.phase`` and the values to log."""
+        total: torch.Tensor | None = None
+        logs: dict[str, float] = {}
+        for name, weight, reg in self.terms:
+            if ctx.phase not in reg.phases or not reg.active(ctx.epoch):
+                continue
+            term, values = reg.loss(ctx)
+            weighted = weight * term
+            total = weighted if total is None else total + weighted
+            logs[f"{name}/term"] = float(weighted.detach())
+            for key, value in values.items():
+                logs[f"{name}/{key}"] = float(value)
+        if total is not None:
+            logs["total"] = float(total.detach())
+        return total, logs
+
+    def state_dict(self) -> dict[str, Any]:
+        """Each regulariser's state, by name."""
+        return {name: reg.state_dict() for name, _, reg in self.terms}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+        for name, _, reg in self.terms:
+            if name in state:
+                reg.load_state_dict(state[name])

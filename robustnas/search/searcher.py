@@ -1,0 +1,305 @@
+"""The search loop: bilevel DARTS optimisation with regularisers, logging, checkpoints, resume.
+
+Each step takes an α step on a validation batch (after the warm-up), then a weight step
+on a training batch. At the end of each epoch the genotype is derived and logged, and an
+atomic checkpoint holding everything needed to continue is written. SIGINT/SIGTERM
+checkpoint at the next step boundary (mid-epoch) before stopping, and ``resume``
+continues from the last checkpoint; on CPU the result is identical to an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from robustnas.config import config_to_dict, resolve_config, save_config
+from robustnas.errors import RobustnasError, UsageError
+from robustnas.io import ensure_writable_dir
+from robustnas.runtime import (
+    autocast_factory,
+    graceful_stop,
+    resolve_device,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+)
+from robustnas.search.architect import Architect, weight_step
+from robustnas.search.config import SearchConfig
+from robustnas.search.epoch_log import EpochLogger
+from robustnas.search.export import export_genotype, provenance
+from robustnas.search.objective import RegularizerSet
+from robustnas.search.state import CHECKPOINT_NAME, load_search_state, save_search_state
+from robustnas.space.build import model_payload
+from robustnas.space.genotype import Genotype
+from robustnas.space.supernet import SuperNet
+
+
+class SearchInterrupted(RobustnasError):
+    """The search stopped on a signal after writing a checkpoint."""
+
+
+@dataclass
+class SearchResult:
+    """What a finished search leaves behind."""
+
+    run_dir: Path
+    genotype: Genotype
+    genotype_path: Path
+    pictures: list[Path]
+    epochs_run: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+    stopped_early: str | None = None
+
+
+@dataclass
+class _Data:
+    train: Any
+    val: Any
+    val_eval: Any
+    num_classes: int
+    in_channels: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+
+def _load_data(config: SearchConfig, device: torch.device) -> _Data:
+    from robustnas.data import Augment, DeviceLoader, load_dataset, search_split
+
+    ds = load_dataset(config.dataset, root=config.data_root, download=config.download,
+                      **config.dataset_options)
+    train_x, train_y, val_x, val_y = search_split(ds, portion=config.train_portion,
+                                                  seed=config.seed)
+    augment = None
+    if config.augment:
+        # Digits and house numbers change meaning when mirrored.
+        flip = ds.name not in ("digits", "svhn")
+        augment = Augment(crop_padding=max(1, ds.image_size // 8), flip=flip)
+    if min(len(train_y), len(val_y)) < config.batch_size:
+        raise UsageError(f"batch_size {config.batch_size} is larger than the search split "
+                         f"({min(len(train_y), len(val_y))} images)")
+
+    def loader(x: torch.Tensor, y: torch.Tensor, seed: int) -> Any:
+        return DeviceLoader(x, y, config.batch_size, shuffle=True, augment=augment, seed=seed,
+                            drop_last=True, device=device)
+
+    val_eval = DeviceLoader(val_x, val_y, config.batch_size, shuffle=False, augment=None,
+                            drop_last=False, device=device)
+    return _Data(loader(train_x, train_y, config.seed), loader(val_x, val_y, config.seed + 1),
+                 val_eval, ds.num_classes, ds.in_channels, tuple(ds.mean), tuple(ds.std))
+
+
+class Searcher:
+    """Runs one search. Build with a resolved :class:`SearchConfig`; call :meth:`run`."""
+
+    def __init__(self, config: SearchConfig, *, show_progress: bool = True,
+                 resume: bool = False) -> None:
+        self.config = config
+        self.run_dir = ensure_writable_dir(config.out)
+        self.checkpoint_path = self.run_dir / CHECKPOINT_NAME
+        self.show_progress = show_progress
+        self.device = resolve_device(config.device)
+        self.autocast = autocast_factory(self.device, config.amp)
+        self.regularizers = RegularizerSet(config.regularizer, config.regularizer_options)
+        seed_everything(config.seed)
+        self.data = _load_data(config, self.device)
+        self.model = SuperNet(C=config.C, num_classes=self.data.num_classes,
+                              layers=config.layers, steps=config.steps,
+                              in_channels=self.data.in_channels, mean=self.data.mean,
+                              std=self.data.std)
+        self.regularizers.setup(self.model)
+        self.model.to(self.device)
+        if config.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        self.criterion = nn.CrossEntropyLoss()
+        self.w_optimizer = torch.optim.SGD(self.model.weights(), lr=config.w_lr,
+                                           momentum=config.w_momentum,
+                                           weight_decay=config.w_weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            self.w_optimizer, T_max=config.epochs, eta_min=config.w_lr_min)
+        self.arch_optimizer = torch.optim.Adam(
+            self.model.arch_parameters(), lr=config.arch_lr,
+            betas=(config.arch_beta1, config.arch_beta2), weight_decay=config.arch_weight_decay)
+        self.architect = Architect(self.model, self.arch_optimizer, self.w_optimizer,
+                                   self.regularizers, self.criterion, order=config.order,
+                                   autocast=self.autocast)
+        self.log = EpochLogger(self.run_dir, self.model, config, self.regularizers)
+        self.epoch, self.step = 0, 0
+        self.meters: dict[str, float] = {}
+        self.history: list[dict[str, Any]] = []
+        if resume:
+            self._restore(load_search_state(self.checkpoint_path))
+        save_config(config, self.run_dir / "config.yaml")
+
+    # -- checkpointing -----------------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        return {
+            "model": model_payload(self.model),
+            "config": config_to_dict(self.config),
+            "dataset": {"name": self.config.dataset, "root": self.config.data_root},
+            "epoch": self.epoch, "step": self.step, "meters": dict(self.meters),
+            "w_optimizer": self.w_optimizer.state_dict(),
+            "arch_optimizer": self.arch_optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "regularizers": self.regularizers.state_dict(),
+            "monitor": self.log.state_dict(),
+            "rng": rng_state(),
+            "history": self.history,
+        }
+
+    def save_checkpoint(self) -> Path:
+        """Atomically write the current state to ``<run_dir>/checkpoint.pt``."""
+        save_search_state(self.checkpoint_path, self._state())
+        return self.checkpoint_path
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        try:
+            self.model.load_state_dict(state["model"]["state_dict"])
+            self.w_optimizer.load_state_dict(state["w_optimizer"])
+            self.arch_optimizer.load_state_dict(state["arch_optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise UsageError(f"checkpoint {self.checkpoint_path} does not match this "
+                             f"configuration ({str(exc).splitlines()[0][:160]})") from None
+        self.regularizers.load_state_dict(state.get("regularizers", {}))
+        self.log.load_state_dict(state.get("monitor", {}))
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        self.meters = dict(state.get("meters", {}))
+        self.history = list(state.get("history", []))
+        set_rng_state(state["rng"])
+
+    # -- the loop ----------------------------------------------------------------------
+    def run(self) -> SearchResult:
+        """Search until ``config.epochs``; returns the derived genotype and where it is."""
+        from robustnas.monitor import progress
+
+        config = self.config
+        stopped_early = None
+        with graceful_stop() as stop:
+            while self.epoch < config.epochs and stopped_early is None:
+                steps = self._steps_per_epoch()
+                start_time = time.perf_counter() - self.meters.get("seconds", 0.0)
+                with progress(steps, desc=f"search {self.epoch + 1}/{config.epochs}",
+                              enabled=self.show_progress, initial=self.step) as bar:
+                    batches = zip(self.data.train.epoch(self.epoch, start=self.step),
+                                  self.data.val.epoch(self.epoch, start=self.step))
+                    for (x_t, y_t), (x_v, y_v) in batches:
+                        if self.step >= steps:
+                            break
+                        self._train_step(x_t, y_t, x_v, y_v)
+                        self.step += 1
+                        self.meters["seconds"] = time.perf_counter() - start_time
+                        bar.update(loss=self.meters["loss"] / self.meters["n"],
+                                   acc=self.meters["correct"] / self.meters["n"])
+                        if stop:
+                            path = self.save_checkpoint()
+                            raise SearchInterrupted(
+                                f"stopped by signal {stop.signum}; checkpoint saved to {path}; "
+                                f"continue with --resume --out {self.run_dir}")
+                stopped_early = self._end_epoch()
+                self.save_checkpoint()
+        return self._finish(stopped_early)
+
+    def _steps_per_epoch(self) -> int:
+        steps = min(len(self.data.train), len(self.data.val))
+        if self.config.max_steps_per_epoch > 0:
+            steps = min(steps, self.config.max_steps_per_epoch)
+        return steps
+
+    def _train_step(self, x_t: torch.Tensor, y_t: torch.Tensor, x_v: torch.Tensor,
+                    y_v: torch.Tensor) -> None:
+        config = self.config
+        if config.channels_last:
+            x_t = x_t.contiguous(memory_format=torch.channels_last)
+            x_v = x_v.contiguous(memory_format=torch.channels_last)
+        lr = self.scheduler.get_last_lr()[0]
+        self.model.train()
+        logs: dict[str, float] = {}
+        if self.epoch >= config.warmup_epochs:
+            logs = self.architect.step(x_t, y_t, x_v, y_v, lr, self.epoch, self.step,
+                                       config.epochs)
+        logits, loss, w_logs = weight_step(self.model, self.w_optimizer, x_t, y_t,
+                                           self.criterion, config.grad_clip, self.regularizers,
+                                           self.epoch, self.step, config.epochs, self.autocast)
+        logs.update(w_logs)
+        n = y_t.shape[0]
+        m = self.meters
+        m["n"] = m.get("n", 0) + n
+        m["loss"] = m.get("loss", 0.0) + float(loss) * n
+        m["correct"] = m.get("correct", 0) + int((logits.argmax(1) == y_t).sum())
+        for key, value in logs.items():
+            m[f"sum/{key}"] = m.get(f"sum/{key}", 0.0) + value
+            m[f"count/{key}"] = m.get(f"count/{key}", 0) + 1
+
+    @torch.no_grad()
+    def evaluate_val(self) -> tuple[float, float]:
+        """Loss and accuracy of the supernet on the whole validation split (eval mode)."""
+        self.model.eval()
+        total, loss_sum, correct = 0, 0.0, 0
+        for x, y in self.data.val_eval.epoch(0):
+            with self.autocast():
+                logits = self.model(x)
+            loss_sum += float(self.criterion(logits.float(), y)) * y.shape[0]
+            correct += int((logits.argmax(1) == y).sum())
+            total += y.shape[0]
+        self.model.train()
+        return loss_sum / max(total, 1), correct / max(total, 1)
+
+    def _end_epoch(self) -> str | None:
+        val_loss, val_acc = self.evaluate_val()
+        m = self.meters
+        record = {
+            "epoch": self.epoch + 1,
+            "train_loss": m["loss"] / m["n"], "train_acc": m["correct"] / m["n"],
+            "val_loss": val_loss, "val_acc": val_acc,
+            "lr": self.scheduler.get_last_lr()[0], "arch_lr": self.config.arch_lr,
+            "epoch_seconds": m["seconds"], "images_per_second": m["n"] / max(m["seconds"], 1e-9),
+            "arch_updates": self.epoch >= self.config.warmup_epochs,
+        }
+        for key in m:
+            if key.startswith("sum/"):
+                name = key[4:]
+                record[name] = m[key] / m[f"count/{name}"]
+        genotype = self.model.genotype()
+        record["genotype"] = genotype.to_dict()
+        stopped = self.log.end_epoch(self.epoch, record, genotype, self.data.val_eval)
+        self.history.append(record)
+        self.scheduler.step()
+        self.epoch += 1
+        self.step = 0
+        self.meters = {}
+        return stopped
+
+    def _finish(self, stopped_early: str | None) -> SearchResult:
+        config = self.config
+        genotype = self.model.genotype(provenance(
+            self.model, dataset=config.dataset, regularizer=self.regularizers.describe(),
+            seed=config.seed, epoch=self.epoch, order=config.order,
+            stopped_early=stopped_early))
+        written = export_genotype(genotype, self.run_dir / "genotype.json")
+        self.log.close()
+        return SearchResult(self.run_dir, genotype, written["genotype"], written["pictures"],
+                            self.epoch, self.history, stopped_early)
+
+
+def run_search(config: SearchConfig | None = None, *, config_file: str | None = None,
+               overrides: dict[str, Any] | None = None, resume: bool = False,
+               show_progress: bool = True) -> SearchResult:
+    """Python API of ``robustnas search``.
+
+    Either pass a :class:`SearchConfig`, or a YAML file and/or overrides. With ``resume``,
+    the run directory's checkpoint is continued; its saved configuration is used, except
+    for ``device`` when given.
+    """
+    if config is None:
+        config = resolve_config(SearchConfig, config_file, overrides)
+    if resume:
+        state = load_search_state(Path(config.out) / CHECKPOINT_NAME)
+        saved = resolve_config(SearchConfig, None, state["config"])
+        config = dataclasses.replace(saved, out=config.out, device=config.device)
+    return Searcher(config, show_progress=show_progress, resume=resume).run()
