@@ -14,9 +14,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("search", help="run a differentiable architecture search",
                        description="Bilevel DARTS search; writes genotype.json, cell pictures, "
                                    "TensorBoard events and checkpoints to --out.")
-    p.add_argument("--config", metavar="FILE", help="YAML file of options (see experiments/configs)")
+    p.add_argument("--config", metavar="FILE", 
+                   help="YAML file of options (see experiments/configs)")
     p.add_argument("--regularizer", metavar="SPEC",
-                   help="none, advrush, lipschitz, or weighted terms such as advrush:1,lipschitz:0.5")
+                   help="none, advrush, lipschitz, or weighted terms such as "
+                        "advrush:1,lipschitz:0.5")
     p.add_argument("--reg-opt", action="append", metavar="NAME.KEY=VALUE", default=[],
                    help="a regulariser option, e.g. advrush.h=1.5 (repeatable)")
     p.add_argument("--dataset", help="cifar10, cifar100, svhn, digits or synthetic")

@@ -36,8 +36,11 @@ class Architect:
     def __init__(self, model: nn.Module, arch_optimizer: torch.optim.Optimizer,
                  w_optimizer: torch.optim.Optimizer, regularizers: RegularizerSet,
                  criterion: Criterion, order: int = 1,
-                 autocast: Callable[[], Any] = contextlib.nullcontext) -> None:
+                 autocast: Callable[[], Any] = contextlib.nullcontext,
+                 fd_radius: float = 1e-2) -> None:
         self.model = model
+        #: ε·‖v‖ of the finite difference; 0.01 as in DARTS.
+        self.fd_radius = fd_radius
         self.arch_optimizer = arch_optimizer
         self.w_optimizer = w_optimizer
         self.regularizers = regularizers
@@ -139,7 +142,7 @@ class Architect:
                                     allow_unused=True)
         d_arch = [_zero_if_none(g, p) for g, p in zip(grads[:len(arch)], arch)]
         vector = [_zero_if_none(g, w_prime[n]) for g, n in zip(grads[len(arch):], names)]
-        implicit = self.hessian_vector_product(vector, x_train, y_train)
+        implicit = self.hessian_vector_product(vector, x_train, y_train, self.fd_radius)
         return [da - lr * h for da, h in zip(d_arch, implicit)], float(val_loss.detach())
 
     def hessian_vector_product(self, vector: list[torch.Tensor], x: torch.Tensor,

@@ -22,11 +22,12 @@ def parse_regularizer_spec(spec: str) -> list[tuple[str, float]]:
         name, _, weight = item.partition(":")
         name = name.strip()
         REGULARIZERS.get(name)  # unknown names fail here, listing the choices
+        value = parse_number(weight) if weight else 1.0
         if name == "none":
             continue
         if any(name == n for n, _ in terms):
             raise UsageError(f"regularizer {name!r} is listed twice")
-        terms.append((name, parse_number(weight) if weight else 1.0))
+        terms.append((name, value))
     return terms
 
 
@@ -39,7 +40,8 @@ class RegularizerSet:
         names = parse_regularizer_spec(spec)
         unused = set(options) - {n for n, _ in names}
         if unused:
-            raise UsageError(f"options given for regularizer(s) not in use: {', '.join(sorted(unused))}")
+            raise UsageError("options given for regularizer(s) not in use: "
+                             + ", ".join(sorted(unused)))
         for name, weight in names:
             opts = options.get(name) or {}
             if not isinstance(opts, Mapping):

@@ -53,5 +53,6 @@ def model_from_payload(payload: dict[str, Any], source: str = "checkpoint",
         raise
     except (KeyError, TypeError, RuntimeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else repr(exc)
-        raise CheckpointError(f"{source}: not a valid robustnas model checkpoint ({first})") from None
+        raise CheckpointError(
+            f"{source}: not a valid robustnas model checkpoint ({first})") from None
     return model

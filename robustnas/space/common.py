@@ -19,11 +19,23 @@ class Normalize(nn.Module):
 
     def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
         super().__init__()
-        self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(1, -1, 1, 1))
-        self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("mean", torch.tensor(list(mean)).float().view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(list(std)).float().view(1, -1, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
+
+
+def channel_stats(in_channels: int, mean: Sequence[float] | None,
+                  std: Sequence[float] | None) -> tuple[list[float], list[float]]:
+    """Per-channel normalisation constants (identity when not given), checked for length."""
+    mean = [0.0] * in_channels if mean is None else [float(m) for m in mean]
+    std = [1.0] * in_channels if std is None else [float(s) for s in std]
+    if len(mean) != in_channels or len(std) != in_channels:
+        raise ValueError(f"mean/std need {in_channels} values, got {len(mean)}/{len(std)}")
+    if any(s <= 0 for s in std):
+        raise ValueError("std values must be positive")
+    return mean, std
 
 
 def stem(in_channels: int, C_stem: int) -> nn.Sequential:

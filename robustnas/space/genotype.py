@@ -103,7 +103,8 @@ def validate(geno: Genotype) -> None:
                 raise GenotypeError(f"{cell_name} edge {k} (node {node}): input {idx} out of "
                                     f"range 0..{node + 1}")
         steps = len(edges) // 2
-        if not concat or any(not 0 <= c < steps + 2 for c in concat) or len(set(concat)) != len(concat):
+        out_of_range = any(not 0 <= c < steps + 2 for c in concat)
+        if not concat or out_of_range or len(set(concat)) != len(concat):
             raise GenotypeError(f"{cell_name}_concat {list(concat)} must list distinct states "
                                 f"in 0..{steps + 1}")
 

@@ -7,7 +7,13 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from robustnas.space.common import Normalize, preprocess_inputs, reduction_layers, stem
+from robustnas.space.common import (
+    Normalize,
+    channel_stats,
+    preprocess_inputs,
+    reduction_layers,
+    stem,
+)
 from robustnas.space.genotype import Edge, Genotype
 from robustnas.space.ops import Identity, make_op
 
@@ -80,9 +86,10 @@ class Network(nn.Module):
 
     def __init__(self, genotype: Genotype, C: int = 36, num_classes: int = 10, layers: int = 20,
                  auxiliary: bool = False, stem_multiplier: int = 3, in_channels: int = 3,
-                 mean: Sequence[float] = (0.0, 0.0, 0.0),
-                 std: Sequence[float] = (1.0, 1.0, 1.0)) -> None:
+                 mean: Sequence[float] | None = None,
+                 std: Sequence[float] | None = None) -> None:
         super().__init__()
+        mean, std = channel_stats(in_channels, mean, std)
         self.genotype = genotype
         self.config = dict(C=C, num_classes=num_classes, layers=layers, auxiliary=auxiliary,
                            stem_multiplier=stem_multiplier, in_channels=in_channels,

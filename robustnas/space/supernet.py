@@ -18,7 +18,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from robustnas.space.common import Normalize, preprocess_inputs, reduction_layers, stem
+from robustnas.space.common import (
+    Normalize,
+    channel_stats,
+    preprocess_inputs,
+    reduction_layers,
+    stem,
+)
 from robustnas.space.genotype import Genotype, make_genotype
 from robustnas.space.ops import PRIMITIVES, make_op
 
@@ -95,9 +101,10 @@ class SuperNet(nn.Module):
 
     def __init__(self, C: int = 16, num_classes: int = 10, layers: int = 8, steps: int = 4,
                  multiplier: int = 4, stem_multiplier: int = 3, in_channels: int = 3,
-                 mean: Sequence[float] = (0.0, 0.0, 0.0), std: Sequence[float] = (1.0, 1.0, 1.0),
+                 mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
                  primitives: Sequence[str] = PRIMITIVES) -> None:
         super().__init__()
+        mean, std = channel_stats(in_channels, mean, std)
         self.config = dict(C=C, num_classes=num_classes, layers=layers, steps=steps,
                            multiplier=multiplier, stem_multiplier=stem_multiplier,
                            in_channels=in_channels, mean=list(mean), std=list(std),
