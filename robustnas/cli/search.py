@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("search", help="run a differentiable architecture search",
                        description="Bilevel DARTS search; writes genotype.json, cell pictures, "
                                    "TensorBoard events and checkpoints to --out.")
-    p.add_argument("--config", metavar="FILE", 
+    p.add_argument("--config", metavar="FILE",
                    help="YAML file of options (see experiments/configs)")
     p.add_argument("--regularizer", metavar="SPEC",
                    help="none, advrush, lipschitz, or weighted terms such as "
