@@ -16,6 +16,25 @@ import torch
 from robustnas.errors import CheckpointError, RobustnasError
 
 
+def check_writable_dir(path: str | Path) -> Path:
+    """Check that ``path`` could be created and written, without creating anything.
+
+    Used before a run starts so that bad input never leaves an empty run directory behind.
+    """
+    path = Path(path)
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise RobustnasError(f"output directory {path} is not writable: {probe} is a file")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise RobustnasError(f"output directory {path} is not writable: permission denied "
+                             f"on {probe}")
+    return path
+
+
 def ensure_writable_dir(path: str | Path) -> Path:
     """Create ``path`` if needed and check that files can be written there."""
     path = Path(path)

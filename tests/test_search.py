@@ -139,6 +139,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
     err = capsys.readouterr().err
     assert code == 2
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not out.exists()  # nothing half-written left behind
 
 
 def test_missing_dataset_files_say_where_to_put_them(tmp_path, capsys):

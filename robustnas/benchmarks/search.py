@@ -12,7 +12,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from robustnas.benchmarks.timing import format_table, peak_memory_mb, time_interleaved
+from robustnas.benchmarks.timing import (
+    format_table,
+    peak_memory_mb,
+    peak_rss_mb,
+    time_interleaved,
+)
 from robustnas.runtime import resolve_device
 from robustnas.search.architect import Architect, weight_step
 from robustnas.search.objective import RegularizerSet
@@ -122,6 +127,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
         "threads": torch.get_num_threads(), "torch": torch.__version__,
         "machine": platform.machine(),
+        "process_peak_rss_mb": round(peak_rss_mb(), 1),
         "config": {"channels": args.channels, "layers": args.layers,
                    "batch_size": args.batch_size, "image_size": args.image_size},
         "rows": rows,

@@ -45,6 +45,15 @@ def peak_memory_mb(device: torch.device) -> float | None:
     return torch.cuda.max_memory_allocated(device) / 2**20
 
 
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB (Linux/macOS)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+
 def format_table(rows: list[dict], columns: list[str]) -> str:
     """A plain fixed-width table."""
     widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}

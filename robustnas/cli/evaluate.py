@@ -1,15 +1,79 @@
-"""`robustnas evaluate` (placeholder until its issue lands)."""
+"""``robustnas evaluate CHECKPOINT [...]``: attacks, measures, corruptions → report.json/.md."""
+
+from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
-from robustnas.errors import UsageError
+from robustnas.config import parse_number
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add the `evaluate` subcommand."""
-    p = sub.add_parser("evaluate", help="not available yet")
-    p.set_defaults(func=_run)
+    """Add the ``evaluate`` subcommand."""
+    p = sub.add_parser(
+        "evaluate", help="evaluate robustness of checkpoints (attacks, measures, corruptions)",
+        description="Evaluate one or more model checkpoints on their dataset's test split and "
+                    "write a JSON report plus a Markdown table next to it.")
+    p.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT",
+                   help="checkpoint(s) holding a robustnas model payload")
+    p.add_argument("--attacks", default="clean,fgsm,pgd20",
+                   help="comma list: clean, fgsm, pgd<k>, cw<k>, autoattack, apgd-ce, apgd-t, "
+                        "fab-t, square (default: %(default)s)")
+    p.add_argument("--eps", default="8/255",
+                   help="L∞ budget(s) in [0,1] pixel units, comma list for a sweep "
+                        "(default: %(default)s)")
+    p.add_argument("--n", type=int, default=None, help="evaluate the first N test images")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--seed", type=int, default=0, help="seed of random starts and noise")
+    p.add_argument("--restarts", type=int, default=1, help="random restarts of PGD/CW")
+    p.add_argument("--measures", action="store_true",
+                   help="Jacobian norm, input-Hessian top eigenvalue and Lipschitz bound")
+    p.add_argument("--measure-n", type=int, default=100,
+                   help="images used for the Jacobian/Hessian measures (default: %(default)s)")
+    p.add_argument("--corruptions", action="store_true",
+                   help="accuracy under common corruptions (CIFAR-C files or generated)")
+    p.add_argument("--corruptions-dir", default=None,
+                   help="directory with <corruption>.npy and labels.npy (CIFAR-10-C layout)")
+    p.add_argument("--dataset", default=None,
+                   help="dataset name (default: the one recorded in the checkpoint)")
+    p.add_argument("--data-root", default=None, help="dataset directory")
+    p.add_argument("--no-sanity", action="store_true",
+                   help="skip the gradient-masking checks (extra PGD runs)")
+    p.add_argument("--sanity-n", type=int, default=200,
+                   help="images used by the extra sanity-check attacks (default: %(default)s)")
+    p.add_argument("--large-eps", default="0.5",
+                   help="ε of the 'accuracy reaches zero' check (default: %(default)s)")
+    p.add_argument("--aa-steps", type=int, default=None,
+                   help="AutoAttack iterations (default 100; other values are not standard)")
+    p.add_argument("--aa-queries", type=int, default=None,
+                   help="Square queries (default 5000; other values are not standard)")
+    p.add_argument("--out", default="report.json",
+                   help="JSON report path; the Markdown goes next to it (default: %(default)s)")
+    p.add_argument("--run-dir", default=None, help="also log the figures to TensorBoard here")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
 
 
-def _run(args: argparse.Namespace) -> int:
-    raise UsageError("'evaluate' is not implemented yet")
+def run(args: argparse.Namespace) -> int:
+    """Evaluate, write the report files, print the comparison table."""
+    from robustnas.evaluation import evaluate
+    from robustnas.io import ensure_writable_dir
+
+    out = Path(args.out)
+    ensure_writable_dir(out.parent if str(out.parent) else Path("."))
+    report = evaluate(
+        args.checkpoints, attacks=args.attacks, eps=args.eps, n=args.n,
+        batch_size=args.batch_size, device=args.device, seed=args.seed, restarts=args.restarts,
+        measures=args.measures, measure_n=args.measure_n, corruptions=args.corruptions,
+        corruptions_dir=args.corruptions_dir, dataset=args.dataset, data_root=args.data_root,
+        sanity=not args.no_sanity, sanity_n=args.sanity_n,
+        large_eps=parse_number(args.large_eps), progress=not args.no_progress,
+        run_dir=args.run_dir, aa_steps=args.aa_steps, aa_queries=args.aa_queries)
+    json_path, md_path = report.save(out)
+    print(report.table())
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"wrote {json_path} and {md_path}")
+    return 0

@@ -1,15 +1,135 @@
-"""`robustnas retrain` (placeholder until its issue lands)."""
+"""``robustnas retrain``: train a genotype's network (standard or adversarial training)."""
+
+from __future__ import annotations
 
 import argparse
+import sys
 
-from robustnas.errors import UsageError
+from robustnas.config import parse_number, parse_set_overrides
+
+# command-line option -> RetrainConfig field
+_FIELDS = {
+    "genotype": "genotype", "adversarial": "adversarial", "eps": "eps", "steps": "steps",
+    "step_size": "step_size", "trades_beta": "trades_beta", "epochs": "epochs",
+    "batch_size": "batch_size", "lr": "lr", "lr_schedule": "lr_schedule",
+    "lr_milestones": "lr_milestones", "lr_gamma": "lr_gamma", "momentum": "momentum",
+    "weight_decay": "weight_decay", "grad_clip": "grad_clip", "channels": "C",
+    "layers": "layers", "auxiliary_weight": "auxiliary_weight", "drop_path": "drop_path",
+    "cutout": "cutout", "dataset": "dataset", "data_root": "data_root", "download": "download",
+    "seed": "seed", "device": "device", "out": "out", "eval_every": "eval_every",
+    "eval_n": "eval_n", "eval_steps": "eval_steps", "best_by": "best_by", "amp": "amp",
+    "channels_last": "channels_last", "sync_bn": "sync_bn", "attack_bn": "attack_bn",
+    "checkpoint_every": "checkpoint_every",
+}
+
+
+def _number(text: str) -> float:
+    """argparse type for numbers such as ``0.03`` or ``8/255`` (errors are one line)."""
+    try:
+        return parse_number(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add the `retrain` subcommand."""
-    p = sub.add_parser("retrain", help="not available yet")
-    p.set_defaults(func=_run)
+    """Add the ``retrain`` subcommand."""
+    p = sub.add_parser(
+        "retrain", help="train a genotype's network (standard or adversarial training)",
+        description="Train the network of GENOTYPE to convergence; writes last.pt, best.pt, "
+                    "config.yaml, summary.json and TensorBoard curves to --out. Options: "
+                    "defaults per objective < --config YAML < command line. Runs under "
+                    "torchrun --nproc_per_node N as it is (DDP).")
+    p.add_argument("genotype", nargs="?", metavar="GENOTYPE",
+                   help="genotype JSON file or name (DARTS_V2, ADVRUSH, ...); optional with "
+                        "--resume or when the config file sets it")
+    p.add_argument("--config", metavar="FILE", help="YAML file of options "
+                   "(see experiments/configs/retrain_*.yaml)")
+    p.add_argument("--adversarial", metavar="OBJECTIVE",
+                   help="none (DARTS standard training), pgd, trades or fgsm-rs")
+    a = p.add_argument_group("attack used for training")
+    a.add_argument("--eps", type=_number, help="L∞ radius in [0, 1] pixels, e.g. 8/255")
+    a.add_argument("--steps", type=int, help="attack steps (pgd 7, trades 10)")
+    a.add_argument("--step-size", type=_number, help="attack step (default ε/4; fgsm-rs 1.25ε)")
+    a.add_argument("--trades-beta", type=_number, help="TRADES β (default 6)")
+    a.add_argument("--attack-bn", choices=("eval", "train"),
+                   help="BN mode while generating examples (default eval)")
+    o = p.add_argument_group("optimisation")
+    o.add_argument("--epochs", type=int)
+    o.add_argument("--batch-size", type=int, help="global batch size (over all processes)")
+    o.add_argument("--lr", type=_number)
+    o.add_argument("--lr-schedule", choices=("cosine", "step"))
+    o.add_argument("--lr-milestones", metavar="E1,E2",
+                   help="epochs (0-based) where the step schedule multiplies lr by --lr-gamma")
+    o.add_argument("--lr-gamma", type=_number)
+    o.add_argument("--momentum", type=_number)
+    o.add_argument("--weight-decay", type=_number)
+    o.add_argument("--grad-clip", type=_number, help="gradient-norm clip (0: off)")
+    n = p.add_argument_group("network and data")
+    n.add_argument("--channels", type=int, help="initial channels C (default 36)")
+    n.add_argument("--layers", type=int, help="number of cells (default 20)")
+    n.add_argument("--auxiliary-weight", type=_number, help="auxiliary head weight (0: no head)")
+    n.add_argument("--drop-path", type=_number, help="final drop-path probability")
+    n.add_argument("--cutout", type=int, help="cutout size in pixels (0: off)")
+    n.add_argument("--dataset", help="cifar10, cifar100, svhn, digits or synthetic")
+    n.add_argument("--data-root", metavar="DIR")
+    n.add_argument("--download", action="store_true", default=None,
+                   help="download the dataset with torchvision if it is missing")
+    e = p.add_argument_group("held-out evaluation and checkpoints")
+    e.add_argument("--eval-every", type=int, help="epochs between held-out evaluations")
+    e.add_argument("--eval-n", type=int, help="held-out test images (default 1000)")
+    e.add_argument("--eval-steps", type=int, help="PGD steps of the evaluation (default 10)")
+    e.add_argument("--best-by", choices=("clean", "robust"),
+                   help="metric that selects best.pt (default robust when adversarial)")
+    e.add_argument("--checkpoint-every", type=int, help="steps between mid-epoch last.pt saves")
+    x = p.add_argument_group("execution")
+    x.add_argument("--seed", type=int)
+    x.add_argument("--device", help="auto, cpu, cuda, cuda:N")
+    x.add_argument("--out", metavar="DIR", help="run directory (default runs/retrain)")
+    x.add_argument("--resume", nargs="?", const=True, default=False, metavar="PATH",
+                   help="continue <out>/last.pt, or the given run directory / checkpoint")
+    x.add_argument("--amp", action="store_true", default=None, help="bf16 autocast (CUDA only)")
+    x.add_argument("--channels-last", action="store_true", default=None)
+    x.add_argument("--sync-bn", action="store_true", default=None,
+                   help="under torchrun: batch-norm statistics over the global batch")
+    x.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
+                   help="any other config option, e.g. --set lr_min=0.001 (repeatable)")
+    x.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
 
 
-def _run(args: argparse.Namespace) -> int:
-    raise UsageError("'retrain' is not implemented yet")
+def build_overrides(args: argparse.Namespace) -> dict:
+    """Command-line options as config overrides (``None`` = not given)."""
+    overrides = parse_set_overrides(args.set)
+    for arg, field in _FIELDS.items():
+        value = getattr(args, arg)
+        if value is not None:
+            overrides[field] = value
+    return overrides
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the training and print where its results are."""
+    from robustnas.train import TrainingInterrupted, retrain
+
+    overrides = build_overrides(args)
+    try:
+        result = retrain(config_file=args.config, overrides=overrides, resume=args.resume,
+                         show_progress=not args.quiet)
+    except TrainingInterrupted as exc:
+        print(f"robustnas retrain: {exc}", file=sys.stderr)
+        return 130
+    if result.rank != 0:
+        return 0
+    heldout = result.heldout
+    if heldout:
+        line = f"held-out ({heldout['n']} test images): clean {heldout['clean_acc']:.4f}"
+        if "robust_acc" in heldout:
+            line += f", PGD {heldout['robust_acc']:.4f}"
+        print(line)
+    if result.best_checkpoint is not None:
+        print(f"best ({result.best['metric']} {result.best['value']:.4f}, epoch "
+              f"{result.best['epoch']}): {result.best_checkpoint}")
+    print(f"last: {result.last_checkpoint}")
+    print(f"summary: {result.summary_path}")
+    print(f"TensorBoard: tensorboard --logdir {result.run_dir}")
+    return 0

@@ -20,7 +20,7 @@ from torch import nn
 
 from robustnas.config import config_to_dict, resolve_config, save_config
 from robustnas.errors import RobustnasError, UsageError
-from robustnas.io import ensure_writable_dir
+from robustnas.io import check_writable_dir, ensure_writable_dir
 from robustnas.runtime import (
     autocast_factory,
     graceful_stop,
@@ -100,7 +100,7 @@ class Searcher:
     def __init__(self, config: SearchConfig, *, show_progress: bool = True,
                  resume: bool = False) -> None:
         self.config = config
-        self.run_dir = ensure_writable_dir(config.out)
+        self.run_dir = check_writable_dir(config.out)
         self.checkpoint_path = self.run_dir / CHECKPOINT_NAME
         self.show_progress = show_progress
         self.device = resolve_device(config.device)
@@ -128,6 +128,7 @@ class Searcher:
         self.architect = Architect(self.model, self.arch_optimizer, self.w_optimizer,
                                    self.regularizers, self.criterion, order=config.order,
                                    autocast=self.autocast)
+        ensure_writable_dir(self.run_dir)
         self.log = EpochLogger(self.run_dir, self.model, config, self.regularizers)
         self.epoch, self.step = 0, 0
         self.meters: dict[str, float] = {}

@@ -47,6 +47,10 @@ class ArchSampler(nn.Module):
     def forward(self, alpha: torch.Tensor, reduction: bool) -> CellWeights:  # noqa: D102
         return CellWeights(ops=torch.softmax(alpha, dim=-1))
 
+    def derivation_weights(self, alpha: torch.Tensor, reduction: bool) -> torch.Tensor:
+        """(edges × ops) weights that rank ops and edges when deriving the genotype."""
+        return torch.softmax(alpha.detach(), dim=-1)
+
 
 class MixedOp(nn.Module):
     """Weighted sum of all candidate operations on one edge."""
@@ -181,7 +185,8 @@ class SuperNet(nn.Module):
 
     def genotype(self, provenance: dict | None = None) -> Genotype:
         """Derive the discrete genotype: top-2 non-``none`` edges per node (DARTS rule)."""
-        probs = self.alpha_softmax()
+        probs = {"normal": self.arch_sampler.derivation_weights(self.alpha_normal, False).cpu(),
+                 "reduce": self.arch_sampler.derivation_weights(self.alpha_reduce, True).cpu()}
         return make_genotype(derive_cell(probs["normal"], self.primitives, self.steps),
                              derive_cell(probs["reduce"], self.primitives, self.steps),
                              provenance=provenance)

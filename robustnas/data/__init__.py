@@ -1,0 +1,29 @@
+"""Datasets, splits, batched on-device augmentation and the device-resident loader.
+
+``load_dataset(name, root, download, **options)`` returns an :class:`ImageDataset` of
+``uint8`` images; registered names: ``cifar10``, ``cifar100``, ``svhn``, ``digits``
+(bundled, offline) and ``synthetic`` (generated, for tests). A new dataset is a new module
+that registers a factory in :data:`DATASETS` and is imported below.
+"""
+
+from robustnas.data import cifar, digits, svhn, synthetic  # noqa: F401  (registration)
+from robustnas.data.augment import Augment, AugmentParams, default_augment
+from robustnas.data.base import DATASETS, ImageDataset, channel_stats, load_dataset
+from robustnas.data.loader import DeviceLoader, Loaders, build_loaders, derive_seed
+from robustnas.data.split import search_split, split_indices
+
+__all__ = [
+    "DATASETS",
+    "Augment",
+    "AugmentParams",
+    "DeviceLoader",
+    "ImageDataset",
+    "Loaders",
+    "build_loaders",
+    "channel_stats",
+    "default_augment",
+    "derive_seed",
+    "load_dataset",
+    "search_split",
+    "split_indices",
+]

@@ -1,0 +1,263 @@
+"""``evaluate(...)``: the notebook-friendly entry point behind ``robustnas evaluate``."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from robustnas.attacks import Attack, parse_attack_list
+from robustnas.attacks.standard import Clean
+from robustnas.errors import UsageError
+from robustnas.evaluation.loading import (
+    Candidate,
+    check_compatible,
+    describe_model,
+    load_candidate,
+    load_test_data,
+    parse_eps_list,
+    unique_labels,
+)
+from robustnas.evaluation.report import Report
+from robustnas.evaluation.runner import ModelEvaluator, attack_cost
+from robustnas.runtime import resolve_device
+
+ModelLike = str | Path | nn.Module
+
+
+def evaluate(models: ModelLike | Sequence[ModelLike], *,
+             attacks: str | Sequence[str] = "clean,fgsm,pgd20",
+             eps: str | float | Sequence[Any] = "8/255",
+             n: int | None = None, batch_size: int = 256, device: str = "auto", seed: int = 0,
+             restarts: int = 1, measures: bool = False, measure_n: int = 100,
+             hessian_iters: int = 20, corruptions: bool = False,
+             corruptions_dir: str | Path | None = None, dataset: str | None = None,
+             data_root: str | Path | None = None,
+             dataset_options: dict[str, Any] | None = None, data: Any = None,
+             sanity: bool = True, sanity_n: int = 200, large_eps: float = 0.5,
+             labels: Sequence[str] | None = None, progress: bool = True,
+             run_dir: str | Path | None = None, aa_steps: int | None = None,
+             aa_queries: int | None = None) -> Report:
+    """Evaluate checkpoints (paths) or models against attacks, measures and corruptions.
+
+    Args:
+        models: a checkpoint path or ``nn.Module``, or a list of them.
+        attacks: comma list or names: ``clean``, ``fgsm``, ``pgd<k>``, ``cw<k>``,
+            ``autoattack``, ``apgd-ce``, ``apgd-t``, ``fab-t``, ``square``.
+        eps: L∞ budgets in [0, 1] pixel units (``"1/255,2/255,8/255"``), evaluated together.
+        n: first ``n`` test images (default all); batch_size, device, seed: as named.
+        restarts: random restarts of PGD/CW attacks.
+        measures: also compute Jacobian norm, Hessian eigenvalue (on the first
+            ``measure_n`` images) and the Lipschitz bound.
+        corruptions: also evaluate common corruptions, from ``corruptions_dir`` (or
+            ``<data_root>/CIFAR-10-C`` / ``CIFAR-100-C`` when present) or generated.
+        dataset, data_root, dataset_options: override the dataset a checkpoint recorded
+            (required for in-memory models unless ``data`` is given).
+        data: an ``ImageDataset`` to use for every model (its test split).
+        sanity: run the gradient-masking checks (extra PGD runs on ``sanity_n`` images,
+            PGD at ``large_eps``).
+        labels: names for the models in the report; progress: tqdm bar on stderr.
+        run_dir: also write the figures to TensorBoard under ``run_dir/<label>``.
+        aa_steps, aa_queries: AutoAttack iterations/Square queries (defaults 100/5000).
+
+    Returns:
+        A :class:`Report` (``report.save("report.json")`` writes JSON and Markdown).
+    """
+    attack_list = parse_attack_list(attacks, restarts=restarts, aa_steps=aa_steps,
+                                    aa_queries=aa_queries, seed=seed)
+    eps_list = parse_eps_list(eps)
+    _check_positive(batch_size=batch_size, measure_n=measure_n, sanity_n=sanity_n,
+                    hessian_iters=hessian_iters, restarts=restarts)
+    if n is not None and n < 1:
+        raise UsageError(f"--n must be at least 1, got {n}")
+    if not 0 < large_eps <= 1:
+        raise UsageError(f"large_eps must be in (0, 1], got {large_eps}")
+    dev = resolve_device(device)
+    candidates = _candidates(models, labels)
+    cache: dict = {}
+    report = Report(settings={
+        "attacks": [a.name for a in attack_list], "attack_settings": [a.describe()
+                                                                      for a in attack_list],
+        "eps": [t for _, t in eps_list], "eps_values": [v for v, _ in eps_list],
+        "n": n, "n_text": "all" if n is None else str(n), "batch_size": batch_size,
+        "seed": seed, "restarts": restarts, "measures": measures, "corruptions": corruptions,
+        "sanity": sanity, "sanity_n": sanity_n, "large_eps": large_eps,
+        "norm": "linf", "accuracy_unit": "percent"},
+        environment=_environment(dev), created=_dt.datetime.now().astimezone().isoformat())
+    writer_root = Path(run_dir) if run_dir is not None else None
+    for cand in candidates:
+        test = data if data is not None else load_test_data(
+            _dataset_spec(cand, dataset, data_root, dataset_options), cache)
+        check_compatible(cand.label, cand.model, test)
+        report.models.append(_evaluate_one(
+            cand, test, attack_list, eps_list, dev, n=n, batch_size=batch_size, seed=seed,
+            restarts=restarts, measures=measures, measure_n=measure_n,
+            hessian_iters=hessian_iters, corruptions=corruptions,
+            corruptions_dir=_corruption_dir(corruptions, corruptions_dir, test, data_root,
+                                            cand),
+            sanity=sanity, sanity_n=sanity_n, large_eps=large_eps, progress=progress))
+        if writer_root is not None:
+            _tensorboard(writer_root / cand.label.replace("/", "_"), report.models[-1])
+    return report
+
+
+def _check_positive(**values: int) -> None:
+    for name, value in values.items():
+        if int(value) < 1:
+            raise UsageError(f"{name.replace('_', '-')} must be at least 1, got {value}")
+
+
+def _candidates(models: ModelLike | Sequence[ModelLike],
+                labels: Sequence[str] | None) -> list[Candidate]:
+    items = [models] if isinstance(models, (str, Path, nn.Module)) else list(models)
+    if not items:
+        raise UsageError("no checkpoint given")
+    if labels is not None and len(labels) != len(items):
+        raise UsageError(f"{len(labels)} labels for {len(items)} models")
+    out = []
+    for i, item in enumerate(items):
+        if isinstance(item, nn.Module):
+            out.append(Candidate(f"model{i + 1}", item))
+        else:
+            out.append(load_candidate(item))
+    names = unique_labels([c.label for c in out], [c.checkpoint for c in out])
+    for c, name, i in zip(out, names, range(len(out))):
+        c.label = labels[i] if labels is not None else name
+    return out
+
+
+def _dataset_spec(cand: Candidate, name: str | None, root: str | Path | None,
+                  options: dict[str, Any] | None) -> dict[str, Any]:
+    recorded = dict(cand.dataset or {})
+    if name is None and not recorded:
+        raise UsageError(f"{cand.label}: the checkpoint does not record its dataset; "
+                         "pass --dataset NAME (and --data-root DIR)")
+    spec = {"name": name or recorded["name"],
+            "root": str(root) if root is not None else recorded.get("root"),
+            "options": options if options is not None else (
+                recorded.get("options") if name in (None, recorded.get("name")) else None)}
+    return spec
+
+
+def _corruption_dir(enabled: bool, given: str | Path | None, test: Any,
+                    root: str | Path | None, cand: Candidate) -> Path | None:
+    if not enabled:
+        return None
+    if given is not None:
+        return Path(given)
+    folder = {"cifar10": "CIFAR-10-C", "cifar100": "CIFAR-100-C"}.get(test.name)
+    base = root if root is not None else (cand.dataset or {}).get("root") or "data"
+    if folder and (Path(base) / folder / "labels.npy").is_file():
+        return Path(base) / folder
+    return None
+
+
+def _evaluate_one(cand: Candidate, test: Any, attack_list: list[Attack],
+                  eps_list: list[tuple[float, str]], dev: torch.device, *, n: int | None,
+                  batch_size: int, seed: int, restarts: int, measures: bool, measure_n: int,
+                  hessian_iters: int, corruptions: bool, corruptions_dir: Path | None,
+                  sanity: bool, sanity_n: int, large_eps: float,
+                  progress: bool) -> dict[str, Any]:
+    import time
+
+    from tqdm.auto import tqdm
+
+    start = time.perf_counter()
+    x, y = test.test_x, test.test_y
+    if n is not None:
+        x, y = x[:n], y[:n]
+    count = len(y)
+    model = cand.model.to(dev).eval()
+    total = _total_cost(attack_list, eps_list, count, sanity, min(sanity_n, count), measures,
+                        min(measure_n, count), hessian_iters, corruptions, restarts)
+    bar = tqdm(total=round(total), desc=cand.label, unit="pass", unit_scale=True,
+               file=sys.stderr, disable=not progress, dynamic_ncols=True, leave=True)
+
+    def tick(amount: float, stage: str) -> None:
+        bar.set_postfix_str(stage, refresh=False)
+        bar.update(round(amount))
+
+    ev = ModelEvaluator(model, x, y, device=dev, batch_size=batch_size, seed=seed, tick=tick)
+    try:
+        clean, rows, per_sample = ev.attacks(attack_list, eps_list)
+        result: dict[str, Any] = {"label": cand.label, "checkpoint": cand.checkpoint,
+                                  **describe_model(cand.model), "dataset": test.name,
+                                  "n": count, "clean": clean, "rows": rows}
+        if cand.metadata:
+            result["metadata"] = cand.metadata
+        checks = []
+        white = [a for a in attack_list if a.white_box and not isinstance(a, Clean)]
+        if sanity and white:
+            checks = ev.sanity(attack_list, rows, per_sample, sanity_n, large_eps, restarts)
+        if measures:
+            result["measures"] = ev.measures(measure_n, hessian_iters)
+        if corruptions:
+            result["corruptions"] = ev.corruptions(corruptions_dir)
+    finally:
+        bar.close()
+    result["sanity"] = checks
+    result["warnings"] = [c["detail"] for c in checks if not c["passed"]]
+    result["seconds"] = round(time.perf_counter() - start, 3)
+    return result
+
+
+def _total_cost(attack_list: list[Attack], eps_list: list, count: int, sanity: bool,
+                sanity_count: int, measures: bool, measure_count: int, hessian_iters: int,
+                corruptions: bool, restarts: int) -> float:
+    total = 0.5 * count
+    total += sum(attack_cost(a) for a in attack_list if not isinstance(a, Clean)) \
+        * count * len(eps_list)
+    if sanity:
+        total += (21 + 101 + 21) * restarts * sanity_count
+    if measures:
+        total += (hessian_iters + 10) * measure_count
+    if corruptions:
+        total += 0.5 * count * 5 * 15
+    return total
+
+
+def _environment(dev: torch.device) -> dict[str, Any]:
+    from robustnas import __version__
+    from robustnas.attacks.autoattack import torchattacks_status
+
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() \
+        or platform.machine()
+    return {"robustnas": __version__, "torch": torch.__version__,
+            "python": platform.python_version(), "device": str(dev),
+            "device_name": name, "threads": torch.get_num_threads(),
+            "autoattack_library": torchattacks_status()[1]}
+
+
+def _tensorboard(directory: Path, result: dict[str, Any]) -> None:
+    from torch.utils.tensorboard import SummaryWriter
+
+    rows = result["rows"]
+    integral = all(abs(r["eps"] * 255 - round(r["eps"] * 255)) < 1e-6 for r in rows)
+    with SummaryWriter(str(directory)) as writer:
+        writer.add_scalar("eval/clean", result["clean"], 0)
+        for i, r in enumerate(rows):
+            step = round(r["eps"] * 255) if integral else i
+            for name, acc in r["attacks"].items():
+                writer.add_scalar(f"eval/{name}", acc, step)
+            for name, acc in r.get("components", {}).items():
+                writer.add_scalar(f"eval/{name}", acc, step)
+            writer.add_scalar("eval/worst_case", r["worst_case"], step)
+            writer.add_scalar("eval/hrs", r["hrs"], step)
+        meas = result.get("measures")
+        if meas:
+            writer.add_scalar("measures/jacobian_frobenius", meas["jacobian_frobenius"]["mean"], 0)
+            writer.add_scalar("measures/hessian_max_eigenvalue",
+                              meas["hessian_max_eigenvalue"]["mean"], 0)
+            if meas.get("lipschitz_log10") is not None:
+                writer.add_scalar("measures/lipschitz_log10", meas["lipschitz_log10"], 0)
+        if result.get("corruptions"):
+            writer.add_scalar("corruptions/mean", result["corruptions"]["mean"], 0)
+        lines = [f"{r['eps_text']}: " + ", ".join(f"{k} {v:.2f}" for k, v in r["attacks"].items())
+                 + f", worst {r['worst_case']:.2f}" for r in rows]
+        writer.add_text("eval/summary", "  \n".join(lines), 0)

@@ -1,0 +1,160 @@
+"""The evaluation report: JSON (machine-readable) and Markdown (one comparison table).
+
+Accuracies are percentages over the evaluated test images. The JSON layout::
+
+    {"format": "robustnas-evaluation", "version": 1, "created": ..., "settings": {...},
+     "environment": {...},
+     "models": [{"label", "checkpoint", "architecture", "params", "genotype"?, "dataset",
+                 "n", "clean", "rows": [{"eps", "eps_text", "attacks": {name: acc},
+                 "components"?: {"autoattack/apgd-ce": acc, ...}, "worst_case", "hrs"}],
+                 "measures"?, "corruptions"?, "sanity": [...], "warnings": [...],
+                 "seconds"}]}
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from robustnas.io import atomic_write_text
+
+REPORT_FORMAT = "robustnas-evaluation"
+REPORT_VERSION = 1
+
+
+@dataclass
+class Report:
+    """Results of :func:`robustnas.evaluation.evaluate` for one or more models."""
+
+    settings: dict[str, Any]
+    models: list[dict[str, Any]] = field(default_factory=list)
+    environment: dict[str, Any] = field(default_factory=dict)
+    created: str = ""
+
+    @property
+    def warnings(self) -> list[str]:
+        """Every model's warnings, prefixed with its label."""
+        return [f"{m['label']}: {w}" for m in self.models for w in m.get("warnings", [])]
+
+    def model(self, label: str) -> dict[str, Any]:
+        """The result record of the model called ``label``."""
+        for m in self.models:
+            if m["label"] == label:
+                return m
+        raise KeyError(label)
+
+    def accuracy(self, label: str, attack: str, eps_text: str | None = None) -> float:
+        """One figure: ``attack`` may be an attack name, ``"clean"`` or ``"worst_case"``."""
+        m = self.model(label)
+        if attack == "clean":
+            return m["clean"]
+        rows = m["rows"] if eps_text is None else [r for r in m["rows"]
+                                                   if r["eps_text"] == eps_text]
+        row = rows[-1]
+        return row["worst_case"] if attack == "worst_case" else row["attacks"][attack]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready form."""
+        return {"format": REPORT_FORMAT, "version": REPORT_VERSION, "created": self.created,
+                "settings": self.settings, "environment": self.environment,
+                "models": self.models}
+
+    def to_json(self) -> str:
+        """Indented JSON text (no NaN/Infinity: non-finite numbers become null)."""
+        return json.dumps(_finite(self.to_dict()), indent=2, ensure_ascii=False) + "\n"
+
+    def table(self) -> str:
+        """The comparison table (Markdown): one row per model and ε."""
+        attacks: list[str] = []
+        for m in self.models:
+            for r in m["rows"]:
+                attacks += [a for a in r["attacks"] if a not in attacks]
+        head = ["model", "architecture", "params (M)", "ε", "clean", *attacks, "worst case",
+                "HRS"]
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for m in self.models:
+            for r in m["rows"]:
+                cells = [m["label"], m["architecture"], f"{m['params'] / 1e6:.3f}",
+                         r["eps_text"], f"{m['clean']:.2f}"]
+                cells += [f"{r['attacks'][a]:.2f}" if a in r["attacks"] else "–"
+                          for a in attacks]
+                cells += [f"{r['worst_case']:.2f}", f"{r['hrs']:.2f}"]
+                lines.append("| " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+
+    def to_markdown(self) -> str:
+        """The full Markdown report: table, AutoAttack parts, measures, corruptions, checks."""
+        s = self.settings
+        out = ["# Robustness evaluation", "",
+               f"Dataset split: test; images per model: {s.get('n_text', s.get('n'))}; "
+               f"attacks: {', '.join(s.get('attacks', []))}; L∞ ε: "
+               f"{', '.join(s.get('eps', []))}; accuracies in %. "
+               "Worst case = correct clean and under every attack run (robust accuracy); "
+               "HRS = 2·clean·worst/(clean + worst).", "", self.table(), ""]
+        for m in self.models:
+            out += _model_section(m)
+        warnings = self.warnings
+        out += ["## Warnings", ""]
+        out += [f"- {w}" for w in warnings] if warnings else ["None."]
+        return "\n".join(out) + "\n"
+
+    def save(self, path: str | Path) -> tuple[Path, Path]:
+        """Write ``path`` (JSON) and the Markdown next to it (``.md``), both atomically."""
+        path = Path(path)
+        md = path.with_suffix(".md") if path.suffix.lower() != ".md" else \
+            path.with_name(path.stem + ".report.md")
+        atomic_write_text(path, self.to_json())
+        atomic_write_text(md, self.to_markdown())
+        return path, md
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Report:
+        """Rebuild a report from :meth:`to_dict` output."""
+        return cls(settings=data.get("settings", {}), models=list(data.get("models", [])),
+                   environment=data.get("environment", {}), created=data.get("created", ""))
+
+
+def _model_section(m: dict[str, Any]) -> list[str]:
+    out = [f"## {m['label']}", "",
+           f"- architecture: {m['architecture']}, {m['params']:,} parameters",
+           f"- checkpoint: {m.get('checkpoint') or '(in memory)'}",
+           f"- dataset: {m['dataset']} (test, {m['n']} images); evaluated in {m['seconds']:.1f} s"]
+    for r in m["rows"]:
+        if r.get("components"):
+            parts = ", ".join(f"{k.split('/', 1)[1]} {v:.2f}" for k, v in r["components"].items())
+            out.append(f"- AutoAttack at ε={r['eps_text']}, accuracy after each part: {parts}")
+    meas = m.get("measures")
+    if meas:
+        j, h = meas["jacobian_frobenius"], meas["hessian_max_eigenvalue"]
+        lip = meas.get("lipschitz_upper_bound")
+        out.append(f"- measures on {meas['n']} images: Jacobian Frobenius norm "
+                   f"{j['mean']:.4g} ± {j['std']:.3g}; input-Hessian top eigenvalue "
+                   f"{h['mean']:.4g} ± {h['std']:.3g}; Lipschitz upper bound "
+                   + (f"{lip:.4g}" if lip is not None else "overflow"))
+    cor = m.get("corruptions")
+    if cor:
+        out += ["", f"Corruptions ({cor['source']}); mean accuracy {cor['mean']:.2f}", "",
+                "| corruption | 1 | 2 | 3 | 4 | 5 | mean |", "|---|---|---|---|---|---|---|"]
+        for name, accs in cor["by_corruption"].items():
+            cells = [f"{accs[str(s)]:.2f}" for s in range(1, 6)] + [f"{accs['mean']:.2f}"]
+            out.append(f"| {name} | " + " | ".join(cells) + " |")
+    checks = m.get("sanity") or []
+    if checks:
+        out += ["", "Gradient-masking checks:", ""]
+        out += [f"- [{'ok' if c['passed'] else 'FAILED'}] {c['check']}: {c['detail']}"
+                for c in checks]
+    out.append("")
+    return out
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value

@@ -1,0 +1,90 @@
+"""Python API of ``robustnas retrain``: :func:`retrain` (usable from a notebook)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from robustnas.config import config_to_dict, read_yaml, resolve_config
+from robustnas.errors import UsageError
+from robustnas.train.config import RESUMABLE_KEYS, RetrainConfig
+from robustnas.train.result import RetrainResult
+from robustnas.train.state import LAST_NAME, load_train_state, resolve_checkpoint_path
+from robustnas.train.trainer import StepCallback, Trainer
+
+
+def retrain(config: RetrainConfig | None = None, *, config_file: str | Path | None = None,
+            overrides: Mapping[str, Any] | None = None, resume: bool | str | Path = False,
+            show_progress: bool = True,
+            step_callback: StepCallback | None = None) -> RetrainResult:
+    """Train a genotype's network; the Python API of ``robustnas retrain``.
+
+    Pass either a :class:`RetrainConfig`, or a YAML ``config_file`` and/or ``overrides``
+    (precedence: dataclass and objective defaults < YAML < overrides), e.g.::
+
+        retrain(overrides={"genotype": "ADVRUSH", "adversarial": "pgd", "epochs": 10})
+
+    ``resume``: ``True`` continues ``<out>/last.pt``; a path (a run directory or a
+    checkpoint file) continues that checkpoint, writing to its directory unless ``out`` is
+    given. The checkpoint's configuration is used; only the options in
+    :data:`robustnas.train.config.RESUMABLE_KEYS` (device, evaluation and checkpoint
+    settings, ...) may be changed, anything else raises :class:`UsageError`.
+
+    Raises :class:`robustnas.train.trainer.TrainingInterrupted` when stopped by
+    SIGINT/SIGTERM (after saving ``last.pt``).
+    """
+    state = None
+    if resume:
+        state, config = _resumed(config, config_file, overrides, resume)
+    elif config is None:
+        config = resolve_config(RetrainConfig, config_file, overrides)
+    else:
+        config.validate()
+    trainer = Trainer(config, resume_state=state, show_progress=show_progress,
+                      step_callback=step_callback)
+    return trainer.run()
+
+
+def _resumed(config: RetrainConfig | None, config_file: str | Path | None,
+             overrides: Mapping[str, Any] | None,
+             resume: bool | str | Path) -> tuple[dict[str, Any], RetrainConfig]:
+    """Load the checkpoint to continue and merge the requested options into its config."""
+    if config is not None:
+        explicit = config_to_dict(config)
+    else:
+        explicit = dict(read_yaml(config_file)) if config_file is not None else {}
+        explicit.update({k.replace("-", "_"): v for k, v in (overrides or {}).items()
+                         if v is not None})
+    if resume is True:
+        out = explicit.get("out") or RetrainConfig.__dataclass_fields__["out"].default
+        path = Path(out) / LAST_NAME
+    else:
+        path = resolve_checkpoint_path(resume)
+        explicit.setdefault("out", str(path.parent))
+    state = load_train_state(path)
+    saved_dict = dict(state["config"])
+    saved = resolve_config(RetrainConfig, None, saved_dict)
+    requested = explicit.pop("genotype", "")
+    if requested:
+        _check_same_genotype(str(requested), state, path)
+    merged = {**saved_dict, **explicit}
+    if ({"eval_steps", "eval_eps"} & explicit.keys()) and "eval_step_size" not in explicit:
+        merged.pop("eval_step_size", None)  # re-derive from the new evaluation settings
+    resumed = resolve_config(RetrainConfig, None, merged)
+    changed = sorted(k for k in explicit if k not in RESUMABLE_KEYS
+                     and getattr(resumed, k, None) != getattr(saved, k, None))
+    if changed:
+        raise UsageError(f"cannot change {', '.join(changed)} when resuming {path} "
+                         f"(start a new run with a different --out instead)")
+    return state, resumed
+
+
+def _check_same_genotype(spec: str, state: dict[str, Any], path: Path) -> None:
+    """A genotype named again on resume must be the checkpoint's (which is what is used)."""
+    from robustnas.space.genotype import genotype_from_dict, load_genotype
+
+    saved = genotype_from_dict(state["model"]["genotype"], str(path))
+    if load_genotype(spec) != saved:  # Genotype equality ignores provenance
+        raise UsageError(f"genotype {spec!r} differs from the one in {path}; resume without "
+                         "it or start a new run with a different --out")

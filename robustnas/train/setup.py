@@ -1,0 +1,89 @@
+"""Builders for a retraining run: data, network, optimiser and learning-rate schedule."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from robustnas.errors import UsageError
+from robustnas.space.genotype import Genotype
+from robustnas.space.network import Network
+from robustnas.train.config import RetrainConfig
+from robustnas.train.distributed import DistInfo
+from robustnas.train.heldout import heldout_subset
+
+
+@dataclass
+class RetrainData:
+    """The training loader and the held-out evaluation subset (uint8, on the device)."""
+
+    train: Any
+    eval_x: torch.Tensor
+    eval_y: torch.Tensor
+    num_classes: int
+    in_channels: int
+    image_size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    train_size: int
+
+
+def load_data(config: RetrainConfig, device: torch.device, info: DistInfo) -> RetrainData:
+    """The whole training split (nothing held out) and ``eval_n`` test images.
+
+    Augmentation (when ``config.augment``): random crop with padding 4 on 32×32 images
+    (image size / 8 in general), horizontal flip where it preserves labels, and cutout of
+    ``config.cutout`` pixels whose hole has the dataset's mean colour (as in DARTS, which
+    cuts after normalisation). The global batch is sharded across processes.
+    """
+    from robustnas.data import DeviceLoader, default_augment, load_dataset
+
+    ds = load_dataset(config.dataset, root=config.data_root, download=config.download,
+                      **config.dataset_options)
+    if config.batch_size % info.world_size:
+        raise UsageError(f"batch_size {config.batch_size} is not divisible by the "
+                         f"{info.world_size} processes (it is the global batch size)")
+    if config.batch_size > len(ds.train_y):
+        raise UsageError(f"batch_size {config.batch_size} is larger than the training split "
+                         f"of {ds.name} ({len(ds.train_y)} images)")
+    augment = None
+    if config.augment:
+        augment = default_augment(ds, cutout=config.cutout, darts_cutout_fill=True)
+    train = DeviceLoader(ds.train_x, ds.train_y, config.batch_size, shuffle=True,
+                         augment=augment, seed=config.seed, drop_last=True, device=device,
+                         num_shards=info.world_size, shard_index=info.rank)
+    eval_x, eval_y = heldout_subset(ds.test_x, ds.test_y, config.eval_n)
+    return RetrainData(train, eval_x.to(device), eval_y.to(device), ds.num_classes,
+                       ds.in_channels, ds.image_size, tuple(ds.mean), tuple(ds.std),
+                       len(ds.train_y))
+
+
+def build_network(config: RetrainConfig, genotype: Genotype, data: RetrainData) -> Network:
+    """The discrete network; the auxiliary head exists only when its weight is positive."""
+    return Network(genotype, C=config.C, num_classes=data.num_classes, layers=config.layers,
+                   auxiliary=config.auxiliary_weight > 0, in_channels=data.in_channels,
+                   mean=data.mean, std=data.std)
+
+
+def build_optimizer(config: RetrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    """SGD with momentum and weight decay on all parameters (as DARTS and AdvRush do)."""
+    return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                           weight_decay=config.weight_decay)
+
+
+def build_scheduler(config: RetrainConfig,
+                    optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
+    """Per-epoch schedule: cosine to ``lr_min`` over ``epochs``, or steps at milestones."""
+    if config.lr_schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs,
+                                                          eta_min=config.lr_min)
+    return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(config.lr_milestones),
+                                                gamma=config.lr_gamma)
+
+
+def drop_path_at(config: RetrainConfig, epoch: int) -> float:
+    """DARTS' linear drop-path schedule: ``drop_path · epoch / epochs``."""
+    return config.drop_path * epoch / config.epochs

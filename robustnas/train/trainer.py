@@ -1,0 +1,380 @@
+"""The retraining loop: objectives, schedules, held-out evaluation, checkpoints and resume.
+
+One epoch walks the training split in deterministic batches (a function of seed, epoch and
+batch index), applies the objective's loss, clips the gradient norm and takes an SGD step.
+``last.pt`` is written every ``checkpoint_every`` steps, at every epoch end, and when a
+SIGINT/SIGTERM arrives (the current step is finished first, then the run stops with
+:class:`TrainingInterrupted`). ``best.pt`` follows the held-out metric chosen by
+``best_by``. A run resumed from ``last.pt`` continues exactly: on the CPU its final weights
+are bit-identical to those of an uninterrupted run.
+
+Under ``torchrun`` the model is wrapped in DistributedDataParallel (see
+:mod:`robustnas.train.distributed`); every process runs this loop on its shard of each
+global batch, and rank 0 writes the logs, checkpoints and summary.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from robustnas.config import config_to_dict, save_config
+from robustnas.errors import RobustnasError, UsageError
+from robustnas.io import atomic_write_text, ensure_writable_dir
+from robustnas.runtime import (
+    autocast_factory,
+    graceful_stop,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+)
+from robustnas.space.build import model_from_payload, model_payload
+from robustnas.space.complexity import count_parameters
+from robustnas.space.genotype import Genotype, load_genotype, save_genotype
+from robustnas.train import distributed as D
+from robustnas.train.config import RetrainConfig
+from robustnas.train.epoch_log import RetrainLogger
+from robustnas.train.heldout import evaluate_heldout
+from robustnas.train.objectives import OBJECTIVES, ObjectiveOutput, unwrap
+from robustnas.train.result import RetrainResult
+from robustnas.train.setup import (
+    build_network,
+    build_optimizer,
+    build_scheduler,
+    drop_path_at,
+    load_data,
+)
+from robustnas.train.state import BEST_NAME, LAST_NAME, save_train_state
+
+# Test hook: SIGKILL this process after that many training steps (exercises resume).
+KILL_ENV = "ROBUSTNAS_TEST_KILL_AFTER_STEPS"
+
+StepCallback = Callable[["Trainer"], None]
+
+
+class TrainingInterrupted(RobustnasError):
+    """The run stopped on a signal after writing ``last.pt``."""
+
+
+class Trainer:
+    """Runs one retraining. Build with a resolved :class:`RetrainConfig`; call :meth:`run`.
+
+    ``resume_state`` is a loaded ``last.pt`` to continue from; ``step_callback(trainer)``
+    is called after every training step (progress hooks, tests).
+    """
+
+    def __init__(self, config: RetrainConfig, *, resume_state: dict[str, Any] | None = None,
+                 show_progress: bool = True, step_callback: StepCallback | None = None) -> None:
+        self.config = config
+        self.show_progress = show_progress
+        self.step_callback = step_callback
+        self.dist, self.device = D.setup_distributed(config.device)
+        try:
+            self._build(resume_state)
+        except BaseException:
+            D.teardown_distributed(self.dist)
+            raise
+
+    # -- construction ------------------------------------------------------------------
+    def _build(self, resume_state: dict[str, Any] | None) -> None:
+        config, device = self.config, self.device
+        self.autocast = autocast_factory(device, config.amp)
+        self.objective = OBJECTIVES.get(config.adversarial)(config.objective_settings(),
+                                                            self.autocast)
+        genotype = self._genotype(resume_state)
+        self.data = load_data(config, device, self.dist)
+        self.run_dir = Path(config.out)
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        seed_everything(config.seed)
+        if resume_state is not None:
+            net = model_from_payload(resume_state["model"], source="last.pt")
+        else:
+            net = build_network(config, genotype, self.data)
+        self.genotype: Genotype = net.genotype
+        self.num_parameters = count_parameters(net)
+        net.to(device)
+        if config.channels_last:
+            net.to(memory_format=torch.channels_last)
+        if config.sync_bn and self.dist.enabled:
+            net = D.convert_sync_batchnorm(net, device)
+        self.net = net
+        self.optimizer = build_optimizer(config, net)
+        self.scheduler = build_scheduler(config, self.optimizer)
+        self.epoch, self.step = 0, 0
+        self.seconds = 0.0
+        self.meters: dict[str, torch.Tensor] = {}
+        self.history: list[dict[str, Any]] = []
+        self.best: dict[str, Any] = {"metric": config.best_by, "value": None, "epoch": None}
+        self.metrics: dict[str, float] = {}
+        self.steps_done = 0
+        if resume_state is not None:
+            self._restore(resume_state)
+        elif self.dist.rank > 0:
+            # Distinct streams per process for drop-path and random starts (the weights were
+            # initialised identically above; DDP broadcasts rank 0's anyway).
+            seed_everything(config.seed + 7919 * self.dist.rank)
+        self.model: nn.Module = net
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.model = DistributedDataParallel(
+                net, device_ids=[device.index] if device.type == "cuda" else None)
+        self.steps_per_epoch = len(self.data.train)
+        if config.max_steps_per_epoch > 0:
+            self.steps_per_epoch = min(self.steps_per_epoch, config.max_steps_per_epoch)
+        if self.steps_per_epoch < 1:
+            raise UsageError("the training split yields no full batch; lower batch_size")
+        main = self.dist.is_main
+        if main:
+            ensure_writable_dir(self.run_dir)
+            save_config(config, self.run_dir / "config.yaml")
+            save_genotype(self.genotype, self.run_dir / "genotype.json")
+        self.log = RetrainLogger(self.run_dir, enabled=main, epochs=config.epochs)
+        self.log.text("config", "\n".join(f"    {k}: {v}" for k, v in
+                                          config_to_dict(config).items()))
+        self.log.text("genotype", self.genotype.describe())
+
+    def _genotype(self, resume_state: dict[str, Any] | None) -> Genotype | None:
+        if resume_state is not None:
+            return None  # the network (and its genotype) come from the checkpoint
+        if not self.config.genotype:
+            raise UsageError("no genotype given: pass GENOTYPE (a genotype JSON file or a "
+                             "name such as DARTS_V2 or ADVRUSH)")
+        return load_genotype(self.config.genotype)
+
+    # -- checkpoints -------------------------------------------------------------------
+    def _state(self, rng_all: list[Any]) -> dict[str, Any]:
+        config = self.config
+        state = {
+            "model": model_payload(self.net),
+            "dataset": {"name": config.dataset, "root": config.data_root,
+                        "options": dict(config.dataset_options)},
+            "objective": config.adversarial,
+            "epoch": self.epoch, "step": self.step,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": rng_all[0], "world_size": self.dist.world_size,
+            "config": config_to_dict(config),
+            "best": dict(self.best), "metrics": dict(self.metrics),
+            "history": list(self.history),
+            "meters": {k: float(v) for k, v in self.meters.items()},
+            "seconds": self.seconds,
+        }
+        if self.dist.enabled:
+            state["rng_per_rank"] = rng_all
+        return state
+
+    def save(self, *names: str) -> Path:
+        """Write ``last.pt`` (and the other ``names``) from rank 0; collective under DDP."""
+        rng_all = D.gather_objects(rng_state(), self.dist)
+        path = self.run_dir / LAST_NAME
+        if self.dist.is_main:
+            state = self._state(rng_all)
+            for name in names or (LAST_NAME,):
+                save_train_state(self.run_dir / name, state)
+        return path
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise UsageError(f"the checkpoint does not match this configuration "
+                             f"({str(exc).splitlines()[0][:160]})") from None
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        self.seconds = float(state.get("seconds", 0.0))
+        self.history = list(state.get("history", []))
+        self.best = dict(state.get("best", self.best))
+        self.metrics = dict(state.get("metrics", {}))
+        self.meters = {k: torch.tensor(v, dtype=torch.float64, device=self.device)
+                       for k, v in state.get("meters", {}).items()}
+        per_rank = state.get("rng_per_rank")
+        if per_rank is not None and len(per_rank) == self.dist.world_size:
+            set_rng_state(per_rank[self.dist.rank])
+        elif self.dist.rank == 0:
+            set_rng_state(state["rng"])
+        else:  # a different number of processes: fresh, distinct streams
+            seed_everything(self.config.seed + 7919 * self.dist.rank + 104729 * self.epoch)
+
+    # -- the loop ----------------------------------------------------------------------
+    def run(self) -> RetrainResult:
+        """Train until ``config.epochs``; returns where the results are."""
+        try:
+            with graceful_stop() as stop:
+                while self.epoch < self.config.epochs:
+                    self._run_epoch(stop)
+                    self._end_epoch()
+            return self._finish()
+        finally:
+            self.log.close()
+            D.teardown_distributed(self.dist)
+
+    def _run_epoch(self, stop: Any) -> None:
+        from robustnas.monitor import progress
+
+        config = self.config
+        unwrap(self.model).drop_path_prob = drop_path_at(config, self.epoch)
+        steps = self.steps_per_epoch
+        kill_after = int(os.environ.get(KILL_ENV, "0") or 0)
+        start = time.perf_counter() - self.seconds
+        with progress(steps, desc=f"{config.adversarial} {self.epoch + 1}/{config.epochs}",
+                      enabled=self.show_progress and self.dist.is_main,
+                      initial=self.step) as bar:
+            for x, y in self.data.train.epoch(self.epoch, start=self.step):
+                if self.step >= steps:
+                    break
+                self._train_step(x, y)
+                self.step += 1
+                self.steps_done += 1
+                self.seconds = time.perf_counter() - start
+                bar.update(1, **self._postfix())
+                if self.step_callback is not None:
+                    self.step_callback(self)
+                if kill_after and self.steps_done >= kill_after:
+                    os.kill(os.getpid(), signal.SIGKILL)
+                if D.any_process(bool(stop), self.dist, self.device):
+                    path = self.save()
+                    raise TrainingInterrupted(
+                        f"stopped by signal {stop.signum or 'on another process'} in epoch "
+                        f"{self.epoch + 1}, step {self.step}; checkpoint saved to {path}; "
+                        f"continue with --resume --out {self.run_dir}")
+                every = config.checkpoint_every
+                if every and self.step % every == 0 and self.step < steps:
+                    self.save()
+                    start = time.perf_counter() - self.seconds
+
+    def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        config = self.config
+        if config.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        self.model.train()
+        out = self.objective.compute(self.model, x, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        out.loss.backward()
+        if config.grad_clip > 0:
+            nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
+        self.optimizer.step()
+        self._accumulate(out, y)
+
+    def _accumulate(self, out: ObjectiveOutput, y: torch.Tensor) -> None:
+        n = float(y.shape[0])
+        values = {"n": torch.tensor(n, device=self.device),
+                  "loss": out.loss.detach().double() * n}
+        for kind, logits in (("clean", out.clean_logits), ("robust", out.adv_logits)):
+            if logits is not None:
+                values[f"{kind}_n"] = torch.tensor(n, device=self.device)
+                values[f"{kind}_loss"] = F.cross_entropy(logits.float(), y,
+                                                         reduction="sum").double()
+                values[f"{kind}_correct"] = (logits.argmax(1) == y).sum().double()
+        for key, value in out.extras.items():
+            values[f"extra_{key}"] = value.double() * n
+        for key, value in values.items():
+            value = value.to(device=self.device, dtype=torch.float64)
+            self.meters[key] = self.meters[key] + value if key in self.meters else value
+
+    def _postfix(self) -> dict[str, float]:
+        if self.step % 10 and self.step != self.steps_per_epoch:
+            return {}
+        m = {k: float(v) for k, v in self.meters.items()}
+        post = {"loss": m["loss"] / max(m["n"], 1)}
+        for kind in ("clean", "robust"):
+            if f"{kind}_n" in m:
+                post[f"{kind}_acc"] = m[f"{kind}_correct"] / max(m[f"{kind}_n"], 1)
+        return post
+
+    def _epoch_metrics(self) -> dict[str, Any]:
+        keys = sorted(self.meters)
+        totals = D.all_reduce_sum(torch.stack([self.meters[k] for k in keys]), self.dist)
+        m = dict(zip(keys, totals.tolist()))
+        record: dict[str, Any] = {"train_loss": m["loss"] / m["n"]}
+        for kind in ("clean", "robust"):
+            if f"{kind}_n" in m:
+                record[f"train_{kind}_loss"] = m[f"{kind}_loss"] / m[f"{kind}_n"]
+                record[f"train_{kind}_acc"] = m[f"{kind}_correct"] / m[f"{kind}_n"]
+        for key in keys:
+            if key.startswith("extra_"):
+                record[key] = m[key] / m["n"]
+        record["images"] = int(m["n"])
+        return record
+
+    def evaluate(self) -> dict[str, float]:
+        """Clean and PGD accuracy on the held-out test subset (all processes take part)."""
+        c = self.config
+        return evaluate_heldout(
+            self.net, self.data.eval_x, self.data.eval_y, eps=c.eval_eps,
+            step_size=c.eval_step_size, steps=c.eval_steps, batch_size=c.eval_batch_size,
+            device=self.device, seed=c.seed, epoch=self.epoch, autocast=self.autocast,
+            channels_last=c.channels_last, dist_info=self.dist)
+
+    def _end_epoch(self) -> None:
+        config = self.config
+        record = {"epoch": self.epoch + 1, **self._epoch_metrics(),
+                  "lr": self.scheduler.get_last_lr()[0],
+                  "drop_path": drop_path_at(config, self.epoch),
+                  "epoch_seconds": self.seconds}
+        record["images_per_second"] = record["images"] / max(self.seconds, 1e-9)
+        last = self.epoch + 1 == config.epochs
+        evaluated = config.eval_every > 0 and ((self.epoch + 1) % config.eval_every == 0
+                                               or last)
+        if evaluated:
+            self.metrics = self.evaluate()
+            record.update({f"eval_{k}": v for k, v in self.metrics.items() if k != "n"})
+            record["eval_n"] = self.metrics["n"]
+        self.scheduler.step()
+        self.epoch += 1
+        self.step = 0
+        self.seconds = 0.0
+        self.meters = {}
+        self.history.append(record)
+        names = [LAST_NAME]
+        if evaluated:
+            value = self.metrics.get(f"{config.best_by}_acc")
+            if value is not None and (self.best["value"] is None or value > self.best["value"]):
+                self.best = {"metric": config.best_by, "value": value, "epoch": self.epoch}
+                names.append(BEST_NAME)
+        self.save(*names)
+        self.log.end_epoch(record)
+        if self.dist.is_main:
+            self._write_summary(finished=self.epoch >= config.epochs)
+
+    # -- results -----------------------------------------------------------------------
+    def summary(self, finished: bool) -> dict[str, Any]:
+        """The run's final/best metrics as plain data (what ``summary.json`` holds)."""
+        best_path = self.run_dir / BEST_NAME
+        return {
+            "objective": self.config.adversarial, "genotype": self.genotype.describe(),
+            "dataset": self.config.dataset, "parameters": self.num_parameters,
+            "epochs": self.config.epochs, "epochs_completed": self.epoch,
+            "finished": finished, "world_size": self.dist.world_size,
+            "final": self.history[-1] if self.history else {},
+            "heldout": dict(self.metrics), "best": dict(self.best),
+            "checkpoints": {"last": str(self.run_dir / LAST_NAME),
+                            "best": str(best_path) if self.best["value"] is not None
+                            else None},
+        }
+
+    def _write_summary(self, finished: bool) -> None:
+        import json
+
+        atomic_write_text(self.run_dir / "summary.json",
+                          json.dumps(self.summary(finished), indent=2) + "\n")
+
+    def _finish(self) -> RetrainResult:
+        if self.dist.is_main:
+            self._write_summary(finished=True)
+        best = self.run_dir / BEST_NAME if self.best["value"] is not None else None
+        return RetrainResult(run_dir=self.run_dir, last_checkpoint=self.run_dir / LAST_NAME,
+                             best_checkpoint=best, summary_path=self.run_dir / "summary.json",
+                             epochs_run=self.epoch, history=list(self.history),
+                             final=self.history[-1] if self.history else {},
+                             heldout=dict(self.metrics), best=dict(self.best), model=self.net,
+                             rank=self.dist.rank)

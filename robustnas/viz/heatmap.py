@@ -1,0 +1,93 @@
+"""Heatmaps of architecture weights: one row per edge, one column per candidate operation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robustnas.errors import UsageError
+from robustnas.viz._render import figure_array, new_figure, write_figure
+
+
+def edge_labels(num_edges: int) -> list[str]:
+    """Row labels ``"node j <- input i"`` in DARTS edge order (node 0's 2 inputs, node 1's 3 ...).
+
+    Input ``i`` follows the genotype convention (0, 1: cell inputs; ``i >= 2``: node
+    ``i - 2``). A count that is not a DARTS edge count gets plain ``"edge k"`` labels.
+    """
+    labels: list[str] = []
+    node = 0
+    while len(labels) < num_edges:
+        labels += [f"node {node} <- input {i}" for i in range(node + 2)]
+        node += 1
+    if len(labels) != num_edges:
+        return [f"edge {k}" for k in range(num_edges)]
+    return labels
+
+
+def _as_matrix(weights: Any, primitives: Sequence[str]) -> np.ndarray:
+    if hasattr(weights, "detach"):
+        weights = weights.detach().float().cpu().numpy()
+    values = np.asarray(weights, dtype=np.float64)
+    if values.ndim != 2 or values.shape[0] == 0:
+        raise UsageError(f"architecture weights must be an (edges x ops) matrix, "
+                         f"got shape {tuple(values.shape)}")
+    if values.shape[1] != len(primitives):
+        raise UsageError(f"architecture weights have {values.shape[1]} columns but "
+                         f"{len(primitives)} operation names were given")
+    return values
+
+
+def _build_figure(weights: Any, primitives: Sequence[str], title: str | None) -> Any:
+    values = _as_matrix(weights, primitives)
+    rows, cols = values.shape
+    # Margins in inches (row labels left, op names below, title above, colour bar right).
+    left, right, bottom, top = 1.45, 0.75, 0.85, 0.4
+    body_w, body_h = 0.78 * cols, 0.27 * rows
+    width, height = left + body_w + right, bottom + body_h + top
+    fig = new_figure(width, height)
+    ax = fig.add_axes((left / width, bottom / height, body_w / width, body_h / height))
+    bar = fig.add_axes(((left + body_w + 0.12) / width, bottom / height, 0.12 / width,
+                        body_h / height))
+    finite = values[np.isfinite(values)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    if hi - lo < 1e-12:
+        lo, hi = lo - 0.5, hi + 0.5
+    image = ax.imshow(np.ma.masked_invalid(values), cmap="viridis", vmin=lo, vmax=hi,
+                      aspect="auto", interpolation="nearest")
+    ax.set_xticks(range(cols), [str(p) for p in primitives], rotation=35, ha="right",
+                  fontsize=7)
+    ax.set_yticks(range(rows), edge_labels(rows), fontsize=7)
+    ax.tick_params(length=0)
+    if title:
+        ax.set_title(title, fontsize=9)
+    # Bold marks each row's winner; dark cells get light text so the value stays legible.
+    winners = np.where(np.isfinite(values), values, -np.inf).argmax(axis=1)
+    for r in range(rows):
+        for c in range(cols):
+            v = values[r, c]
+            shade = (v - lo) / (hi - lo) if np.isfinite(v) else 1.0
+            ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=6,
+                    color="black" if shade > 0.55 else "white",
+                    fontweight="bold" if c == winners[r] else "normal")
+    fig.colorbar(image, cax=bar).ax.tick_params(labelsize=6)
+    return fig
+
+
+def alpha_heatmap(weights: Any, primitives: Sequence[str], title: str | None = None,
+                  dpi: float = 80) -> np.ndarray:
+    """An ``H x W x 3`` uint8 heatmap of ``weights`` (edges x ops) with values annotated.
+
+    ``weights`` is a tensor or array, e.g. ``softmax(α)`` of one cell type; rows are labelled
+    ``"node j <- input i"``, columns by ``primitives``.
+    """
+    return figure_array(_build_figure(weights, primitives, title), dpi=dpi)
+
+
+def draw_alpha_heatmap(weights: Any, primitives: Sequence[str], path_stem: str | Path,
+                       title: str | None = None) -> list[Path]:
+    """Write the heatmap of :func:`alpha_heatmap` to ``<path_stem>.png`` and ``.svg``."""
+    return write_figure(_build_figure(weights, primitives, title), path_stem)

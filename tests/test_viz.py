@@ -1,0 +1,162 @@
+"""Cell diagrams and α heatmaps: valid PNG/SVG files, arrays of the right shape, clear errors."""
+
+from __future__ import annotations
+
+import time
+import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from robustnas.errors import GenotypeError, UsageError
+from robustnas.space.genotypes import GENOTYPES
+from robustnas.space.ops import PRIMITIVES
+from robustnas.viz import (
+    OP_COLORS,
+    alpha_heatmap,
+    cell_image,
+    draw_alpha_heatmap,
+    draw_cell,
+    draw_genotype,
+    edge_labels,
+)
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+SVG_NS = "{http://www.w3.org/2000/svg}"
+
+
+def svg_texts(path) -> list[str]:
+    root = ET.parse(path).getroot()
+    return ["".join(t.itertext()).strip() for t in root.iter(f"{SVG_NS}text")]
+
+
+@pytest.fixture(scope="module")
+def pdarts():
+    return GENOTYPES.get("PDARTS")
+
+
+def test_draw_cell_writes_png_and_svg(tmp_path, pdarts):
+    paths = draw_cell(pdarts.normal, pdarts.normal_concat, tmp_path / "cell", title="normal")
+    assert paths == [tmp_path / "cell.png", tmp_path / "cell.svg"]
+    assert paths[0].read_bytes()[:8] == PNG_MAGIC
+    with Image.open(paths[0]) as im:
+        im.load()
+        assert im.width > 200 and im.height > 100
+    texts = svg_texts(paths[1])
+    # Every edge is labelled with its op, once per edge; the title is there as well.
+    for op in {op for op, _ in pdarts.normal}:
+        assert texts.count(op) == sum(1 for o, _ in pdarts.normal if o == op)
+    assert "normal" in texts
+    # Atomic writes leave no temporary files behind.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cell.png", "cell.svg"]
+
+
+def test_png_has_the_colours_of_the_ops(tmp_path, pdarts):
+    """Pixels of each edge colour appear, and a colour of an absent op does not."""
+    image = cell_image(pdarts.normal, pdarts.normal_concat)
+    pixels = image.reshape(-1, 3).astype(int)
+
+    def has_colour(hex_colour: str) -> bool:
+        rgb = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)])
+        return bool((np.abs(pixels - rgb).max(axis=1) <= 6).sum() > 20)
+
+    for op in {op for op, _ in pdarts.normal}:
+        assert has_colour(OP_COLORS[op]), op
+    assert not has_colour(OP_COLORS["max_pool_3x3"])
+
+
+def test_draw_genotype_names_and_prefix(tmp_path):
+    geno = GENOTYPES.get("DARTS_V2")
+    out = draw_genotype(geno, tmp_path / "pics", prefix="best_")
+    assert set(out) == {"normal", "reduction"}
+    names = sorted(p.name for p in (tmp_path / "pics").iterdir())
+    assert names == ["best_normal.png", "best_normal.svg", "best_reduction.png",
+                     "best_reduction.svg"]
+    reduce_texts = svg_texts(out["reduction"][1])
+    assert reduce_texts.count("max_pool_3x3") == geno.count("max_pool_3x3", "reduce")
+    assert "reduction cell" in reduce_texts
+
+
+def test_stem_with_dots_keeps_the_whole_name(tmp_path, pdarts):
+    paths = draw_cell(pdarts.reduce, pdarts.reduce_concat, tmp_path / "epoch.3")
+    assert [p.name for p in paths] == ["epoch.3.png", "epoch.3.svg"]
+
+
+def test_svg_is_reproducible(tmp_path, pdarts):
+    a = draw_cell(pdarts.normal, pdarts.normal_concat, tmp_path / "a")[1].read_bytes()
+    b = draw_cell(pdarts.normal, pdarts.normal_concat, tmp_path / "b")[1].read_bytes()
+    assert a == b
+
+
+def test_cell_image_shape_and_custom_cell():
+    # Two nodes, a repeated (op, input) pair, an op outside the standard set, concat of an input.
+    edges = [("sep_conv_3x3", 0), ("sep_conv_3x3", 0), ("my_op", 2), ("skip_connect", 1)]
+    image = cell_image(edges, [1, 3])
+    assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
+    assert image.min() < 100 and image.max() == 255
+
+
+@pytest.mark.parametrize("edges, concat, match", [
+    ([("sep_conv_3x3", 0)], [2], "2 edges per node"),
+    ([("sep_conv_3x3", 0), ("sep_conv_3x3", 2)], [2], "out of range"),
+    ([("sep_conv_3x3", 0), ("sep_conv_3x3", 1)], [2, 2], "distinct"),
+    ([("sep_conv_3x3", 0), ("sep_conv_3x3", 1)], [4], "distinct"),
+    ([("sep_conv_3x3",), ("sep_conv_3x3", 1)], [2], "pairs"),
+])
+def test_bad_cells_raise_genotype_error(tmp_path, edges, concat, match):
+    with pytest.raises(GenotypeError, match=match):
+        draw_cell(edges, concat, tmp_path / "bad")
+    assert not list(tmp_path.iterdir())
+
+
+def test_drawing_is_fast(tmp_path, pdarts):
+    draw_cell(pdarts.normal, pdarts.normal_concat, tmp_path / "warm")
+    start = time.perf_counter()
+    draw_cell(pdarts.normal, pdarts.normal_concat, tmp_path / "timed")
+    # Target is < 0.5 s; the bound is loose because the test machine's cores are shared.
+    assert time.perf_counter() - start < 1.5
+
+
+def test_drawing_from_threads_matches_sequential(pdarts):
+    cells = [(pdarts.normal, pdarts.normal_concat), (pdarts.reduce, pdarts.reduce_concat)] * 2
+    sequential = [cell_image(e, c) for e, c in cells]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        threaded = list(pool.map(lambda ec: cell_image(*ec), cells))
+    for a, b in zip(sequential, threaded):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_edge_labels_follow_darts_order():
+    labels = edge_labels(14)
+    expected = [f"node {j} <- input {i}" for j in range(4) for i in range(j + 2)]
+    assert labels == expected
+    assert labels[5] == "node 2 <- input 0"
+    assert edge_labels(7) == [f"edge {k}" for k in range(7)]
+
+
+def test_alpha_heatmap_array():
+    weights = torch.softmax(torch.randn(14, len(PRIMITIVES), requires_grad=True), dim=-1)
+    image = alpha_heatmap(weights, PRIMITIVES, "softmax(α) normal")
+    assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
+    small = alpha_heatmap(weights[:5].detach().numpy(), PRIMITIVES)
+    assert small.shape[0] < image.shape[0] and small.shape[1] == image.shape[1]
+
+
+def test_alpha_heatmap_svg_has_labels_and_values(tmp_path):
+    weights = torch.full((5, 3), 0.1)
+    weights[2, 1] = 0.75
+    weights[4, 0] = float("nan")
+    _, svg = draw_alpha_heatmap(weights, ["a", "b", "c"], tmp_path / "heat", title="α")
+    texts = svg_texts(svg)
+    assert {"a", "b", "c", "α", "node 0 <- input 1", "node 1 <- input 2"} <= set(texts)
+    assert texts.count("0.75") == 1 and texts.count("0.10") == 13 and "nan" in texts
+
+
+def test_alpha_heatmap_rejects_mismatched_shapes():
+    with pytest.raises(UsageError, match="3 columns"):
+        alpha_heatmap(torch.zeros(14, 3), PRIMITIVES)
+    with pytest.raises(UsageError, match="matrix"):
+        alpha_heatmap(torch.zeros(8), PRIMITIVES)
