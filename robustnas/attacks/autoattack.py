@@ -14,8 +14,10 @@ Choice of library (checked in this environment, torch 2.13 CPU, no usable torchv
   ``torchvision>=0.8.2`` and ``requests~=2.25.1``, but no module of the package imports
   either (checked by reading the wheel), and it imports and runs here without them. The
   ``requests~=2.25.1`` pin would downgrade an unrelated package, so the recommended install
-  is ``pip install --no-deps "torchattacks==3.5.1"``; the ``autoattack`` extra of
-  robustnas lists it for discoverability but the same caveat applies to it.
+  is ``pip install --no-deps "torchattacks==3.5.1"``. robustnas deliberately declares no
+  ``autoattack`` extra: pip cannot apply ``--no-deps`` to one requirement of an extra, so
+  ``pip install robustnas[autoattack]`` would pull torchvision (which pins its own torch
+  build) and downgrade requests.
 * ``adversarial-robustness-toolbox`` 1.20 (clean dependencies: numpy, scipy,
   scikit-learn, six, setuptools, tqdm) imports here too, but has no FAB and its
   ``AutoAttack`` defaults to a different ensemble (PGD, APGD-CE/DLR, DeepFool, Square)

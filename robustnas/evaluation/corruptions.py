@@ -173,6 +173,7 @@ def load_corruption_file(directory: str | Path, name: str, severity: int,
     block = len(images) // 5
     count = block if n is None else min(n, block)
     start = (severity - 1) * block
-    x = torch.from_numpy(np.ascontiguousarray(images[start:start + count])).permute(0, 3, 1, 2)
+    # np.array copies: a slice of the read-only memory map must not back a torch tensor
+    x = torch.from_numpy(np.array(images[start:start + count])).permute(0, 3, 1, 2)
     y = torch.from_numpy(np.asarray(labels[start:start + count]).astype(np.int64))
     return x.contiguous(), y

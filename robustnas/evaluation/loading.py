@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -56,13 +55,14 @@ def parse_eps_list(text: str | float | list[Any] | tuple[Any, ...]) -> list[tupl
 
 
 def _pretty(value: float) -> str:
-    """``8/255`` when ``value`` is a multiple of 1/255 (up to rounding), else the number."""
+    """``8/255`` when ``value`` is a multiple of 1/255 (up to rounding), else the number.
+
+    Decimals stay decimals (``0.1`` is shown as ``0.1``, not as the fraction ``1/10``).
+    """
     k = value * 255
     if abs(k - round(k)) < 1e-6:
         return f"{round(k)}/255" if round(k) else "0"
-    frac = Fraction(value).limit_denominator(1000)
-    return f"{frac.numerator}/{frac.denominator}" if abs(float(frac) - value) < 1e-12 \
-        else f"{value:g}"
+    return f"{value:g}"
 
 
 def load_candidate(path: str | Path, label: str | None = None) -> Candidate:

@@ -1,0 +1,246 @@
+"""Attack throughput: PGD-k images/s against an eager fp32 forward+backward baseline, and
+AutoAttack time per 1,000 images, all measured in one process on one model.
+
+* Baseline (``clean_fwd_bwd``): one eval-mode fp32 forward of a clean batch plus the
+  backward pass to the *input* (the work of one attack iteration), eager mode.
+* ``pgd<k>``: :func:`robustnas.attacks.pgd_attack` with a random start, k steps of size
+  ε/4, ε = 8/255, one restart (the evaluation default). Ideal cost ≈ k + 1 baseline passes
+  (k gradient steps plus nothing else; scoring the result is not included).
+* On CUDA only: the same PGD under bf16 autocast, in channels_last, and both (on CPU these
+  rows are skipped with a note: bf16 autocast on CPU is an emulation, not a speed-up).
+* AutoAttack (when ``torchattacks`` imports): the standard cascade (APGD-CE, APGD-T,
+  FAB-T, Square; 100 iterations, 5000 queries unless ``--aa-steps``/``--aa-queries``
+  say otherwise) timed once on ``--aa-images`` images and scaled linearly to 1,000.
+  Its cost depends on the model: every part only attacks the images still classified
+  correctly, so a weak model is cheap (APGD-CE fools everything; the later parts have
+  nothing to do) and a robust one is expensive. The model here is randomly initialised,
+  so we use *its own predictions as labels* (every image starts "correct"). The
+  ``robust_after`` column says how many images survived: when all do (typical for a random
+  DARTS network, whose logits barely move within 8/255), every part ran on every image,
+  which is the expensive case of a fully robust model. ``--aa-parts`` also times each part
+  alone on every image; their sum is that upper bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from robustnas.attacks.pgd import pgd_attack
+from robustnas.benchmarks.timing import (
+    format_table,
+    peak_memory_mb,
+    peak_rss_mb,
+    synchronize,
+    time_interleaved,
+)
+from robustnas.errors import UsageError
+from robustnas.runtime import resolve_device
+from robustnas.space.genotypes import GENOTYPES
+from robustnas.space.network import Network
+
+EPS = 8 / 255
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``robustnas bench attack``."""
+    p.add_argument("--genotype", default="DARTS_V2")
+    p.add_argument("--channels", type=int, default=36)
+    p.add_argument("--layers", type=int, default=20)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--image-size", type=int, default=32)
+    p.add_argument("--classes", type=int, default=10)
+    p.add_argument("--steps", type=int, default=20, help="PGD steps (default: %(default)s)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--variants", default="auto",
+                   help="comma list of bf16,channels_last,bf16+channels_last (CUDA only; "
+                        "auto: all on CUDA, none on CPU)")
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=3, help="timed rounds; the median is kept")
+    p.add_argument("--aa-images", type=int, default=None,
+                   help="images AutoAttack is timed on (default 64 on CUDA, 4 on CPU)")
+    p.add_argument("--aa-steps", type=int, default=100)
+    p.add_argument("--aa-queries", type=int, default=5000)
+    p.add_argument("--aa-parts", action="store_true",
+                   help="also time each AutoAttack part alone on every image (upper bound)")
+    p.add_argument("--no-autoattack", action="store_true", help="skip AutoAttack")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+
+
+class _Autocast(nn.Module):
+    """Runs the wrapped model under bf16 autocast; logits come back in fp32."""
+
+    def __init__(self, inner: nn.Module, device_type: str) -> None:
+        super().__init__()
+        self.inner = inner
+        self.device_type = device_type
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(self.device_type, dtype=torch.bfloat16):
+            return self.inner(x).float()
+
+
+def _model(args: argparse.Namespace, device: torch.device, channels_last: bool) -> nn.Module:
+    torch.manual_seed(0)
+    model = Network(GENOTYPES.get(args.genotype), C=args.channels, num_classes=args.classes,
+                    layers=args.layers, in_channels=3)
+    model = model.to(device).eval()
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def _check(args: argparse.Namespace) -> None:
+    for name in ("channels", "layers", "batch_size", "image_size", "classes", "steps",
+                 "repeats", "aa_steps", "aa_queries"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.warmup < 0:
+        raise UsageError("--warmup must be >= 0")
+    if args.aa_images is not None and args.aa_images < 1:
+        raise UsageError("--aa-images must be at least 1")
+    if args.genotype not in GENOTYPES:
+        raise UsageError(f"unknown genotype {args.genotype!r} (choose from: "
+                         f"{', '.join(GENOTYPES.names())})")
+
+
+def _variants(args: argparse.Namespace, device: torch.device) -> tuple[list[str], list[str]]:
+    """CUDA-only variants to run, and notes about skipped ones."""
+    wanted = (["bf16", "channels_last", "bf16+channels_last"] if args.variants == "auto"
+              else [v.strip() for v in args.variants.split(",") if v.strip()])
+    for v in wanted:
+        if v not in ("bf16", "channels_last", "bf16+channels_last"):
+            raise UsageError(f"unknown variant {v!r} (choose from bf16, channels_last, "
+                             "bf16+channels_last)")
+    if device.type != "cuda":
+        return [], ["bf16 autocast / channels_last variants skipped: CUDA only"] if wanted \
+            else []
+    return wanted, []
+
+
+def _steps(args: argparse.Namespace, device: torch.device, names: list[str]
+           ) -> dict[str, Callable[[], None]]:
+    gen = torch.Generator().manual_seed(1)
+    shape = (args.batch_size, 3, args.image_size, args.image_size)
+    x = torch.rand(shape, generator=gen).to(device)
+    y = torch.randint(0, args.classes, (args.batch_size,), generator=gen).to(device)
+    base_model = _model(args, device, channels_last=False)
+    steps: dict[str, Callable[[], None]] = {}
+
+    def baseline() -> None:
+        xg = x.detach().requires_grad_(True)
+        loss = nn.functional.cross_entropy(base_model(xg), y)
+        torch.autograd.grad(loss, xg)
+
+    steps["clean_fwd_bwd"] = baseline
+
+    def pgd_step(model: nn.Module, inputs: torch.Tensor) -> Callable[[], None]:
+        attack_gen = torch.Generator(device=device).manual_seed(2)
+
+        def step() -> None:
+            pgd_attack(model, inputs, y, EPS, EPS / 4, args.steps, generator=attack_gen)
+
+        return step
+
+    steps[f"pgd{args.steps}"] = pgd_step(base_model, x)
+    for name in names:
+        cl = "channels_last" in name
+        model: nn.Module = _model(args, device, channels_last=cl)
+        if "bf16" in name:
+            model = _Autocast(model, device.type)
+        inputs = x.contiguous(memory_format=torch.channels_last) if cl else x
+        steps[f"pgd{args.steps}+{name}"] = pgd_step(model, inputs)
+    return steps
+
+
+def _autoattack(args: argparse.Namespace, device: torch.device) -> tuple[list[dict], list[str]]:
+    from robustnas.attacks.autoattack import COMPONENTS, LibraryAttack, torchattacks_status
+
+    ok, reason = torchattacks_status()
+    if not ok:
+        return [], [f"AutoAttack skipped: {reason}"]
+    n = args.aa_images or (64 if device.type == "cuda" else 4)
+    model = _model(args, device, channels_last=False)
+    x = torch.rand((n, 3, args.image_size, args.image_size),
+                   generator=torch.Generator().manual_seed(3)).to(device)
+    with torch.no_grad():
+        y = model(x).argmax(1)  # the model's own predictions: every image starts "correct"
+    standard = args.aa_steps == 100 and args.aa_queries == 5000
+    notes = [f"AutoAttack timed once on {n} images (labels = the model's predictions) and "
+             f"scaled linearly to 1,000 images"
+             + ("" if standard else f"; NOT standard: {args.aa_steps} iterations, "
+                f"{args.aa_queries} Square queries")]
+    plans = [("autoattack (cascade)", COMPONENTS)]
+    if args.aa_parts:
+        plans += [(f"  {p} alone", (p,)) for p in COMPONENTS]
+    rows = []
+    parts_total = 0.0
+    for label, parts in plans:
+        attack = LibraryAttack(parts, args.aa_steps, args.aa_queries, seed=0)
+        synchronize(device)
+        start = time.perf_counter()
+        out = attack.run(model, x, y, EPS)
+        synchronize(device)
+        seconds = time.perf_counter() - start
+        if len(parts) == 1:
+            parts_total += seconds
+        rows.append({"attack": label, "images": n, "seconds": f"{seconds:.2f}",
+                     "s_per_1000_images": f"{seconds * 1000 / n:.0f}",
+                     "robust_after": f"{int(out.correct.sum())}/{n}"})
+    if args.aa_parts:
+        rows.append({"attack": "  sum of parts (upper bound)", "images": n,
+                     "seconds": f"{parts_total:.2f}",
+                     "s_per_1000_images": f"{parts_total * 1000 / n:.0f}", "robust_after": ""})
+    return rows, notes
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Time PGD (and CUDA variants) against the clean fp32 baseline; time AutoAttack."""
+    _check(args)
+    device = resolve_device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    names, notes = _variants(args, device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    steps = _steps(args, device, names)
+    seconds = time_interleaved(steps, device, args.warmup, 1, args.repeats)
+    base = seconds["clean_fwd_bwd"]
+    rows = [{"variant": name, "batch_ms": f"{1000 * s:.1f}",
+             "images_per_s": f"{args.batch_size / s:.1f}",
+             "speed_vs_baseline": f"{base / s:.3f}x",
+             "baseline_passes": f"{s / base:.1f}"}
+            for name, s in seconds.items()]
+    aa_rows: list[dict] = []
+    if args.no_autoattack:
+        notes.append("AutoAttack skipped (--no-autoattack)")
+    else:
+        aa_rows, aa_notes = _autoattack(args, device)
+        notes += aa_notes
+    table = format_table(rows, ["variant", "batch_ms", "images_per_s", "speed_vs_baseline",
+                                "baseline_passes"])
+    if aa_rows:
+        table += "\n\n" + format_table(aa_rows, ["attack", "images", "seconds",
+                                                 "s_per_1000_images", "robust_after"])
+    if notes:
+        table += "\n" + "\n".join(f"note: {n}" for n in notes)
+    mem = peak_memory_mb(device)
+    return {
+        "benchmark": "attack",
+        "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
+        "threads": torch.get_num_threads(), "torch": torch.__version__,
+        "machine": platform.machine(),
+        "process_peak_rss_mb": round(peak_rss_mb(), 1),
+        "peak_cuda_mem_mb": None if mem is None else round(mem, 1),
+        "config": {"genotype": args.genotype, "channels": args.channels, "layers": args.layers,
+                   "batch_size": args.batch_size, "image_size": args.image_size,
+                   "classes": args.classes, "steps": args.steps, "eps": "8/255",
+                   "step_size": "2/255", "warmup": args.warmup, "repeats": args.repeats},
+        "rows": rows, "autoattack": aa_rows, "notes": notes, "table": table,
+    }

@@ -1,0 +1,255 @@
+"""Attacks: agreement with independent implementations, the ε-ball, names and AutoAttack.
+
+The reference attacks below are written from the papers' definitions as plain loops and
+share no code with :mod:`robustnas.attacks`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from robustnas.attacks import fgsm_attack, make_attack, parse_attack_list, pgd_attack
+from robustnas.errors import UsageError
+
+EPS = 0.1  # digits are 8x8 with 17 grey levels: 8/255 hardly changes them
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models run fastest on one thread; two threads on a loaded machine thrash."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+# -- a small trained model on digits (shared by the module) ------------------------------
+@pytest.fixture(scope="module")
+def digits_data() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Digits train/test images as float [0, 1] and labels."""
+    from robustnas.data import load_dataset
+
+    d = load_dataset("digits")
+    return d.train_x.float() / 255, d.train_y, d.test_x.float() / 255, d.test_y
+
+
+@pytest.fixture(scope="module")
+def trained_mlp(digits_data) -> nn.Module:
+    """A one-hidden-layer MLP trained to ~95% clean accuracy (a second or two on CPU)."""
+    xtr, ytr, _, _ = digits_data
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(150):
+        opt.zero_grad()
+        F.cross_entropy(model(xtr), ytr).backward()
+        opt.step()
+    opt.zero_grad(set_to_none=True)
+    torch.set_num_threads(previous)
+    return model.eval()
+
+
+def _acc(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    with torch.no_grad():
+        return 100.0 * float((model(x).argmax(1) == y).float().mean())
+
+
+# -- independent reference attacks --------------------------------------------------------
+def _ref_grad(model: nn.Module, x: torch.Tensor, y: torch.Tensor, kind: str) -> torch.Tensor:
+    x = x.clone().requires_grad_(True)
+    z = model(x)
+    if kind == "ce":
+        loss = F.cross_entropy(z, y, reduction="sum")
+    else:  # Carlini-Wagner margin: best wrong logit minus true logit
+        true = z[torch.arange(len(y)), y]
+        wrong = z.clone()
+        wrong[torch.arange(len(y)), y] = -1e9
+        loss = (wrong.max(dim=1).values - true).sum()
+    (grad,) = torch.autograd.grad(loss, x)
+    return grad
+
+
+def ref_fgsm(model, x, y, eps):
+    """Goodfellow et al.: x + ε·sign(∇ CE), clipped to the image box."""
+    return torch.clamp(x + eps * _ref_grad(model, x, y, "ce").sign(), 0, 1).detach()
+
+
+def ref_pgd(model, x, y, eps, alpha, steps, kind="ce", random_start=True, seed=123):
+    """Madry et al.: random start, signed steps, projection on the box ∩ ε-ball."""
+    x_adv = x.clone()
+    if random_start:
+        g = torch.Generator().manual_seed(seed)
+        x_adv = torch.clamp(x + (torch.rand(x.shape, generator=g) * 2 - 1) * eps, 0, 1)
+    for _ in range(steps):
+        x_adv = x_adv.detach() + alpha * _ref_grad(model, x_adv, y, kind).sign()
+        x_adv = torch.max(torch.min(x_adv, x + eps), x - eps).clamp(0, 1)
+    return x_adv.detach()
+
+
+# -- (a) agreement --------------------------------------------------------------------------
+def test_fgsm_agrees_with_reference(trained_mlp, digits_data):
+    _, _, x, y = digits_data
+    ours = _acc(trained_mlp, fgsm_attack(trained_mlp, x, y, EPS), y)
+    ref = _acc(trained_mlp, ref_fgsm(trained_mlp, x, y, EPS), y)
+    clean = _acc(trained_mlp, x, y)
+    assert clean > 85 and ours < clean - 10  # the attack does something on this model
+    assert abs(ours - ref) <= 1.0
+
+
+@pytest.mark.parametrize("name,kind", [("pgd20", "ce"), ("cw20", "cw")])
+def test_pgd_and_cw_agree_with_reference(trained_mlp, digits_data, name, kind):
+    _, _, x, y = digits_data
+    attack = make_attack(name)
+    gen = torch.Generator().manual_seed(7)
+    ours = _acc(trained_mlp, attack.perturb(trained_mlp, x, y, EPS, gen), y)
+    ref = _acc(trained_mlp, ref_pgd(trained_mlp, x, y, EPS, EPS / 4, 20, kind), y)
+    # the registered attack reports the same figure as scoring its own perturbation
+    gen = torch.Generator().manual_seed(7)
+    reported = 100.0 * float(attack.run(trained_mlp, x, y, EPS, gen).correct.float().mean())
+    assert reported == pytest.approx(ours)
+    assert ours < _acc(trained_mlp, x, y) - 20
+    assert abs(ours - ref) <= 1.0, (ours, ref)
+
+
+def test_pgd_without_random_start_matches_reference_exactly(trained_mlp, digits_data):
+    _, _, x, y = digits_data
+    ours = pgd_attack(trained_mlp, x, y, EPS, EPS / 4, 10, random_start=False)
+    ref = ref_pgd(trained_mlp, x, y, EPS, EPS / 4, 10, random_start=False)
+    # same deterministic iteration: identical up to float rounding at sign(≈0)
+    assert (ours - ref).abs().max() <= 1e-5 or \
+        abs(_acc(trained_mlp, ours, y) - _acc(trained_mlp, ref, y)) <= 0.5
+
+
+def test_agrees_with_torchattacks(trained_mlp, digits_data):
+    torchattacks = pytest.importorskip("torchattacks")
+    _, _, x, y = digits_data
+    ta_fgsm = torchattacks.FGSM(trained_mlp, eps=EPS)(x, y)
+    assert abs(_acc(trained_mlp, fgsm_attack(trained_mlp, x, y, EPS), y)
+               - _acc(trained_mlp, ta_fgsm, y)) <= 1.0
+    torch.manual_seed(3)
+    ta_pgd = torchattacks.PGD(trained_mlp, eps=EPS, alpha=EPS / 4, steps=20,
+                              random_start=True)(x, y)
+    ours = make_attack("pgd20").perturb(trained_mlp, x, y, EPS, torch.Generator().manual_seed(1))
+    assert abs(_acc(trained_mlp, ours, y) - _acc(trained_mlp, ta_pgd, y)) <= 1.0
+
+
+# -- (b) ε-ball and box ---------------------------------------------------------------------
+def _saturated_batch() -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(16, 1, 8, 8, generator=g)
+    x[:4] = (x[:4] > 0.5).float()  # pixels at exactly 0 and 1 exercise the box clipping
+    return x, torch.randint(0, 10, (16,), generator=g)
+
+
+@pytest.mark.parametrize("name", ["fgsm", "pgd3", "pgd20", "cw5"])
+@pytest.mark.parametrize("eps", [0.0, 0.03, 0.3])
+def test_perturbations_stay_in_ball_and_box(trained_mlp, name, eps):
+    x, y = _saturated_batch()
+    x_adv = make_attack(name, restarts=2).perturb(trained_mlp, x, y, eps,
+                                                  torch.Generator().manual_seed(0))
+    assert x_adv.shape == x.shape and not x_adv.requires_grad
+    assert (x_adv - x).abs().max() <= eps + 1e-6
+    assert x_adv.min() >= 0 and x_adv.max() <= 1
+    if eps == 0:
+        assert torch.equal(x_adv, x)
+
+
+def test_l2_pgd_and_fgsm_rs_stay_in_ball(trained_mlp):
+    x, y = _saturated_batch()
+    adv = pgd_attack(trained_mlp, x, y, 0.5, 0.2, 5, norm="l2", restarts=2,
+                     generator=torch.Generator().manual_seed(0))
+    assert (adv - x).flatten(1).norm(dim=1).max() <= 0.5 + 1e-5
+    assert adv.min() >= 0 and adv.max() <= 1
+    rs = fgsm_attack(trained_mlp, x, y, 0.1, random_start=True,
+                     generator=torch.Generator().manual_seed(0))
+    assert (rs - x).abs().max() <= 0.1 + 1e-6 and rs.min() >= 0 and rs.max() <= 1
+
+
+def test_attacks_leave_mode_and_parameter_grads_alone(trained_mlp):
+    x, y = _saturated_batch()
+    trained_mlp.train()
+    try:
+        pgd_attack(trained_mlp, x, y, 0.1, 0.025, 3)
+        assert trained_mlp.training
+    finally:
+        trained_mlp.eval()
+    assert all(p.grad is None for p in trained_mlp.parameters())
+
+
+def test_restarts_never_weaker(trained_mlp, digits_data):
+    _, _, x, y = digits_data
+    x, y = x[:120], y[:120]
+    one = pgd_attack(trained_mlp, x, y, EPS, EPS / 2, 3, generator=torch.Generator().manual_seed(0))
+    three = pgd_attack(trained_mlp, x, y, EPS, EPS / 2, 3, restarts=3,
+                       generator=torch.Generator().manual_seed(0))
+    # the first run uses the same random start, later runs only replace samples not fooled
+    assert _acc(trained_mlp, three, y) <= _acc(trained_mlp, one, y)
+
+
+# -- names ------------------------------------------------------------------------------------
+def test_attack_names_and_steps():
+    assert make_attack("pgd").name == "pgd20" and make_attack("PGD7").steps == 7
+    assert make_attack("cw").name == "cw30" and make_attack("cw50").loss == "cw"
+    names = [a.name for a in parse_attack_list("clean, fgsm,pgd20,pgd,cw")]
+    assert names == ["clean", "fgsm", "pgd20", "cw30"]
+    for bad in ("foo", "fgsm3", "pgd0", "pgd-2", ""):
+        with pytest.raises(UsageError):
+            parse_attack_list(bad)
+
+
+# -- AutoAttack ---------------------------------------------------------------------------------
+def test_autoattack_missing_library_is_one_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torchattacks", None)  # import now raises ImportError
+    with pytest.raises(UsageError) as info:
+        make_attack("autoattack")
+    message = str(info.value)
+    assert "pip install --no-deps" in message and "torchattacks==3.5.1" in message
+    assert "\n" not in message
+
+
+def test_autoattack_runs_and_cascades(trained_mlp, digits_data):
+    pytest.importorskip("torchattacks")
+    _, _, x, y = digits_data
+    x, y = x[:32], y[:32]
+    attack = make_attack("autoattack", aa_steps=3, aa_queries=30)
+    assert attack.describe()["standard"] is False
+    torch.manual_seed(5)
+    state = torch.random.get_rng_state()
+    out = attack.run(trained_mlp, x, y, EPS)
+    assert torch.equal(state, torch.random.get_rng_state())  # caller's RNG untouched
+    assert all(p.grad is None for p in trained_mlp.parameters())
+    with torch.no_grad():
+        clean = trained_mlp(x).argmax(1) == y
+    parts = list(out.components.values())
+    assert list(out.components) == [f"autoattack/{p}" for p in
+                                    ("apgd-ce", "apgd-t", "fab-t", "square")]
+    prev = clean
+    for part in parts:  # each part only removes samples from the robust set
+        assert not (part & ~prev).any()
+        prev = part
+    assert torch.equal(out.correct, parts[-1])
+    assert int(out.correct.sum()) < int(clean.sum())  # APGD finds adversarials at ε = 0.1
+
+
+# -- benchmark ------------------------------------------------------------------------------------
+def test_bench_attack_runs_tiny(capsys):
+    import json
+
+    from robustnas.cli import main
+
+    rc = main(["bench", "attack", "--channels", "4", "--layers", "2", "--batch-size", "2",
+               "--image-size", "8", "--steps", "2", "--warmup", "0", "--repeats", "1",
+               "--no-autoattack", "--device", "cpu", "--json"])
+    assert rc == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [r["variant"] for r in result["rows"]] == ["clean_fwd_bwd", "pgd2"]
+    assert any("CUDA only" in n for n in result["notes"])
+    assert main(["bench", "attack", "--steps", "0"]) == 2
+    assert "--steps" in capsys.readouterr().err
