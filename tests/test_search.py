@@ -78,7 +78,10 @@ def test_warmup_keeps_alpha_fixed(tmp_path):
 
 
 def _cli(args: list[str], cwd: Path) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    # One thread each: the reference and the victim run side by side on a 2-core machine,
+    # and oversubscribed OpenMP threads slow both down many times over.
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]),
+               OMP_NUM_THREADS="1")
     return subprocess.Popen([sys.executable, "-m", "robustnas", "search", *args, "--quiet"],
                             cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)

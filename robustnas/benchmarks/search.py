@@ -66,6 +66,9 @@ def make_step(settings: dict[str, Any], args: argparse.Namespace,
                           {"advrush": {"start_epoch": 0}} if settings["regularizer"] == "advrush"
                           else None)
     regs.setup(model)
+    if regs.applies("arch", 0) != (settings["regularizer"] != "none"):
+        # A term switched off by its schedule would time a plain step under its name.
+        raise RuntimeError(f"regularizer {settings['regularizer']} is not active at epoch 0")
     model.to(device)
     fmt = torch.channels_last if settings["channels_last"] else torch.contiguous_format
     model.to(memory_format=fmt)
@@ -114,7 +117,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             torch.cuda.reset_peak_memory_stats(device)
         steps[name] = make_step(settings, args, device)
         steps[name]()
-        memory[name] = peak_memory_mb(device)
+        # CPU has no per-variant peak counter: the process peak RSS after the variant's
+        # first step is reported instead (cumulative: variants are built in order).
+        memory[name] = peak_memory_mb(device) if device.type == "cuda" else peak_rss_mb()
     seconds = time_interleaved(steps, device, args.warmup, args.iters, args.rounds)
     base = seconds["first"]
     rows = [{"variant": name, "step_ms": f"{1000 * s:.1f}",
@@ -128,6 +133,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "threads": torch.get_num_threads(), "torch": torch.__version__,
         "machine": platform.machine(),
         "process_peak_rss_mb": round(peak_rss_mb(), 1),
+        "peak_mem": ("CUDA max_memory_allocated per variant" if device.type == "cuda" else
+                     "process peak RSS after the variant's first step (cumulative)"),
         "config": {"channels": args.channels, "layers": args.layers,
                    "batch_size": args.batch_size, "image_size": args.image_size},
         "rows": rows,

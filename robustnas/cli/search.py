@@ -77,9 +77,19 @@ def run(args: argparse.Namespace) -> int:
     overrides = build_overrides(args)
     if args.reg_opt and args.config:
         # Merge per-regulariser options from the file with those from the command line.
+        from robustnas.search.regularizers import REGULARIZERS
+
         file_opts = dict(read_yaml(args.config).get("regularizer_options") or {})
         for name, opts in overrides["regularizer_options"].items():
-            file_opts[name] = {**(file_opts.get(name) or {}), **opts}
+            from_file = dict(file_opts.get(name) or {})
+            # An option given on the command line replaces the file's other spelling of the
+            # same quantity (advrush: h_pixels replaces h), instead of clashing with it.
+            alternatives = (getattr(REGULARIZERS.get(name), "alternative_options", {})
+                            if name in REGULARIZERS else {})
+            for key in opts:
+                for other in alternatives.get(key, ()):
+                    from_file.pop(other, None)
+            file_opts[name] = {**from_file, **opts}
         overrides["regularizer_options"] = file_opts
     config = resolve_config(SearchConfig, args.config, overrides)
     try:

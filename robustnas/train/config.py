@@ -21,9 +21,10 @@ fgsm-rs        30       128    0.1    cosine   5e-4    0       0          0     
 ε is 8/255 for all; the attack step is ε/4 (2/255) for pgd and trades and 1.25·ε for
 fgsm-rs. ``step`` decays the learning rate by ``lr_gamma`` at ``lr_milestones`` (epoch
 indices, 0-based: the decay applies from that epoch on), by default at 50% and 75% of the
-epochs. The held-out PGD evaluation uses ``eval_steps`` (default 10) steps of
-``eval_step_size`` (default 2.5·ε/steps, i.e. 2/255 at ε = 8/255 and 10 steps) with a random
-start; the papers report PGD-20 at the end (run ``robustnas evaluate`` for that).
+epochs (distinct and after epoch 0, so a short run never decays twice at once). The
+held-out PGD evaluation uses ``eval_steps`` (default 10) steps of ``eval_step_size``
+(default 2.5·ε/steps, i.e. 2/255 at ε = 8/255 and 10 steps) with a random start;
+the papers report PGD-20 at the end (run ``robustnas evaluate`` for that).
 """
 
 from __future__ import annotations
@@ -109,7 +110,9 @@ class RetrainConfig:
             self.step_size = objective.default_step_size(self.eps, self.steps)
         if self.lr_milestones is None:
             epochs = self.epochs or 1
-            self.lr_milestones = [epochs // 2, (3 * epochs) // 4]
+            # Distinct and past epoch 0: with few epochs both fractions coincide (epochs=2
+            # would decay twice at once) or hit 0 (epochs=1 would start at lr·γ²).
+            self.lr_milestones = sorted({m for m in (epochs // 2, (3 * epochs) // 4) if m > 0})
         if self.eval_eps is None:
             self.eval_eps = self.eps
         if self.eval_step_size is None:

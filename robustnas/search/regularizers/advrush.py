@@ -26,7 +26,9 @@ pixel space and converts exactly:
 s ⊙ z_i has ℓ2 norm h_pixels, i.e. h_i = h_pixels / ‖s ⊙ d_i‖₂ with d_i the unit sign
 direction (= h_pixels / s for one channel or equal stds); direction and R stay as above.
 A model without a :class:`~robustnas.space.common.Normalize` layer is taken to see
-normalised inputs directly (s = 1).
+normalised inputs directly (s = 1). Giving both h and h_pixels is an error, except that
+``--reg-opt advrush.h_pixels=…`` on the command line replaces an ``h`` from the config
+file (and vice versa).
 
 **BN.** Both passes run with the whole model in eval mode by default (``bn_mode: eval``, as
 the official code does): per-sample gradients are then truly per sample, and a log-normal
@@ -170,6 +172,10 @@ def input_curvature(model: nn.Module, x: torch.Tensor, y: torch.Tensor, h: float
 @REGULARIZERS.register("advrush")
 class AdvRush(Regularizer):
     """γ·λ·R on the α step from ``start_epoch`` on (and ``weights_gamma``·R on w if asked)."""
+
+    #: Options that state the same quantity: one given on the command line replaces the
+    #: other from a config file (the CLI reads this).
+    alternative_options = {"h": ("h_pixels",), "h_pixels": ("h",)}
 
     def __init__(self, **options: Any) -> None:
         super().__init__()

@@ -5,7 +5,10 @@ onto the ε-ball and [0, 1], then a training step on the perturbed batch. Defaul
 30 epochs, batch 128, SGD lr 0.1 with a cosine schedule, weight decay 5e-4.
 
 Differences from Wong et al.: they use a cyclic (triangular) learning rate over 15 epochs
-and mixed precision; here the usual per-epoch schedules apply (cosine by default). FGSM
+and mixed precision; here the usual per-epoch schedules apply (cosine by default). They
+craft the perturbation with the model in train mode (batch statistics); here, as for the
+other objectives, the attack runs in eval mode by default (set ``attack_bn: train`` to
+reproduce theirs). FGSM
 training can overfit catastrophically (robust accuracy collapsing within an epoch); keep the
 periodic PGD evaluation on and ``best_by: robust`` so that ``best.pt`` is the early-stopped
 model, as they recommend.

@@ -1,0 +1,220 @@
+"""Retraining-step throughput: a PGD-7 adversarial training step against its eager fp32 form.
+
+One step is exactly what :class:`robustnas.train.trainer.Trainer` does per batch: the
+objective's :meth:`~robustnas.train.objectives.base.Objective.compute` (for ``pgd``: the
+clean-metric forward in eval mode, the 7-step attack, the training forward), backward,
+gradient-norm clipping at 5 and an SGD step, with the objective's default settings (from
+:class:`robustnas.train.config.RetrainConfig`). Rows, all timed in this process with
+:func:`robustnas.benchmarks.timing.time_interleaved`:
+
+- ``<objective> fp32``: the eager fp32 baseline every ratio refers to;
+- ``<objective> bf16``, ``<objective> channels_last``, ``<objective> bf16+channels_last``
+  (CUDA only: autocast is CUDA-only in :func:`robustnas.runtime.autocast_factory`, so on a
+  CPU these rows are skipped with a note unless asked for with ``--variants``);
+- ``standard fp32``: a standard-training step (objective ``none`` with DARTS' auxiliary head
+  and drop-path) for reference.
+
+Inputs are random images in [0, 1] (3×32×32, 10 classes by default), reused every step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from robustnas.benchmarks.timing import (
+    format_table,
+    peak_memory_mb,
+    peak_rss_mb,
+    time_interleaved,
+)
+from robustnas.config import parse_number
+from robustnas.errors import UsageError
+from robustnas.runtime import autocast_factory, resolve_device
+from robustnas.space.genotype import load_genotype
+from robustnas.space.network import Network
+from robustnas.train.config import RetrainConfig
+from robustnas.train.objectives import OBJECTIVES
+from robustnas.train.setup import build_optimizer
+
+CUDA_VARIANTS = ("bf16", "channels_last", "bf16+channels_last")
+
+
+def _number(text: str) -> float:
+    try:
+        return parse_number(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``robustnas bench train``."""
+    p.add_argument("--genotype", default="DARTS_V2", help="genotype name or JSON file")
+    p.add_argument("--objective", default="pgd", help="pgd, trades, fgsm-rs or none")
+    p.add_argument("--channels", type=int, default=36)
+    p.add_argument("--layers", type=int, default=20)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--steps", type=int, default=None,
+                   help="attack steps (default: the objective's, 7 for pgd)")
+    p.add_argument("--eps", type=_number, default=8 / 255, help="attack radius (8/255)")
+    p.add_argument("--image-size", type=int, default=32)
+    p.add_argument("--classes", type=int, default=10)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--variants", default="auto",
+                   help="comma list of fp32,bf16,channels_last,bf16+channels_last,standard "
+                        "(auto: fp32 and standard, plus the bf16/channels_last ones on CUDA)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed calls per row")
+    p.add_argument("--iters", type=int, default=2, help="calls per timed round")
+    p.add_argument("--repeats", type=int, default=3,
+                   help="timed rounds (rows take turns; the median round is reported)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+
+
+def _retrain_config(objective: str, args: argparse.Namespace) -> RetrainConfig:
+    """The retraining options of one row (objective defaults, benchmark sizes)."""
+    options: dict[str, Any] = {"adversarial": objective, "C": args.channels,
+                               "layers": args.layers, "batch_size": args.batch_size,
+                               "eps": args.eps, "device": "cpu"}
+    if args.steps is not None and objective != "none":
+        options["steps"] = args.steps
+    config = RetrainConfig(**options)
+    config.validate()
+    return config
+
+
+def make_step(objective: str, amp: bool, channels_last: bool, args: argparse.Namespace,
+              device: torch.device) -> tuple[Callable[[], None], RetrainConfig]:
+    """Build the network, optimiser and objective of one row; return a closure doing one
+    full training step (as the trainer's) and the row's config."""
+    config = _retrain_config(objective, args)
+    genotype = load_genotype(args.genotype)
+    torch.manual_seed(0)
+    net = Network(genotype, C=config.C, num_classes=args.classes, layers=config.layers,
+                  auxiliary=config.auxiliary_weight > 0, in_channels=3)
+    net.drop_path_prob = config.drop_path
+    net.to(device)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    net.to(memory_format=fmt)
+    optimizer = build_optimizer(config, net)
+    objective_obj = OBJECTIVES.get(objective)(config.objective_settings(),
+                                              autocast_factory(device, amp))
+    gen = torch.Generator().manual_seed(1)
+    shape = (args.batch_size, 3, args.image_size, args.image_size)
+    x = torch.rand(shape, generator=gen).to(device).contiguous(memory_format=fmt)
+    y = torch.randint(0, args.classes, (args.batch_size,), generator=gen).to(device)
+
+    def step() -> None:
+        net.train()
+        out = objective_obj.compute(net, x, y)
+        optimizer.zero_grad(set_to_none=True)
+        out.loss.backward()
+        if config.grad_clip > 0:
+            nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
+        optimizer.step()
+
+    return step, config
+
+
+def _row_settings(name: str, objective: str) -> tuple[str, bool, bool]:
+    """(objective, amp, channels_last) of a variant name."""
+    if name == "standard":
+        return "none", False, False
+    amp, channels_last = False, False
+    for part in name.split("+"):
+        if part == "bf16":
+            amp = True
+        elif part == "channels_last":
+            channels_last = True
+        elif part != "fp32":
+            raise UsageError(f"unknown benchmark variant {name!r} (choose from fp32, "
+                             f"{', '.join(CUDA_VARIANTS)}, standard)")
+    return objective, amp, channels_last
+
+
+def _variants(args: argparse.Namespace, device: torch.device) -> tuple[list[str], list[str]]:
+    notes: list[str] = []
+    if args.variants == "auto":
+        names = ["fp32"]
+        if device.type == "cuda":
+            names += list(CUDA_VARIANTS)
+        else:
+            notes.append("bf16 / channels_last variants skipped: bf16 autocast is CUDA-only "
+                         "(robustnas.runtime.autocast_factory); run on a GPU to measure them")
+        names.append("standard")
+        return names, notes
+    asked = [n.strip() for n in args.variants.split(",") if n.strip()]
+    names = ["fp32"] + [n for n in dict.fromkeys(asked) if n != "fp32"]
+    for name in names:
+        if _row_settings(name, "pgd")[1] and device.type != "cuda":
+            raise UsageError(f"variant {name!r} needs a CUDA device (bf16 autocast is "
+                             f"CUDA-only); got --device {device}")
+    return names, notes
+
+
+def _label(name: str, objective: str, config: RetrainConfig) -> str:
+    if name == "standard":
+        return "standard fp32"
+    attack = f"-{config.steps}" if objective in ("pgd", "trades") else ""
+    return f"{objective}{attack} {name}"
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Time the adversarial training step and its variants against the eager fp32 one."""
+    device = resolve_device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    objective = str(args.objective).strip().lower().replace("_", "-")
+    OBJECTIVES.get(objective)  # unknown objective: UsageError listing the choices
+    for name in ("batch_size", "warmup", "iters", "repeats"):
+        if getattr(args, name) < (0 if name == "warmup" else 1):
+            raise UsageError(f"--{name.replace('_', '-')} must be positive")
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    names, notes = _variants(args, device)
+    steps: dict[str, Callable[[], None]] = {}
+    memory: dict[str, float | None] = {}
+    configs: dict[str, RetrainConfig] = {}
+    labels: dict[str, str] = {}
+    for name in names:
+        row_objective, amp, channels_last = _row_settings(name, objective)
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats(device)
+        step, config = make_step(row_objective, amp, channels_last, args, device)
+        step()  # first call outside the timing: allocations, cuDNN autotuning
+        memory[name] = peak_memory_mb(device)
+        label = _label(name, row_objective, config)
+        steps[label], configs[label], labels[name] = step, config, label
+    seconds = time_interleaved(steps, device, args.warmup, args.iters, args.repeats)
+    base = seconds[labels["fp32"]]
+    rows = []
+    for name in names:
+        label = labels[name]
+        s = seconds[label]
+        rows.append({"variant": label, "step_ms": f"{1000 * s:.1f}",
+                     "images_per_s": f"{args.batch_size / s:.1f}",
+                     "speed_vs_fp32": f"{base / s:.2f}x",
+                     "peak_mem_mb": "" if memory[name] is None else f"{memory[name]:.0f}"})
+    main_config = configs[labels["fp32"]]
+    return {
+        "benchmark": "train",
+        "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
+        "threads": torch.get_num_threads(), "torch": torch.__version__,
+        "machine": platform.machine(),
+        "process_peak_rss_mb": round(peak_rss_mb(), 1),
+        "config": {"genotype": args.genotype, "objective": objective,
+                   "channels": args.channels, "layers": args.layers,
+                   "batch_size": args.batch_size, "image_size": args.image_size,
+                   "attack_steps": main_config.steps, "eps": main_config.eps,
+                   "step_size": main_config.step_size, "warmup": args.warmup,
+                   "iters": args.iters, "repeats": args.repeats},
+        "notes": notes,
+        "rows": rows,
+        "table": format_table(rows, ["variant", "step_ms", "images_per_s", "speed_vs_fp32",
+                                     "peak_mem_mb"]),
+    }
