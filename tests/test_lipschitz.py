@@ -207,7 +207,7 @@ def test_moment_matching_agrees_with_monte_carlo():
                 for a, b in sampler.node_ranges:
                     total += terms[:, a:b].sum(-1).log()
     mc_mean, mc_std = float(total.mean()), float(total.std())
-    sigma_f = float(var_f.sqrt())
+    sigma_f = float(var_f.detach().sqrt())
     # Stated tolerance: the per-node log-normal approximation is accurate to a few percent
     # of σ_F at these noise levels (σ ≈ 0.3 per weight), far beyond the MC error.
     assert abs(float(mu_f) - mc_mean) < 0.05 * mc_std + 4 * mc_std / math.sqrt(n)

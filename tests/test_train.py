@@ -39,7 +39,7 @@ def _one_thread():
 def tiny(out: Path, **changes) -> RetrainConfig:
     base = dict(genotype="DARTS_V2", dataset="digits", C=4, layers=3, batch_size=16, epochs=2,
                 max_steps_per_epoch=4, eval_n=48, eval_steps=2, eval_batch_size=24,
-                steps=2, device="cpu", seed=5, out=str(out), checkpoint_every=2)
+                steps=2, device="cpu", seed=5, out=str(out), checkpoint_every=2, cutout=2)
     base.update(changes)
     return RetrainConfig(**base)
 
@@ -48,6 +48,7 @@ def tiny_args(out: Path) -> list[str]:
     return ["retrain", "DARTS_V2", "--dataset", "digits", "--channels", "4", "--layers", "3",
             "--batch-size", "16", "--epochs", "2", "--eval-n", "48", "--eval-steps", "2",
             "--steps", "2", "--device", "cpu", "--seed", "5", "--checkpoint-every", "2",
+            "--cutout", "2",
             "--set", "max_steps_per_epoch=4", "--set", "eval_batch_size=24",
             "--adversarial", "pgd", "--drop-path", "0.2", "--auxiliary-weight", "0.4",
             "--out", str(out), "--quiet"]
@@ -114,6 +115,7 @@ def test_shipped_configs_resolve():
     (["DARTS_V2", "--amp", "--device", "cpu"], "only supported on CUDA"),
     (["DARTS_V2", "--lr-schedule", "cosine", "--set", "best_by=fastest"], "best_by must be"),
     (["DARTS_V2", "--dataset", "imagenet"], "unknown dataset 'imagenet'"),
+    (["DARTS_V2", "--cutout", "16"], "not smaller than the 8-pixel images of digits"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
     out = tmp_path / "run"

@@ -49,6 +49,11 @@ def load_data(config: RetrainConfig, device: torch.device, info: DistInfo) -> Re
     if config.batch_size > len(ds.train_y):
         raise UsageError(f"batch_size {config.batch_size} is larger than the training split "
                          f"of {ds.name} ({len(ds.train_y)} images)")
+    if config.augment and config.cutout and config.cutout >= ds.image_size:
+        # A hole as large as the image blanks whole samples: training would see no digits.
+        raise UsageError(f"cutout {config.cutout} is not smaller than the {ds.image_size}-pixel "
+                         f"images of {ds.name}; use --cutout {ds.image_size // 2} or less "
+                         f"(DARTS uses 16 on 32x32 images) or --cutout 0")
     augment = None
     if config.augment:
         augment = default_augment(ds, cutout=config.cutout, darts_cutout_fill=True)
