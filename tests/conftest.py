@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from robustnas.space.genotypes import GENOTYPES
 from robustnas.space.network import Network
@@ -11,12 +15,42 @@ from robustnas.space.supernet import SuperNet
 
 
 @pytest.fixture(autouse=True)
-def _deterministic_threads():
-    """Keep each test on few threads so parallel helpers and CI stay predictable."""
+def _one_thread():
+    """One thread per test: tiny models run fastest that way, and on a shared 2-core machine
+    oversubscribed threads slow every process down many times over."""
     previous = torch.get_num_threads()
-    torch.set_num_threads(min(previous, 2))
+    torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """The bundled digits dataset (uint8 1×8×8 images, 10 classes)."""
+    from robustnas.data import load_dataset
+
+    return load_dataset("digits")
+
+
+@pytest.fixture(scope="session")
+def fit_digits(digits) -> Callable[..., nn.Module]:
+    """``fit_digits(model, steps=150)``: full-batch Adam on the digits training split; the
+    model comes back in eval mode with no gradients left on its parameters."""
+
+    def fit(model: nn.Module, steps: int = 150) -> nn.Module:
+        previous = torch.get_num_threads()
+        torch.set_num_threads(1)
+        x, y = digits.train_x.float() / 255, digits.train_y
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+        for _ in range(steps):
+            opt.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            opt.step()
+        opt.zero_grad(set_to_none=True)
+        torch.set_num_threads(previous)
+        return model.eval()
+
+    return fit
 
 
 @pytest.fixture

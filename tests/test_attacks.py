@@ -19,41 +19,20 @@ from robustnas.errors import UsageError
 EPS = 0.1  # digits are 8x8 with 17 grey levels: 8/255 hardly changes them
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest on one thread; two threads on a loaded machine thrash."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 # -- a small trained model on digits (shared by the module) ------------------------------
 @pytest.fixture(scope="module")
-def digits_data() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def digits_data(digits) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Digits train/test images as float [0, 1] and labels."""
-    from robustnas.data import load_dataset
-
-    d = load_dataset("digits")
-    return d.train_x.float() / 255, d.train_y, d.test_x.float() / 255, d.test_y
+    return digits.train_x.float() / 255, digits.train_y, digits.test_x.float() / 255, \
+        digits.test_y
 
 
 @pytest.fixture(scope="module")
-def trained_mlp(digits_data) -> nn.Module:
+def trained_mlp(fit_digits) -> nn.Module:
     """A one-hidden-layer MLP trained to ~95% clean accuracy (a second or two on CPU)."""
-    xtr, ytr, _, _ = digits_data
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(150):
-        opt.zero_grad()
-        F.cross_entropy(model(xtr), ytr).backward()
-        opt.step()
-    opt.zero_grad(set_to_none=True)
-    torch.set_num_threads(previous)
-    return model.eval()
+    return fit_digits(nn.Sequential(nn.Flatten(), nn.Linear(64, 64), nn.ReLU(),
+                                    nn.Linear(64, 10)))
 
 
 def _acc(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:

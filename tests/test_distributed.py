@@ -40,14 +40,6 @@ ATOL = 1e-5
 RTOL = 1e-5
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def cli_args(options: dict, out: Path) -> list[str]:
     """``robustnas retrain`` arguments setting exactly ``options`` (via ``--set``)."""
     args = ["retrain", "--out", str(out), "--quiet"]

@@ -39,37 +39,6 @@ from robustnas.space.genotypes import GENOTYPES
 from robustnas.space.network import Network
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest on one thread; two threads on a loaded machine thrash."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    """The bundled digits dataset (uint8 8×8 images)."""
-    from robustnas.data import load_dataset
-
-    return load_dataset("digits")
-
-
-def _train(model: nn.Module, digits, steps: int = 150) -> nn.Module:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    x, y = digits.train_x.float() / 255, digits.train_y
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(steps):
-        opt.zero_grad()
-        F.cross_entropy(model(x), y).backward()
-        opt.step()
-    opt.zero_grad(set_to_none=True)
-    torch.set_num_threads(previous)
-    return model.eval()
-
-
 class Quantise(nn.Module):
     """Rounds pixels to {0, 1}: a zero input gradient almost everywhere (gradient masking)."""
 
@@ -78,19 +47,19 @@ class Quantise(nn.Module):
 
 
 @pytest.fixture(scope="module")
-def mlp(digits) -> nn.Module:
+def mlp(fit_digits) -> nn.Module:
     """A small MLP trained on digits (~98% clean)."""
     torch.manual_seed(0)
-    return _train(nn.Sequential(nn.Flatten(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10)),
-                  digits)
+    return fit_digits(nn.Sequential(nn.Flatten(), nn.Linear(64, 64), nn.ReLU(),
+                                    nn.Linear(64, 10)))
 
 
 @pytest.fixture(scope="module")
-def masked(digits) -> nn.Module:
+def masked(fit_digits) -> nn.Module:
     """The same MLP behind a non-differentiable quantisation of its input."""
     torch.manual_seed(0)
-    return _train(nn.Sequential(Quantise(), nn.Flatten(), nn.Linear(64, 64), nn.ReLU(),
-                                nn.Linear(64, 10)), digits)
+    return fit_digits(nn.Sequential(Quantise(), nn.Flatten(), nn.Linear(64, 64), nn.ReLU(),
+                                    nn.Linear(64, 10)))
 
 
 def _network(layers: int = 2, seed: int = 0) -> Network:

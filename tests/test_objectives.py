@@ -20,15 +20,6 @@ from robustnas.train.objectives import (
 EPS = 0.1
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Several processes share two cores here; one thread each is much faster than two.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def make_net(auxiliary: bool = False) -> Network:
     torch.manual_seed(0)
     return Network(GENOTYPES.get("DARTS_V2"), C=4, num_classes=10, layers=3,

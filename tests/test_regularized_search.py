@@ -36,14 +36,6 @@ TINY = ["--channels", "4", "--layers", "3", "--batch-size", "8", "--epochs", "2"
         "--set", "hessian_iters=2", "--set", "draw_every=0"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def _scalars(run: Path) -> dict[str, list[tuple[int, float]]]:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

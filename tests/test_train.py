@@ -26,16 +26,6 @@ from robustnas.train.trainer import KILL_ENV
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Several processes share two cores here; one thread each is much faster than two, and
-    # the subprocess of the SIGKILL test runs with one thread too (bit-identical results).
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def tiny(out: Path, **changes) -> RetrainConfig:
     base = dict(genotype="DARTS_V2", dataset="digits", C=4, layers=3, batch_size=16, epochs=2,
                 max_steps_per_epoch=4, eval_n=48, eval_steps=2, eval_batch_size=24,
