@@ -69,17 +69,13 @@ class _Data:
 
 
 def _load_data(config: SearchConfig, device: torch.device) -> _Data:
-    from robustnas.data import Augment, DeviceLoader, load_dataset, search_split
+    from robustnas.data import DeviceLoader, default_augment, load_dataset, search_split
 
     ds = load_dataset(config.dataset, root=config.data_root, download=config.download,
                       **config.dataset_options)
     train_x, train_y, val_x, val_y = search_split(ds, portion=config.train_portion,
                                                   seed=config.seed)
-    augment = None
-    if config.augment:
-        # Digits and house numbers change meaning when mirrored.
-        flip = ds.name not in ("digits", "svhn")
-        augment = Augment(crop_padding=max(1, ds.image_size // 8), flip=flip)
+    augment = default_augment(ds) if config.augment else None
     if min(len(train_y), len(val_y)) < config.batch_size:
         raise UsageError(f"batch_size {config.batch_size} is larger than the search split "
                          f"({min(len(train_y), len(val_y))} images)")
