@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from robustnas.errors import RobustnasError
 
 # Each module defines ``register(subparsers)``; its parser's ``func(args) -> int`` runs it.
-COMMANDS = ("search", "derive", "info", "retrain", "evaluate", "bench")
+COMMANDS = ("search", "derive", "info", "retrain", "evaluate", "bench", "sample")
 
 
 class _Parser(argparse.ArgumentParser):
