@@ -8,6 +8,8 @@ resolved dataclass, which runs save next to their outputs (``config.yaml``).
 from __future__ import annotations
 
 import dataclasses
+import math
+import sys
 import types
 import typing
 from collections.abc import Mapping
@@ -22,12 +24,54 @@ from robustnas.errors import UsageError
 C = TypeVar("C")
 
 
-def parse_number(text: str) -> float:
-    """Parse ``"0.03"``, ``"8/255"`` or ``"8"`` into a float; raise UsageError otherwise."""
+#: Range of integer options: what a 64-bit signed integer holds (RNG seeds, counts, sizes).
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+#: Magnitude limit of number options: the largest finite double.
+FLOAT_MAX = sys.float_info.max
+#: Largest config file read (a config is a few hundred bytes of options).
+CONFIG_MAX_BYTES = 1 << 20
+
+
+def parse_number(text: str, name: str | None = None) -> float:
+    """Parse ``"0.03"``, ``"8/255"`` or ``"8"`` into a finite float; raise UsageError otherwise.
+
+    ``name`` (an option name) is put in the message. NaN, infinities and values beyond
+    ±1.8e308 are rejected.
+    """
+    what = f"option {name}: " if name else ""
     try:
-        return float(Fraction(str(text).strip()))
+        value = float(Fraction(str(text).strip()))
     except (ValueError, ZeroDivisionError):
-        raise UsageError(f"malformed number {text!r} (examples: 0.03, 8/255)") from None
+        raise UsageError(f"{what}malformed number {text!r} (examples: 0.03, 8/255; "
+                         f"NaN and infinity are not allowed)") from None
+    except OverflowError:
+        value = math.inf
+    return check_finite(name, value, text)
+
+
+def check_finite(name: str | None, value: float, shown: Any = None) -> float:
+    """``value`` if it is a finite number, else a UsageError naming ``name`` and the range."""
+    if not math.isfinite(value):
+        what = f"option {name}: " if name else ""
+        raise UsageError(f"{what}{_shown(value if shown is None else shown)} is out of range "
+                         f"(must be a finite number between -{FLOAT_MAX:.3g} and "
+                         f"{FLOAT_MAX:.3g})")
+    return value
+
+
+def check_int_range(name: str | None, value: int) -> int:
+    """``value`` if it fits a 64-bit signed integer, else a UsageError naming the range."""
+    if not INT_MIN <= value <= INT_MAX:
+        what = f"option {name}: " if name else ""
+        raise UsageError(f"{what}{_shown(value)} is out of range (must be an integer between "
+                         f"{INT_MIN} and {INT_MAX})")
+    return value
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)``, shortened for huge numbers so the message stays one readable line."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}... ({len(text)} characters)"
 
 
 def _coerce(name: str, value: Any, annotation: Any) -> Any:
@@ -49,19 +93,33 @@ def _coerce(name: str, value: Any, annotation: Any) -> Any:
     if annotation is int:
         if isinstance(value, bool):
             raise UsageError(f"option {name}: expected an integer, got {value!r}")
+        if isinstance(value, int):
+            return check_int_range(name, value)
+        if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+            return check_int_range(name, int(value.strip()))
         try:
             as_float = float(value)
         except (TypeError, ValueError):
             raise UsageError(f"option {name}: expected an integer, got {value!r}") from None
-        if not as_float.is_integer():
-            raise UsageError(f"option {name}: expected an integer, got {value!r}")
-        return int(as_float)
+        except OverflowError:
+            as_float = math.inf
+        if math.isfinite(as_float) and as_float.is_integer():
+            return check_int_range(name, int(as_float))
+        if math.isinf(as_float):
+            raise UsageError(f"option {name}: {_shown(value)} is out of range (must be an "
+                             f"integer between {INT_MIN} and {INT_MAX})")
+        raise UsageError(f"option {name}: expected an integer, got {value!r}")
     if annotation is float:
         if isinstance(value, bool):
             raise UsageError(f"option {name}: expected a number, got {value!r}")
-        if isinstance(value, (int, float)):
-            return float(value)
-        return parse_number(value) if isinstance(value, str) else _fail_number(name, value)
+        if isinstance(value, int):
+            try:
+                return check_finite(name, float(value), value)
+            except OverflowError:
+                return check_finite(name, math.inf, value)
+        if isinstance(value, float):
+            return check_finite(name, value)
+        return parse_number(value, name) if isinstance(value, str) else _fail_number(name, value)
     if annotation is str:
         if isinstance(value, (dict, list)):
             raise UsageError(f"option {name}: expected a string, got {value!r}")
@@ -92,11 +150,25 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise UsageError(f"config file {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    if len(raw) > CONFIG_MAX_BYTES:
+        raise UsageError(f"config file {path} is {len(raw)} bytes; a config file is at most "
+                         f"{CONFIG_MAX_BYTES} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"config file {path} is not UTF-8 text (byte {exc.start} is "
+                         f"0x{raw[exc.start]:02x}); is it a binary file?") from None
+    try:
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise UsageError(f"config file {path} is not valid YAML{where}") from None
+    except RecursionError:
+        raise UsageError(f"config file {path} is nested too deeply") from None
     if not isinstance(data, dict):
         raise UsageError(f"config file {path} must hold a mapping of option: value")
     return data

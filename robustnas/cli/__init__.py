@@ -6,6 +6,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from robustnas.errors import RobustnasError
 
@@ -14,7 +15,16 @@ COMMANDS = ("search", "derive", "info", "retrain", "evaluate", "bench", "sample"
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (exit status 2, no usage dump)."""
+    """argparse with one-line errors (exit status 2, no usage dump).
+
+    ``type=int`` and ``type=float`` options are range-checked (see :mod:`robustnas.cli._types`).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from robustnas.cli._types import register_checked_types
+
+        register_checked_types(self)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")

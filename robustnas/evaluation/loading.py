@@ -42,7 +42,7 @@ def parse_eps_list(text: str | float | list[Any] | tuple[Any, ...]) -> list[tupl
         raw = str(item).strip()
         if not raw:
             continue
-        value = parse_number(raw)
+        value = parse_number(raw, "eps")
         if not value >= 0:
             raise UsageError(f"malformed ε {raw!r}: must be a non-negative number such as 8/255")
         if value > 1:

@@ -9,6 +9,7 @@ search that produced it.
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,11 @@ from robustnas.space.ops import PRIMITIVES
 
 GENOTYPE_FORMAT = "robustnas-genotype"
 GENOTYPE_VERSION = 1
+#: Most intermediate nodes per cell accepted (DARTS uses 4; the limit keeps a hostile file
+#: from building a network that takes minutes and gigabytes).
+MAX_NODES = 64
+#: Largest genotype file read (a DARTS genotype with provenance is a few kilobytes).
+MAX_FILE_BYTES = 1 << 20
 
 Edge = tuple[str, int]
 
@@ -70,16 +76,31 @@ def make_genotype(normal: Sequence[Sequence[Any]], reduce: Sequence[Sequence[Any
                   provenance: Mapping[str, Any] | None = None) -> Genotype:
     """Build and validate a :class:`Genotype` from plain lists."""
     steps = len(normal) // 2
+    if max(steps, len(reduce) // 2) > MAX_NODES:
+        raise GenotypeError(f"a cell has {max(steps, len(reduce) // 2)} nodes; at most "
+                            f"{MAX_NODES} nodes per cell are accepted")
     default_concat = tuple(range(2, 2 + steps))
     geno = Genotype(
-        normal=tuple((str(op), int(i)) for op, i in normal),
-        normal_concat=tuple(normal_concat) if normal_concat is not None else default_concat,
-        reduce=tuple((str(op), int(i)) for op, i in reduce),
-        reduce_concat=tuple(reduce_concat) if reduce_concat is not None else default_concat,
+        normal=tuple((str(op), _integer(i, "input index")) for op, i in normal),
+        normal_concat=(tuple(_integer(c, "normal_concat entry") for c in normal_concat)
+                       if normal_concat is not None else default_concat),
+        reduce=tuple((str(op), _integer(i, "input index")) for op, i in reduce),
+        reduce_concat=(tuple(_integer(c, "reduce_concat entry") for c in reduce_concat)
+                       if reduce_concat is not None else default_concat),
         provenance=dict(provenance or {}),
     )
     validate(geno)
     return geno
+
+
+def _integer(value: Any, what: str) -> int:
+    """``value`` as an int if it is an integer type (also NumPy/torch); 2.7 or "2" are refused."""
+    if isinstance(value, bool):
+        raise GenotypeError(f"{what} must be an integer, got {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise GenotypeError(f"{what} must be an integer, got {value!r}") from None
 
 
 def validate(geno: Genotype) -> None:
@@ -102,6 +123,9 @@ def validate(geno: Genotype) -> None:
             if not 0 <= idx < node + 2:
                 raise GenotypeError(f"{cell_name} edge {k} (node {node}): input {idx} out of "
                                     f"range 0..{node + 1}")
+            if k % 2 and edges[k - 1] == (op, idx):
+                raise GenotypeError(f"{cell_name} node {node} uses the edge ({op}, {idx}) "
+                                    f"twice; the two edges of a node must differ")
         steps = len(edges) // 2
         out_of_range = any(not 0 <= c < steps + 2 for c in concat)
         if not concat or out_of_range or len(set(concat)) != len(concat):
@@ -122,15 +146,21 @@ def genotype_from_dict(data: Any, source: str = "genotype") -> Genotype:
     try:
         normal = [(op, idx) for op, idx in data["normal"]]
         reduce = [(op, idx) for op, idx in data["reduce"]]
-        for _, idx in normal + reduce:
+        for op, idx in normal + reduce:
             if isinstance(idx, bool) or not isinstance(idx, int):
-                raise TypeError("input index must be an integer")
-        normal_concat = [int(c) for c in data.get("normal_concat", range(2, 2 + len(normal) // 2))]
-        reduce_concat = [int(c) for c in data.get("reduce_concat", range(2, 2 + len(reduce) // 2))]
+                raise TypeError(f"input index must be an integer, got {idx!r}")
+            if not isinstance(op, str):
+                raise TypeError(f"operation must be a name, got {op!r}")
+        normal_concat = list(data.get("normal_concat", range(2, 2 + len(normal) // 2)))
+        reduce_concat = list(data.get("reduce_concat", range(2, 2 + len(reduce) // 2)))
+        for c in normal_concat + reduce_concat:
+            if isinstance(c, bool) or not isinstance(c, int):
+                raise TypeError(f"concat entries must be integers, got {c!r}")
     except KeyError as exc:
         raise GenotypeError(f"{source}: missing field {exc.args[0]!r}") from None
     except (TypeError, ValueError) as exc:
-        raise GenotypeError(f"{source}: edges must be [op, input] pairs ({exc})") from None
+        raise GenotypeError(f"{source}: edges must be [op, input] pairs and concat lists of "
+                            f"integers ({exc})") from None
     provenance = data.get("provenance") or {}
     if not isinstance(provenance, Mapping):
         raise GenotypeError(f"{source}: provenance must be an object")
@@ -162,9 +192,18 @@ def load_genotype(spec: str | Path) -> Genotype:
         raise GenotypeError(f"genotype {name!r} is neither a file nor a named genotype "
                             f"({known})")
     try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError) as exc:
-        raise GenotypeError(f"cannot read genotype file {path}: {exc}") from None
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise GenotypeError(f"genotype file {path} is {size} bytes; a genotype file is at "
+                                f"most {MAX_FILE_BYTES} bytes")
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise GenotypeError(f"cannot read genotype file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise GenotypeError(f"genotype file {path} is not UTF-8 text (a binary file?)") from None
     except json.JSONDecodeError as exc:
         raise GenotypeError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise GenotypeError(f"{path}: JSON nested too deeply (a genotype is nested 3 levels)") \
+            from None
     return genotype_from_dict(data, source=str(path))
