@@ -191,8 +191,8 @@ def test_tensorboard_curves(tmp_path):
 def test_heldout_clean_accuracy_matches_direct_computation(tmp_path):
     from robustnas.data import load_dataset
 
-    result = retrain(tiny(tmp_path / "run", epochs=1, eval_steps=0, best_by="clean"),
-                     show_progress=False)
+    result = retrain(tiny(tmp_path / "run", epochs=1, eval_steps=0, best_by="clean",
+                          select_on="test"), show_progress=False)
     ds = load_dataset("digits")
     x, y = heldout_subset(ds.test_x, ds.test_y, 48)
     net = result.model.eval()

@@ -19,7 +19,7 @@ _FIELDS = {
     "seed": "seed", "device": "device", "out": "out", "eval_every": "eval_every",
     "eval_n": "eval_n", "eval_steps": "eval_steps", "best_by": "best_by", "amp": "amp",
     "channels_last": "channels_last", "sync_bn": "sync_bn", "attack_bn": "attack_bn",
-    "checkpoint_every": "checkpoint_every",
+    "checkpoint_every": "checkpoint_every", "select_on": "select_on", "val_n": "val_n",
 }
 
 
@@ -76,7 +76,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="download the dataset with torchvision if it is missing")
     e = p.add_argument_group("held-out evaluation and checkpoints")
     e.add_argument("--eval-every", type=int, help="epochs between held-out evaluations")
-    e.add_argument("--eval-n", type=int, help="held-out test images (default 1000)")
+    e.add_argument("--select-on", choices=("val", "test"),
+                   help="split that selects best.pt: val (default; carved from the training "
+                        "set) or test (optimistic, warned about)")
+    e.add_argument("--val-n", type=int,
+                   help="training images held out for validation (default min(1000, 10%%))")
+    e.add_argument("--eval-n", type=int,
+                   help="held-out images evaluated each time (default 1000; 0: all)")
     e.add_argument("--eval-steps", type=int, help="PGD steps of the evaluation (default 10)")
     e.add_argument("--best-by", choices=("clean", "robust"),
                    help="metric that selects best.pt (default robust when adversarial)")
@@ -120,9 +126,11 @@ def run(args: argparse.Namespace) -> int:
         return 130
     if result.rank != 0:
         return 0
+    from robustnas.train.heldout import selection_label
+
     heldout = result.heldout
     if heldout:
-        line = f"held-out ({heldout['n']} test images): clean {heldout['clean_acc']:.4f}"
+        line = f"{selection_label(result.selection)}: clean {heldout['clean_acc']:.4f}"
         if "robust_acc" in heldout:
             line += f", PGD {heldout['robust_acc']:.4f}"
         print(line)
@@ -132,4 +140,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"last: {result.last_checkpoint}")
     print(f"summary: {result.summary_path}")
     print(f"TensorBoard: tensorboard --logdir {result.run_dir}")
+    if "warning" in result.selection:
+        print(f"warning: {result.selection['warning']}", file=sys.stderr)
     return 0

@@ -78,9 +78,12 @@ class RetrainConfig:
     momentum: float = 0.9
     weight_decay: float | None = None
     grad_clip: float = 5.0
-    # held-out evaluation and model selection
+    # held-out evaluation and model selection (robustnas.train.heldout)
+    select_on: str = "val"       # "val": a split carved from training; "test": optimistic
+    val_n: int | None = None     # validation images carved (None: min(1000, train/10))
+    val_seed: int = 0            # seed of the validation carve (same split for any seed)
     eval_every: int = 1          # epochs between held-out evaluations (0: never)
-    eval_n: int = 1000           # held-out test images (0: the whole test split)
+    eval_n: int = 1000           # held-out images evaluated (0: the whole selection split)
     eval_steps: int = 10
     eval_eps: float | None = None
     eval_step_size: float | None = None
@@ -153,6 +156,9 @@ class RetrainConfig:
         if self.best_by == "robust" and (self.eval_steps < 1 or self.eval_eps == 0):
             raise UsageError("best_by robust needs the held-out PGD evaluation "
                              "(eval_steps >= 1 and eval_eps > 0)")
+        from robustnas.train.heldout import check_selection
+
+        check_selection(self)
         if self.attack_bn not in ("eval", "train"):
             raise UsageError(f"attack_bn must be eval or train, got {self.attack_bn!r}")
         for name in ("cutout", "eval_every", "eval_steps", "checkpoint_every",

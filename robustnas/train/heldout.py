@@ -1,10 +1,19 @@
-"""Periodic held-out evaluation during retraining: clean and PGD accuracy on a test subset.
+"""Model selection during retraining: the held-out split and its periodic evaluation.
 
-The subset is a fixed random selection of ``n`` test images (permutation seeded with 0, so
-runs with different seeds are compared on the same images). The model is evaluated in eval
-mode; PGD uses a uniform random start drawn from a generator seeded per (seed, epoch,
-batch), so the numbers are reproducible and identical for any number of processes: batches
-are dealt round-robin to the processes and the sums are all-reduced.
+``best.pt`` is chosen on a **validation split carved from the training set** (``select_on:
+val``, the default): ``val_n`` training images (default ``min(1000, train / 10)``; 1000 is
+what robust-overfitting work holds out of CIFAR-10) are drawn by a permutation seeded with
+``val_seed`` (default 0, so runs with different seeds share the split) and removed from
+training. The test split is then left to ``robustnas evaluate``. ``select_on: test``
+trains on the whole training set and selects on ``eval_n`` test images (a fixed subset
+seeded with 0), as the original DARTS/AdvRush scripts do; the selected accuracy is then
+measured on the data it was selected on and is optimistic, which the run says loudly.
+
+The evaluation is clean and PGD accuracy in eval mode on ``eval_n`` images of the split
+(all of them when ``eval_n`` is 0); PGD uses a uniform random start drawn from a generator
+seeded per (seed, epoch, batch), so the numbers are reproducible and identical for any
+number of processes: batches are dealt round-robin to the processes and the sums are
+all-reduced.
 """
 
 from __future__ import annotations
@@ -18,10 +27,69 @@ import torch.nn.functional as F
 from torch import nn
 
 from robustnas.attacks import pgd_attack
+from robustnas.errors import UsageError
 from robustnas.train.distributed import DistInfo, all_reduce_sum
 from robustnas.train.objectives.base import MainLogits, mode, unwrap
 
 SUBSET_SEED = 0
+SELECT_ON = ("val", "test")
+DEFAULT_VAL_N = 1000
+OPTIMISTIC_WARNING = ("best.pt is selected on test images (select_on: test): its accuracy, "
+                      "and anything robustnas evaluate then reports on the test split, is "
+                      "optimistic (selected on the data it is measured on); use select_on: val "
+                      "for results you report")
+
+
+def check_selection(config: Any) -> None:
+    """Reject unusable ``select_on`` / ``val_n`` values with one clear message."""
+    if config.select_on not in SELECT_ON:
+        raise UsageError(f"select_on must be val or test, got {config.select_on!r}")
+    if config.val_n is not None and config.val_n < 1 and config.select_on == "val":
+        raise UsageError(f"val_n must be at least 1 when selecting on a validation split, got "
+                         f"{config.val_n} (select_on: test selects on test images instead, "
+                         f"which is optimistic)")
+
+
+def validation_size(config: Any, train_size: int) -> int:
+    """The number of training images carved out for validation."""
+    if config.val_n is not None:
+        return int(config.val_n)
+    return min(DEFAULT_VAL_N, train_size // 10)
+
+
+def selection_split(config: Any, train_x: torch.Tensor, train_y: torch.Tensor,
+                    test_x: torch.Tensor, test_y: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
+                               dict[str, Any]]:
+    """``(train_x, train_y, eval_x, eval_y, selection)`` for ``config.select_on``.
+
+    ``selection`` describes the split as plain data (``split``, ``images``, ``seed``,
+    ``train_images``, and for ``test`` a ``warning``); it goes into ``summary.json``.
+    """
+    if config.select_on == "test":
+        eval_x, eval_y = heldout_subset(test_x, test_y, config.eval_n)
+        return train_x, train_y, eval_x, eval_y, {
+            "split": "test", "images": len(eval_y), "seed": SUBSET_SEED,
+            "train_images": len(train_y), "warning": OPTIMISTIC_WARNING}
+    total = len(train_y)
+    n_val = validation_size(config, total)
+    if n_val < 1 or n_val > total // 2:
+        raise UsageError(f"val_n {n_val} does not fit the {total} training images (use 1.."
+                         f"{total // 2}; the rest trains the network)")
+    perm = torch.randperm(total, generator=torch.Generator().manual_seed(int(config.val_seed)))
+    val_idx, train_idx = perm[:n_val].sort().values, perm[n_val:].sort().values
+    val_x, val_y = heldout_subset(train_x[val_idx], train_y[val_idx], config.eval_n)
+    return train_x[train_idx], train_y[train_idx], val_x, val_y, {
+        "split": "val", "images": len(val_y), "val_n": n_val, "seed": int(config.val_seed),
+        "train_images": len(train_idx)}
+
+
+def selection_label(selection: dict[str, Any]) -> str:
+    """``"validation (143 of the training images, seed 0)"`` or ``"test (360 images)"``."""
+    if selection.get("split") == "test":
+        return f"test ({selection['images']} images, optimistic)"
+    return (f"validation ({selection['images']} images carved from the training split, "
+            f"seed {selection['seed']})")
 
 
 def heldout_subset(x: torch.Tensor, y: torch.Tensor, n: int) -> tuple[torch.Tensor,

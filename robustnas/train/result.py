@@ -16,7 +16,9 @@ class RetrainResult:
     ``final`` is the last epoch's record (training metrics, lr, throughput, held-out
     metrics when evaluated); ``heldout`` the last held-out evaluation; ``best`` the
     ``{"metric", "value", "epoch"}`` of ``best.pt`` (``best_checkpoint`` is None when no
-    evaluation ran). ``model`` is the unwrapped network, on the training device.
+    evaluation ran). ``selection`` describes the split ``best.pt`` was selected on
+    (:func:`robustnas.train.heldout.selection_split`). ``model`` is the unwrapped network,
+    on the training device.
     """
 
     run_dir: Path
@@ -30,3 +32,4 @@ class RetrainResult:
     best: dict[str, Any] = field(default_factory=dict)
     model: nn.Module | None = None
     rank: int = 0
+    selection: dict[str, Any] = field(default_factory=dict)

@@ -13,12 +13,16 @@ from robustnas.space.genotype import Genotype
 from robustnas.space.network import Network
 from robustnas.train.config import RetrainConfig
 from robustnas.train.distributed import DistInfo
-from robustnas.train.heldout import heldout_subset
+from robustnas.train.heldout import selection_split
 
 
 @dataclass
 class RetrainData:
-    """The training loader and the held-out evaluation subset (uint8, on the device)."""
+    """The training loader and the held-out evaluation subset (uint8, on the device).
+
+    ``selection`` describes the split that selects ``best.pt`` (see
+    :func:`robustnas.train.heldout.selection_split`).
+    """
 
     train: Any
     eval_x: torch.Tensor
@@ -29,10 +33,14 @@ class RetrainData:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     train_size: int
+    selection: dict[str, Any]
 
 
 def load_data(config: RetrainConfig, device: torch.device, info: DistInfo) -> RetrainData:
-    """The whole training split (nothing held out) and ``eval_n`` test images.
+    """The training split minus the validation carve, and the model-selection images.
+
+    By default ``val_n`` training images are held out for model selection; with
+    ``select_on: test`` the whole training split trains and ``eval_n`` test images select.
 
     Augmentation (when ``config.augment``): random crop with padding 4 on 32×32 images
     (image size / 8 in general), horizontal flip where it preserves labels, and cutout of
@@ -43,12 +51,14 @@ def load_data(config: RetrainConfig, device: torch.device, info: DistInfo) -> Re
 
     ds = load_dataset(config.dataset, root=config.data_root, download=config.download,
                       **config.dataset_options)
+    train_x, train_y, eval_x, eval_y, selection = selection_split(
+        config, ds.train_x, ds.train_y, ds.test_x, ds.test_y)
     if config.batch_size % info.world_size:
         raise UsageError(f"batch_size {config.batch_size} is not divisible by the "
                          f"{info.world_size} processes (it is the global batch size)")
-    if config.batch_size > len(ds.train_y):
+    if config.batch_size > len(train_y):
         raise UsageError(f"batch_size {config.batch_size} is larger than the training split "
-                         f"of {ds.name} ({len(ds.train_y)} images)")
+                         f"of {ds.name} ({len(train_y)} images after the validation carve)")
     if config.augment and config.cutout and config.cutout >= ds.image_size:
         # A hole as large as the image blanks whole samples: training would see no digits.
         raise UsageError(f"cutout {config.cutout} is not smaller than the {ds.image_size}-pixel "
@@ -57,13 +67,12 @@ def load_data(config: RetrainConfig, device: torch.device, info: DistInfo) -> Re
     augment = None
     if config.augment:
         augment = default_augment(ds, cutout=config.cutout, darts_cutout_fill=True)
-    train = DeviceLoader(ds.train_x, ds.train_y, config.batch_size, shuffle=True,
+    train = DeviceLoader(train_x, train_y, config.batch_size, shuffle=True,
                          augment=augment, seed=config.seed, drop_last=True, device=device,
                          num_shards=info.world_size, shard_index=info.rank)
-    eval_x, eval_y = heldout_subset(ds.test_x, ds.test_y, config.eval_n)
     return RetrainData(train, eval_x.to(device), eval_y.to(device), ds.num_classes,
                        ds.in_channels, ds.image_size, tuple(ds.mean), tuple(ds.std),
-                       len(ds.train_y))
+                       len(train_y), selection)
 
 
 def build_network(config: RetrainConfig, genotype: Genotype, data: RetrainData) -> Network:

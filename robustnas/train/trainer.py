@@ -142,6 +142,10 @@ class Trainer:
         self.log.text("config", "\n".join(f"    {k}: {v}" for k, v in
                                           config_to_dict(config).items()))
         self.log.text("genotype", self.genotype.describe())
+        if main and "warning" in self.data.selection:
+            import sys
+
+            print(f"warning: {self.data.selection['warning']}", file=sys.stderr)
 
     def _genotype(self, resume_state: dict[str, Any] | None) -> Genotype | None:
         if resume_state is not None:
@@ -307,7 +311,7 @@ class Trainer:
         return record
 
     def evaluate(self) -> dict[str, float]:
-        """Clean and PGD accuracy on the held-out test subset (all processes take part)."""
+        """Clean and PGD accuracy on the selection split (all processes take part)."""
         c = self.config
         return evaluate_heldout(
             self.net, self.data.eval_x, self.data.eval_y, eps=c.eval_eps,
@@ -356,7 +360,8 @@ class Trainer:
             "epochs": self.config.epochs, "epochs_completed": self.epoch,
             "finished": finished, "world_size": self.dist.world_size,
             "final": self.history[-1] if self.history else {},
-            "heldout": dict(self.metrics), "best": dict(self.best),
+            "heldout": dict(self.metrics), "selection": dict(self.data.selection),
+            "best": dict(self.best),
             "checkpoints": {"last": str(self.run_dir / LAST_NAME),
                             "best": str(best_path) if self.best["value"] is not None
                             else None},
@@ -377,4 +382,4 @@ class Trainer:
                              epochs_run=self.epoch, history=list(self.history),
                              final=self.history[-1] if self.history else {},
                              heldout=dict(self.metrics), best=dict(self.best), model=self.net,
-                             rank=self.dist.rank)
+                             rank=self.dist.rank, selection=dict(self.data.selection))
