@@ -6,6 +6,7 @@ into place, so a crash or a kill never leaves a half-written genotype or checkpo
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -49,10 +50,25 @@ def ensure_writable_dir(path: str | Path) -> Path:
     return path
 
 
+def file_mode() -> int:
+    """The mode ``open()`` gives a new file: ``0o666`` less the process's umask."""
+    try:  # Linux >= 4.7 reports the umask without changing it
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def _atomic_write(path: Path, write: Any, mode: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        with contextlib.suppress(OSError):  # mkstemp's 0600 would make every output private
+            os.fchmod(fd, file_mode())
         with os.fdopen(fd, mode) as handle:
             write(handle)
             handle.flush()

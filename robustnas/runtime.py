@@ -4,8 +4,10 @@ capture for exact resume, autocast, and turning SIGINT/SIGTERM into a clean chec
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import signal
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -101,6 +103,11 @@ def graceful_stop() -> Iterator[StopRequested]:
             signal.signal(signum, previous.get(signum, signal.SIG_DFL))
             raise KeyboardInterrupt
         flag.signum = signum
+        # Say so at once (the step in progress may take a while on a busy machine); os.write
+        # because a buffered stderr may be in the middle of a write when the signal lands.
+        with contextlib.suppress(OSError):
+            os.write(sys.stderr.fileno(), b"\nstopping after this step... (interrupt again "
+                     b"to quit without a checkpoint)\n")
 
     try:
         for sig in (signal.SIGINT, signal.SIGTERM):
