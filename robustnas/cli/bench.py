@@ -12,8 +12,10 @@ from robustnas.errors import UsageError
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``bench`` subcommand (its options are parsed lazily per benchmark)."""
     p = sub.add_parser("bench", help="benchmark search, training or attack steps",
-                       add_help=False)
-    p.add_argument("benchmark", nargs="?", help="search, train or attack")
+                       description="Time the steps of a search, training or attack against an "
+                                   "eager fp32 baseline measured in the same run. "
+                                   "`robustnas bench BENCHMARK --help` lists its options.")
+    p.add_argument("benchmark", nargs="?", metavar="BENCHMARK", help="search, train or attack")
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=run)
 
@@ -22,8 +24,9 @@ def run(args: argparse.Namespace) -> int:
     """Parse the chosen benchmark's options, run it, print its table (or JSON)."""
     from robustnas.benchmarks import BENCHMARKS
 
-    if args.benchmark in (None, "-h", "--help"):
-        print(f"usage: robustnas bench {{{','.join(BENCHMARKS)}}} [options] [--json]")
+    if args.benchmark is None:
+        print(f"usage: robustnas bench {{{','.join(BENCHMARKS)}}} [options] [--json] "
+              f"(see --help)")
         return 0
     if args.benchmark not in BENCHMARKS:
         raise UsageError(f"unknown benchmark {args.benchmark!r} (choose from: "
