@@ -11,7 +11,7 @@ from typing import Any
 from robustnas.errors import RobustnasError
 
 # Each module defines ``register(subparsers)``; its parser's ``func(args) -> int`` runs it.
-COMMANDS = ("search", "derive", "info", "retrain", "evaluate", "bench", "sample")
+COMMANDS = ("search", "derive", "info", "retrain", "evaluate", "bench", "sample", "table")
 
 
 class _Parser(argparse.ArgumentParser):

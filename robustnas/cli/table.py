@@ -1,0 +1,67 @@
+"""``robustnas table``: tabular robustness benchmarks over NAS-Bench-201 cells."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``table`` subcommand (``table query``)."""
+    p = sub.add_parser("table", help="query tabular NAS-Bench-201 robustness benchmarks")
+    tsub = p.add_subparsers(dest="table_command", metavar="ACTION", parser_class=type(p))
+    tsub.required = True
+    q = tsub.add_parser("query", help="the tabulated numbers of one architecture")
+    q.add_argument("arch", help="a NAS-Bench-201 id, string ('|op~0|+|op~0|op~1|+...') or "
+                                "genotype JSON file")
+    q.add_argument("--bench-root", required=True,
+                   help="directory holding the benchmark files (extracted or zipped)")
+    q.add_argument("--bench", default="robustness",
+                   help="robustness (Jung et al. 2023, default) or nas-robbench-201")
+    q.add_argument("--dataset", default="cifar10",
+                   help="cifar10 (default), cifar100 or ImageNet16-120")
+    q.add_argument("--key", action="append", default=None,
+                   help="key to show (repeatable): clean, fgsm@Linf, pgd@Linf, "
+                        "aa_apgd-ce@Linf, aa_square@Linf or a corruption; default: all present")
+    q.add_argument("--measure", default="accuracy", help="accuracy (default) or confidence")
+    q.add_argument("--json", action="store_true", help="print a JSON object")
+    q.set_defaults(func=run_query)
+
+
+def format_result(result: object) -> str:
+    """The small text table ``table query`` prints for an :class:`ArchResult`."""
+    from robustnas.tables.base import ArchResult
+
+    assert isinstance(result, ArchResult)
+    lines = [f"architecture {result.arch_id} (evaluated as {result.representative}): "
+             f"{result.string}",
+             f"dataset {result.dataset}, {result.measure}"]
+    width = max(len(k) for k, _, _ in result.entries)
+    for key, levels, values in result.entries:
+        if levels is None:
+            lines.append(f"  {key:<{width}}  {values:.4f}")
+        else:
+            cells = "  ".join(f"{lv:g}: {v:.4f}" for lv, v in zip(levels, values))
+            lines.append(f"  {key:<{width}}  [{result.level_names[key]}]  {cells}")
+    return "\n".join(lines)
+
+
+def run_query(args: argparse.Namespace) -> int:
+    """Resolve the architecture, read only the needed files and print."""
+    from pathlib import Path
+
+    from robustnas.tables import open_bench
+
+    arch: object = args.arch
+    if not str(arch).strip().isdigit() and not str(arch).strip().startswith("|") \
+            and Path(str(arch)).suffix == ".json":
+        from robustnas.space.nb201.genotype import load_nb201_genotype
+
+        arch = load_nb201_genotype(str(arch))
+    bench = open_bench(args.bench_root, args.bench)
+    result = bench.query(arch, args.dataset, args.key, args.measure)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(format_result(result))
+    return 0

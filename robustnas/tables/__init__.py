@@ -1,0 +1,37 @@
+"""Tabular robustness benchmarks over NAS-Bench-201 cells.
+
+- :class:`RobustnessBench`: the robustness dataset of Jung et al. (ICLR 2023),
+- :class:`RobBench201`: NAS-RobBench-201 (Wu et al., ICLR 2024),
+
+both answering :meth:`~robustnas.tables.base.TableBench.query` (one architecture) and
+:meth:`~robustnas.tables.base.TableBench.column` (all cells, one key) the same way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from robustnas.registry import Registry
+from robustnas.tables.base import ArchResult, KeySeries, TableBench
+from robustnas.tables.robbench import RobBench201
+from robustnas.tables.robustness import RobustnessBench
+
+BENCHMARKS: Registry[type[TableBench]] = Registry("tabular benchmark")
+BENCHMARKS.add("robustness", RobustnessBench)
+BENCHMARKS.add("nas-robbench-201", RobBench201)
+
+
+def open_bench(root: str | Path, bench: str = "robustness") -> TableBench:
+    """The benchmark ``bench`` (``robustness`` or ``nas-robbench-201``) stored under ``root``."""
+    return BENCHMARKS.get(bench)(root)
+
+
+def query_architecture(arch: object, root: str | Path, dataset: str = "cifar10",
+                       keys: list[str] | None = None, measure: str = "accuracy",
+                       bench: str = "robustness") -> ArchResult:
+    """The tabulated numbers of ``arch`` (id, NAS-Bench-201 string or genotype)."""
+    return open_bench(root, bench).query(arch, dataset, keys, measure)
+
+
+__all__ = ["BENCHMARKS", "ArchResult", "KeySeries", "RobBench201", "RobustnessBench",
+           "TableBench", "open_bench", "query_architecture"]
