@@ -11,7 +11,7 @@ from typing import Any
 from robustnas.errors import RobustnasError
 
 # Each module defines ``register(subparsers)``; its parser's ``func(args) -> int`` runs it.
-COMMANDS = ("search", "derive", "info", "retrain", "evaluate", "bench", "sample", "table")
+COMMANDS = ("search", "derive", "info", "retrain", "evaluate", "bench", "sample", "study", "table")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except RobustnasError as exc:
         print(f"robustnas {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_status
     except KeyboardInterrupt:
         print(f"robustnas {args.command}: interrupted", file=sys.stderr)
         return 130

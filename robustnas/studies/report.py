@@ -1,0 +1,251 @@
+"""The study report: one table of architecture x metrics as mean ± sd over training seeds.
+
+``write_study_report(study_dir)`` reads the finished trials from the study's Optuna storage
+and writes, under ``<study>/report/``: ``study.md`` (the table), ``study.json`` (the
+aggregated rows and every trial's record), ``study.csv`` (one line per architecture, mean
+and sd columns), ``pareto.png`` (clean vs robust accuracy, the Pareto front of the
+architectures' means, ensembles marked) and ``robust_vs_eps.png`` (worst-case robust
+accuracy against ε); the two figures and the table also go to TensorBoard under
+``<study>/tensorboard`` (``tensorboard --logdir <study>`` shows them beside every trial's
+training curves). Accuracies are percentages; sd is the sample standard deviation
+(n - 1), left empty for n = 1.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from robustnas.errors import UsageError
+from robustnas.io import atomic_write_text
+from robustnas.studies.storage import DB_NAME, default_storage_url, open_storage
+
+REPORT_DIR = "report"
+
+
+@dataclass
+class StudyReport:
+    """The aggregated study: ``rows`` (one per architecture), ``trials``, written ``paths``."""
+
+    name: str
+    rows: list[dict[str, Any]]
+    trials: list[dict[str, Any]]
+    eps: list[str]
+    attacks: list[str]
+    objective_eps: str
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    pending: int = 0
+    paths: list[Path] = field(default_factory=list)
+    table: str = ""
+
+
+def load_trials(study_dir: Path, storage: str | None = None,
+                name: str | None = None) -> tuple[str, list[dict[str, Any]], dict[str, Any]]:
+    """``(study name, finished trials' result records, study user attributes)``."""
+    study_dir = Path(study_dir)
+    if storage is None:
+        if not (study_dir / DB_NAME).is_file():
+            raise UsageError(f"{study_dir}: no {DB_NAME} here; pass the study directory (or "
+                             "its YAML file) or --storage URL")
+        storage = default_storage_url(study_dir)
+    store = open_storage(storage)
+    names = [s.study_name for s in optuna.get_all_study_summaries(store)
+             if not s.study_name.endswith(":search")]
+    if name is None:
+        if len(names) != 1:
+            raise UsageError(f"storage holds {len(names)} studies ({', '.join(names)}); "
+                             "choose one with --name")
+        name = names[0]
+    if name not in names:
+        raise UsageError(f"no study {name!r} in the storage (found: {', '.join(names)})")
+    study = optuna.load_study(study_name=name, storage=store)
+    return name, study.get_trials(deepcopy=False), dict(study.user_attrs)
+
+
+def build_report(name: str, trials: list[Any], attrs: dict[str, Any]) -> StudyReport:
+    """Aggregate finished trials (``optuna`` frozen trials) into per-architecture rows."""
+    results = [t.user_attrs["result"] for t in trials
+               if t.state == optuna.trial.TrialState.COMPLETE and "result" in t.user_attrs]
+    failed = [{"key": t.user_attrs.get("key"), "error": t.user_attrs.get("error")}
+              for t in trials if t.state == optuna.trial.TrialState.FAIL
+              and t.user_attrs.get("error")]
+    pending = sum(t.state in (optuna.trial.TrialState.WAITING, optuna.trial.TrialState.RUNNING)
+                  for t in trials)
+    # one record per (label, seed): a trial re-run after a lost race counts once
+    unique: dict[tuple[str, int], dict[str, Any]] = {}
+    for r in results:
+        unique.setdefault((r["label"], int(r["seed"])), r)
+    results = list(unique.values())
+    eps: list[str] = []
+    attacks: list[str] = []
+    for r in results:
+        for e, row in r["rows"].items():
+            eps += [e] if e not in eps else []
+            attacks += [a for a in row["attacks"] if a not in attacks]
+    eps.sort(key=lambda e: next(r["rows"][e]["eps"] for r in results if e in r["rows"]))
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in results:
+        groups.setdefault(r["label"], []).append(r)
+    rows = [_aggregate(label, items, eps, attacks) for label, items in groups.items()]
+    order = {"arch": 0, "search": 1, "random": 2, "sampled": 3, "ensemble": 4}
+    rows.sort(key=lambda row: (order.get(row["kind"], 9), row["label"]))
+    objective = str(attrs.get("objective_eps") or (eps[-1] if eps else ""))
+    report = StudyReport(name, rows, sorted(results, key=lambda r: (r["label"], r["seed"])),
+                         eps, attacks, objective, failed, pending)
+    _mark_pareto(report)
+    report.table = markdown_table(report)
+    return report
+
+
+def _stats(values: list[float | None]) -> dict[str, Any]:
+    vals = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    if not vals:
+        return {"mean": None, "sd": None, "n": 0}
+    sd = statistics.stdev(vals) if len(vals) > 1 else None
+    return {"mean": statistics.fmean(vals), "sd": sd, "n": len(vals)}
+
+
+def _aggregate(label: str, items: list[dict[str, Any]], eps: list[str],
+               attacks: list[str]) -> dict[str, Any]:
+    first = items[0]
+    row: dict[str, Any] = {"label": label, "kind": first["kind"], "n": len(items),
+                           "seeds": sorted(int(r["seed"]) for r in items),
+                           "architecture": first.get("architecture"),
+                           "members": first.get("members", []),
+                           "params": _stats([r.get("params") for r in items])["mean"],
+                           "macs": _stats([r.get("macs") for r in items])["mean"],
+                           "clean": _stats([r["clean"] for r in items]),
+                           "robust": _stats([r["robust"] for r in items]), "eps": {}}
+    for e in eps:
+        cell: dict[str, Any] = {}
+        for a in attacks:
+            cell[a] = _stats([r["rows"][e]["attacks"].get(a) for r in items if e in r["rows"]])
+        cell["worst_case"] = _stats([r["rows"][e]["worst_case"] for r in items
+                                     if e in r["rows"]])
+        cell["hrs"] = _stats([r["rows"][e]["hrs"] for r in items if e in r["rows"]])
+        row["eps"][e] = cell
+    return row
+
+
+def _mark_pareto(report: StudyReport) -> None:
+    """Flag rows whose (clean, robust) means no other row dominates."""
+    points = [(r["clean"]["mean"], r["robust"]["mean"]) for r in report.rows]
+    for row, (c, rob) in zip(report.rows, points):
+        row["pareto"] = c is not None and rob is not None and not any(
+            c2 is not None and r2 is not None and c2 >= c and r2 >= rob and (c2 > c or r2 > rob)
+            for c2, r2 in points)
+
+
+def fmt(stat: dict[str, Any], digits: int = 1) -> str:
+    """``mean ± sd`` (just the mean for n = 1, ``–`` when missing)."""
+    if stat is None or stat.get("mean") is None:
+        return "–"
+    if stat.get("sd") is None:
+        return f"{stat['mean']:.{digits}f}"
+    return f"{stat['mean']:.{digits}f} ± {stat['sd']:.{digits}f}"
+
+
+def _columns(report: StudyReport) -> list[tuple[str, str, str]]:
+    cols = []
+    for e in report.eps:
+        cols += [(f"{a} @{e}", e, a) for a in report.attacks]
+        if len(report.attacks) > 1:
+            cols.append((f"worst @{e}", e, "worst_case"))
+    cols += [(f"HRS @{e}", e, "hrs") for e in report.eps]
+    return cols
+
+
+def markdown_table(report: StudyReport) -> str:
+    """The study table in Markdown."""
+    cols = _columns(report)
+    head = ["architecture", "kind", "n", "params (M)", "MMACs", "clean", *[c[0] for c in cols]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in report.rows:
+        label = r["label"] + (" *" if r.get("pareto") else "")
+        cells = [label, r["kind"], str(r["n"]),
+                 f"{r['params'] / 1e6:.3f}" if r["params"] is not None else "–",
+                 f"{r['macs'] / 1e6:.2f}" if r["macs"] is not None else "–", fmt(r["clean"])]
+        cells += [fmt(r["eps"][e][key]) for _, e, key in cols]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def to_markdown(report: StudyReport) -> str:
+    """The full Markdown report."""
+    out = [f"# Study {report.name}", "",
+           f"Accuracies in % on the test images, mean ± sd over training seeds (n = seeds). "
+           f"worst = per-sample worst case over the attacks (robust accuracy); "
+           f"HRS = 2·clean·worst/(clean + worst). * = on the Pareto front of clean vs "
+           f"worst-case accuracy at ε = {report.objective_eps}.", "", report.table, ""]
+    if report.pending:
+        out += [f"**Partial**: {report.pending} trials still pending or running.", ""]
+    if report.failed:
+        out += ["## Failed trials", ""] + [f"- {f['key']}: {f['error']}"
+                                           for f in report.failed] + [""]
+    return "\n".join(out)
+
+
+def to_csv(report: StudyReport) -> str:
+    """One line per architecture; ``<metric>_mean`` and ``<metric>_sd`` columns."""
+    cols = _columns(report)
+    head = ["label", "kind", "n", "params", "macs", "pareto", "clean_mean", "clean_sd"]
+    for name, _, _ in cols:
+        key = name.replace(" @", "@").replace(" ", "_")
+        head += [f"{key}_mean", f"{key}_sd"]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(head)
+    for r in report.rows:
+        line = [r["label"], r["kind"], r["n"], r["params"], r["macs"], int(bool(r["pareto"])),
+                r["clean"]["mean"], r["clean"]["sd"]]
+        for _, e, key in cols:
+            line += [r["eps"][e][key]["mean"], r["eps"][e][key]["sd"]]
+        writer.writerow(["" if v is None else v for v in line])
+    return buf.getvalue()
+
+
+@dataclass
+class WrittenReport:
+    """Paths written by :func:`write_study_report`, the Markdown table and the report."""
+
+    paths: list[Path]
+    table: str
+    report: StudyReport
+
+
+def write_study_report(study: str | Path, *, storage: str | None = None,
+                       name: str | None = None, tensorboard: bool = True) -> WrittenReport:
+    """Aggregate a study and write its report files; ``study`` is its directory or YAML."""
+    study_dir = Path(study)
+    if study_dir.is_file():
+        from robustnas.studies.spec import load_study_spec
+
+        spec = load_study_spec(study_dir)
+        study_dir, name = Path(spec.out), name or spec.name
+    if not study_dir.is_dir():
+        raise UsageError(f"study directory {study_dir} does not exist")
+    name, trials, attrs = load_trials(study_dir, storage, name)
+    report = build_report(name, trials, attrs)
+    out = study_dir / REPORT_DIR
+    paths = [out / "study.md", out / "study.json", out / "study.csv"]
+    atomic_write_text(paths[0], to_markdown(report) + "\n")
+    atomic_write_text(paths[1], json.dumps({
+        "format": "robustnas-study-report", "version": 1, "name": report.name,
+        "objective_eps": report.objective_eps, "eps": report.eps, "attacks": report.attacks,
+        "rows": report.rows, "trials": report.trials, "failed": report.failed,
+        "pending": report.pending}, indent=2) + "\n")
+    atomic_write_text(paths[2], to_csv(report))
+    if report.rows:
+        from robustnas.studies.plots import write_figures
+
+        paths += write_figures(report, out, study_dir / "tensorboard" if tensorboard else None)
+    report.paths = paths
+    return WrittenReport(paths, report.table, report)
