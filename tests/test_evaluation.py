@@ -418,23 +418,110 @@ def test_checkpoints_load_with_weights_only(checkpoint, tmp_path, monkeypatch):
     assert calls == [True]
 
 
-# -- AutoAttack from the CLI ----------------------------------------------------------------------
-def test_cli_autoattack_end_to_end(checkpoint, tmp_path, capsys):
-    pytest.importorskip("torchattacks")
-    out = tmp_path / "aa.json"
+# -- AutoAttack from the CLI, model card --------------------------------------------------------
+def test_cli_autoattack_end_to_end_with_model_card(checkpoint, tmp_path, capsys):
+    pytest.importorskip("pyautoattack")
+    out, card = tmp_path / "aa.json", tmp_path / "cards" / "card.json"
     rc = main(["evaluate", checkpoint, "--attacks", "clean,pgd3,autoattack", "--eps", "0.1",
                "--n", "12", "--aa-steps", "2", "--aa-queries", "10", "--no-sanity",
-               "--no-progress", "--out", str(out)])
-    assert rc == 0, capsys.readouterr().err
-    row = json.loads(out.read_text())["models"][0]["rows"][0]
+               "--no-progress", "--out", str(out), "--model-card", str(card),
+               "--card-name", "tiny-darts"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert "evaluating net: network DARTS_V2" in captured.err  # says what it evaluates
+    m = json.loads(out.read_text())["models"][0]
+    row = m["rows"][0]
     assert set(row["components"]) == {f"autoattack/{p}" for p in
                                       ("apgd-ce", "apgd-t", "fab-t", "square")}
     assert row["attacks"]["autoattack"] == row["components"]["autoattack/square"]
     assert row["worst_case"] <= min(row["attacks"].values())
+    assert any(c["check"] == "autoattack_checks" for c in m["sanity"])  # even with --no-sanity
+    data = json.loads(card.read_text())
+    for key in ("name", "architecture", "params", "dataset", "threat_model", "eps", "clean_acc",
+                "autoattack_acc", "number_forward_passes", "additional_data", "evaluation",
+                "genotype", "robustnas", "autoattack_log"):
+        assert key in data, key
+    assert data["name"] == "tiny-darts" and data["dataset"] == "digits"
+    assert data["threat_model"] == "Linf" and data["eps"] == "0.1"
+    assert data["clean_acc"] == f"{m['clean']:.2f}"
+    assert data["autoattack_acc"] == f"{row['attacks']['autoattack']:.2f}"
+    assert data["params"] == m["params"] and data["number_forward_passes"] == 1
+    assert data["genotype"]["provenance"]["name"] == "DARTS_V2"
+    assert data["robustnas"]["version"] and data["evaluation"]["n_examples"] == 12
+    # 2 iterations on 12 of 360 images: the card says it is not a standard figure
+    assert data["evaluation"]["standard"] is False and "non-standard" in data["footnote"]
+    assert any("APGD-CE" in line for line in data["autoattack_log"])
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--attacks", "clean,pgd3"], "add autoattack"),
+    (["--attacks", "autoattack", "--eps", "0.1,0.2"], "one ε"),
+])
+def test_cli_model_card_bad_requests(argv, needle, checkpoint, tmp_path, capsys):
+    pytest.importorskip("pyautoattack")
+    err = _run_bad(["evaluate", checkpoint, *argv, "--model-card", str(tmp_path / "c.json"),
+                    "--out", str(tmp_path / "r.json")], capsys)
+    assert needle in err
+    assert not (tmp_path / "r.json").exists()  # refused before any work
+
+
+def test_autoattack_surfaces_its_gradient_masking_check(masked, digits):
+    pytest.importorskip("pyautoattack")
+    report = evaluate(masked, data=digits, attacks="clean,apgd-t", eps="0.1", n=24,
+                      sanity=False, progress=False, aa_steps=3)
+    m = report.models[0]
+    assert any("zero gradient" in w for w in report.warnings)
+    assert any(c["check"] == "autoattack_checks" and not c["passed"] for c in m["sanity"])
+    assert m["autoattack"][0]["log"] and "zero gradient" in report.to_markdown()
 
 
 def test_cli_autoattack_without_library(checkpoint, tmp_path, capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "torchattacks", None)
+    monkeypatch.setitem(sys.modules, "pyautoattack", None)
     err = _run_bad(["evaluate", checkpoint, "--attacks", "clean,autoattack",
                     "--out", str(tmp_path / "r.json")], capsys)
-    assert 'pip install --no-deps "torchattacks==3.5.1"' in err
+    assert 'pip install -e ".[autoattack]"' in err
+
+
+# -- search checkpoints, progress, report wording ------------------------------------------------
+def _supernet_checkpoint(path) -> str:
+    from robustnas.space.supernet import SuperNet
+
+    torch.manual_seed(0)
+    net = SuperNet(C=4, num_classes=10, layers=3, steps=4, in_channels=1, mean=(0.5,),
+                   std=(0.25,))
+    atomic_torch_save({"model": model_payload(net),
+                       "dataset": {"name": "digits", "root": None, "options": {}}}, path)
+    return str(path)
+
+
+def test_cli_supernet_needs_explicit_flag(tmp_path, capsys):
+    ckpt = _supernet_checkpoint(tmp_path / "checkpoint.pt")
+    out = tmp_path / "r.json"
+    err = _run_bad(["evaluate", ckpt, "--n", "4", "--out", str(out)], capsys)
+    assert "robustnas derive" in err and "robustnas retrain" in err and "--supernet" in err
+    assert not out.exists()
+    rc = main(["evaluate", ckpt, "--supernet", "--attacks", "clean", "--n", "4",
+               "--no-sanity", "--no-progress", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert "supernet of a search checkpoint" in captured.err
+    assert json.loads(out.read_text())["models"][0]["architecture"].startswith("supernet")
+
+
+def test_progress_bar_counts_images_times_attacks_and_ends_at_100(mlp, digits, capsys):
+    evaluate(mlp, data=digits, attacks="clean,fgsm,cw3", eps="0.05,0.1", n=20, sanity_n=10,
+             measures=True, measure_n=5, hessian_iters=2, progress=True)
+    err = capsys.readouterr().err
+    # clean 20 + 2 attacks × 2 ε × 20 + sanity (large ε, pgd20 base, pgd100) 3 × 10 + 5
+    total = 20 + 80 + 30 + 5
+    assert f"{total}/{total}" in err and "100%" in err and "img×attack" in err
+
+
+def test_report_wording_lipschitz_log_scale_and_tolerance(mlp, digits):
+    report = evaluate(mlp, data=digits, attacks="clean,pgd5", eps="0.1", n=30, sanity_n=30,
+                      measures=True, measure_n=4, hessian_iters=2, progress=False)
+    md = report.to_markdown()
+    log10 = report.models[0]["measures"]["lipschitz_log10"]
+    assert f"10^{log10:.1f}" in md and "not an estimate" in md
+    more = next(c for c in report.models[0]["sanity"] if c["check"] == "more_steps")
+    assert "points" in more["detail"] and "random starts" in more["detail"]

@@ -3,7 +3,8 @@
 * :mod:`robustnas.attacks.pgd`: batched PGD/FGSM functions shared with adversarial training.
 * :mod:`robustnas.attacks.base`: the :class:`Attack` interface and the ``ATTACKS`` registry.
 * :mod:`robustnas.attacks.standard`: ``clean``, ``fgsm``, ``pgd<k>``, ``cw<k>``.
-* :mod:`robustnas.attacks.autoattack`: ``autoattack`` and its parts (optional torchattacks).
+* :mod:`robustnas.attacks.autoattack`: ``autoattack`` and its parts (official
+  ``pyautoattack``, optional extra).
 """
 
 from robustnas.attacks import autoattack as _autoattack  # noqa: F401 - registers attacks

@@ -27,11 +27,18 @@ class AttackOutput:
     """Per-sample correctness (bool, shape (N,)) after the attack.
 
     ``components`` holds, for composite attacks such as AutoAttack, the cumulative
-    per-sample correctness after each of their parts (name → bool tensor).
+    per-sample correctness after each of their parts (name → bool tensor). Attacks that
+    run a library may return its ``log`` lines and the ``warnings`` among them (for
+    AutoAttack: its checks for gradient masking), and how many model calls
+    (``model_calls``) and images through the model (``model_images``) they cost.
     """
 
     correct: torch.Tensor
     components: dict[str, torch.Tensor] = field(default_factory=dict)
+    log: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    model_calls: int = 0
+    model_images: int = 0
 
 
 class Attack:

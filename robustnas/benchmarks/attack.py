@@ -6,9 +6,12 @@ AutoAttack time per 1,000 images, all measured in one process on one model.
 * ``pgd<k>``: :func:`robustnas.attacks.pgd_attack` with a random start, k steps of size
   ε/4, ε = 8/255, one restart (the evaluation default). Ideal cost ≈ k + 1 baseline passes
   (k gradient steps plus nothing else; scoring the result is not included).
-* On CUDA only: the same PGD under bf16 autocast, in channels_last, and both (on CPU these
-  rows are skipped with a note: bf16 autocast on CPU is an emulation, not a speed-up).
-* AutoAttack (when ``torchattacks`` imports): the standard cascade (APGD-CE, APGD-T,
+* ``pgd<k>+channels_last``: the same PGD with model and inputs in channels_last (every
+  device); on CUDA only also bf16 autocast, alone and with channels_last (on CPU these rows
+  are skipped with a note: bf16 autocast on CPU is an emulation, not a speed-up).
+* Times are medians over interleaved rounds with min-max, ratios paired per round, CPU time
+  on a CPU (:mod:`robustnas.benchmarks.timing`); ``--memory`` adds each row's own peak.
+* AutoAttack (when ``pyautoattack`` imports): the standard cascade (APGD-CE, APGD-T,
   FAB-T, Square; 100 iterations, 5000 queries unless ``--aa-steps``/``--aa-queries``
   say otherwise) timed once on ``--aa-images`` images and scaled linearly to 1,000.
   Its cost depends on the model: every part only attacks the images still classified
@@ -35,10 +38,16 @@ from torch import nn
 from robustnas.attacks.pgd import pgd_attack
 from robustnas.benchmarks.timing import (
     format_table,
-    peak_memory_mb,
-    peak_rss_mb,
+    median,
+    memory_note,
+    memory_text,
+    paired_ratios,
     synchronize,
     time_interleaved,
+    timing_columns,
+    timing_json,
+    timing_row,
+    variant_memory,
 )
 from robustnas.errors import UsageError
 from robustnas.runtime import resolve_device
@@ -59,8 +68,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=20, help="PGD steps (default: %(default)s)")
     p.add_argument("--device", default="auto")
     p.add_argument("--variants", default="auto",
-                   help="comma list of bf16,channels_last,bf16+channels_last (CUDA only; "
-                        "auto: all on CUDA, none on CPU)")
+                   help="comma list of channels_last,bf16,bf16+channels_last (bf16: CUDA "
+                        "only; auto: all on CUDA, channels_last on CPU)")
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--repeats", type=int, default=3, help="timed rounds; the median is kept")
     p.add_argument("--aa-images", type=int, default=None,
@@ -71,6 +80,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="also time each AutoAttack part alone on every image (upper bound)")
     p.add_argument("--no-autoattack", action="store_true", help="skip AutoAttack")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    p.add_argument("--memory", action="store_true",
+                   help="also measure each row's own peak memory (one fresh process each "
+                        "on CPU)")
 
 
 class _Autocast(nn.Module):
@@ -110,59 +122,63 @@ def _check(args: argparse.Namespace) -> None:
                          f"{', '.join(GENOTYPES.names())})")
 
 
+VARIANTS = ("channels_last", "bf16", "bf16+channels_last")
+
+
 def _variants(args: argparse.Namespace, device: torch.device) -> tuple[list[str], list[str]]:
-    """CUDA-only variants to run, and notes about skipped ones."""
-    wanted = (["bf16", "channels_last", "bf16+channels_last"] if args.variants == "auto"
-              else [v.strip() for v in args.variants.split(",") if v.strip()])
+    """Extra PGD variants to run, and notes about skipped ones."""
+    if args.variants == "auto":
+        wanted = list(VARIANTS) if device.type == "cuda" else ["channels_last"]
+        notes = [] if device.type == "cuda" else ["bf16 autocast variants skipped: CUDA only"]
+    else:
+        wanted = [v.strip() for v in args.variants.split(",") if v.strip()]
+        notes = []
     for v in wanted:
-        if v not in ("bf16", "channels_last", "bf16+channels_last"):
-            raise UsageError(f"unknown variant {v!r} (choose from bf16, channels_last, "
-                             "bf16+channels_last)")
-    if device.type != "cuda":
-        return [], ["bf16 autocast / channels_last variants skipped: CUDA only"] if wanted \
-            else []
-    return wanted, []
+        if v not in VARIANTS:
+            raise UsageError(f"unknown variant {v!r} (choose from {', '.join(VARIANTS)})")
+        if "bf16" in v and device.type != "cuda":
+            raise UsageError(f"variant {v!r} needs CUDA (bf16 autocast is CUDA-only here)")
+    return list(dict.fromkeys(wanted)), notes
 
 
-def _steps(args: argparse.Namespace, device: torch.device, names: list[str]
-           ) -> dict[str, Callable[[], None]]:
+def _inputs(args: argparse.Namespace, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     gen = torch.Generator().manual_seed(1)
     shape = (args.batch_size, 3, args.image_size, args.image_size)
     x = torch.rand(shape, generator=gen).to(device)
     y = torch.randint(0, args.classes, (args.batch_size,), generator=gen).to(device)
-    base_model = _model(args, device, channels_last=False)
-    steps: dict[str, Callable[[], None]] = {}
+    return x, y
 
-    def baseline() -> None:
-        xg = x.detach().requires_grad_(True)
-        loss = nn.functional.cross_entropy(base_model(xg), y)
-        torch.autograd.grad(loss, xg)
 
-    steps["clean_fwd_bwd"] = baseline
+def build_variant(name: str, args: argparse.Namespace,
+                  device: torch.device) -> Callable[[], None]:
+    """The closure of row ``name``: ``clean_fwd_bwd``, ``pgd`` or ``pgd+<variant>``
+    (module level: memory probes pickle it)."""
+    x, y = _inputs(args, device)
+    variant = name.partition("+")[2]
+    cl = "channels_last" in variant
+    model: nn.Module = _model(args, device, channels_last=cl)
+    if name == "clean_fwd_bwd":
+        def baseline() -> None:
+            xg = x.detach().requires_grad_(True)
+            loss = nn.functional.cross_entropy(model(xg), y)
+            torch.autograd.grad(loss, xg)
 
-    def pgd_step(model: nn.Module, inputs: torch.Tensor) -> Callable[[], None]:
-        attack_gen = torch.Generator(device=device).manual_seed(2)
+        return baseline
+    if "bf16" in variant:
+        model = _Autocast(model, device.type)
+    inputs = x.contiguous(memory_format=torch.channels_last) if cl else x
+    attack_gen = torch.Generator(device=device).manual_seed(2)
 
-        def step() -> None:
-            pgd_attack(model, inputs, y, EPS, EPS / 4, args.steps, generator=attack_gen)
+    def step() -> None:
+        pgd_attack(model, inputs, y, EPS, EPS / 4, args.steps, generator=attack_gen)
 
-        return step
-
-    steps[f"pgd{args.steps}"] = pgd_step(base_model, x)
-    for name in names:
-        cl = "channels_last" in name
-        model: nn.Module = _model(args, device, channels_last=cl)
-        if "bf16" in name:
-            model = _Autocast(model, device.type)
-        inputs = x.contiguous(memory_format=torch.channels_last) if cl else x
-        steps[f"pgd{args.steps}+{name}"] = pgd_step(model, inputs)
-    return steps
+    return step
 
 
 def _autoattack(args: argparse.Namespace, device: torch.device) -> tuple[list[dict], list[str]]:
-    from robustnas.attacks.autoattack import COMPONENTS, LibraryAttack, torchattacks_status
+    from robustnas.attacks.autoattack import COMPONENTS, OfficialAutoAttack, autoattack_status
 
-    ok, reason = torchattacks_status()
+    ok, reason = autoattack_status()
     if not ok:
         return [], [f"AutoAttack skipped: {reason}"]
     n = args.aa_images or (64 if device.type == "cuda" else 4)
@@ -182,7 +198,7 @@ def _autoattack(args: argparse.Namespace, device: torch.device) -> tuple[list[di
     rows = []
     parts_total = 0.0
     for label, parts in plans:
-        attack = LibraryAttack(parts, args.aa_steps, args.aa_queries, seed=0)
+        attack = OfficialAutoAttack(parts, args.aa_steps, args.aa_queries, seed=0)
         synchronize(device)
         start = time.perf_counter()
         out = attack.run(model, x, y, EPS)
@@ -207,37 +223,49 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.threads:
         torch.set_num_threads(args.threads)
     names, notes = _variants(args, device)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    steps = _steps(args, device, names)
-    seconds = time_interleaved(steps, device, args.warmup, 1, args.repeats)
-    base = seconds["clean_fwd_bwd"]
-    rows = [{"variant": name, "batch_ms": f"{1000 * s:.1f}",
-             "images_per_s": f"{args.batch_size / s:.1f}",
-             "speed_vs_baseline": f"{base / s:.3f}x",
-             "baseline_passes": f"{s / base:.1f}"}
-            for name, s in seconds.items()]
+    keys = ["clean_fwd_bwd", "pgd"] + [f"pgd+{n}" for n in names]
+    labels = {k: k.replace("pgd", f"pgd{args.steps}") for k in keys}
+    steps = {labels[k]: build_variant(k, args, device) for k in keys}
+    memory = {k: variant_memory(build_variant, k, args, device) for k in keys} \
+        if args.memory else {}
+    timings = time_interleaved(steps, device, args.warmup, 1, args.repeats)
+    base = labels["clean_fwd_bwd"]
+    ratio = "speed_vs_baseline"
+    rows = []
+    for key in keys:
+        name = labels[key]
+        row = {"variant": name,
+               **timing_row(timings, name, base, device, args.batch_size, ratio),
+               "baseline_passes":
+                   f"{median(paired_ratios(timings.wall[name], timings.wall[base])):.1f}",
+               "own_mem_mb": memory_text(memory.get(key)),
+               "raw": timing_json(timings, name, base) | {"memory": memory.get(key)}}
+        row["batch_ms"] = row.pop("step_ms")
+        rows.append(row)
+    columns = ["variant", *timing_columns(device, ratio), "baseline_passes"]
+    columns[1] = "batch_ms"
+    notes.insert(0, "times: median over rounds (min-max); ratios: per-round paired "
+                    "clean_fwd_bwd/variant wall time, median (min-max)")
+    if args.memory:
+        columns.append("own_mem_mb")
+        notes.append(memory_note(device))
     aa_rows: list[dict] = []
     if args.no_autoattack:
         notes.append("AutoAttack skipped (--no-autoattack)")
     else:
         aa_rows, aa_notes = _autoattack(args, device)
         notes += aa_notes
-    table = format_table(rows, ["variant", "batch_ms", "images_per_s", "speed_vs_baseline",
-                                "baseline_passes"])
+    table = format_table(rows, columns)
     if aa_rows:
         table += "\n\n" + format_table(aa_rows, ["attack", "images", "seconds",
                                                  "s_per_1000_images", "robust_after"])
     if notes:
         table += "\n" + "\n".join(f"note: {n}" for n in notes)
-    mem = peak_memory_mb(device)
     return {
         "benchmark": "attack",
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
         "threads": torch.get_num_threads(), "torch": torch.__version__,
         "machine": platform.machine(),
-        "process_peak_rss_mb": round(peak_rss_mb(), 1),
-        "peak_cuda_mem_mb": None if mem is None else round(mem, 1),
         "config": {"genotype": args.genotype, "channels": args.channels, "layers": args.layers,
                    "batch_size": args.batch_size, "image_size": args.image_size,
                    "classes": args.classes, "steps": args.steps, "eps": "8/255",

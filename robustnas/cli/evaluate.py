@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from robustnas.cli.options import add_quiet_option, add_threads_option
 from robustnas.config import parse_number
 
 
@@ -52,7 +53,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="report.json",
                    help="JSON report path; the Markdown goes next to it (default: %(default)s)")
     p.add_argument("--run-dir", default=None, help="also log the figures to TensorBoard here")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_threads_option(p)
+    add_quiet_option(p)
+    p.add_argument("--supernet", action="store_true",
+                   help="allow evaluating a search checkpoint's whole supernet (slow, and not "
+                        "the searched architecture: use derive + retrain for that)")
+    p.add_argument("--model-card", metavar="FILE", default=None,
+                   help="also write a RobustBench-style model card (JSON) for the one "
+                        "checkpoint; needs autoattack in --attacks and one ε")
+    p.add_argument("--card-name", default=None,
+                   help="the model card's name (default: the checkpoint's label)")
     p.set_defaults(func=run)
 
 
@@ -60,20 +70,43 @@ def run(args: argparse.Namespace) -> int:
     """Evaluate, write the report files, print the comparison table."""
     from robustnas.evaluation import evaluate
     from robustnas.io import ensure_writable_dir
+    from robustnas.runtime import set_threads
 
+    set_threads(args.threads)
     out = Path(args.out)
     ensure_writable_dir(out.parent if str(out.parent) else Path("."))
+    card = Path(args.model_card) if args.model_card else None
+    if card is not None:
+        _check_card(args)
+        ensure_writable_dir(card.parent if str(card.parent) else Path("."))
     report = evaluate(
         args.checkpoints, attacks=args.attacks, eps=args.eps, n=args.n,
         batch_size=args.batch_size, device=args.device, seed=args.seed, restarts=args.restarts,
         measures=args.measures, measure_n=args.measure_n, corruptions=args.corruptions,
         corruptions_dir=args.corruptions_dir, dataset=args.dataset, data_root=args.data_root,
         sanity=not args.no_sanity, sanity_n=args.sanity_n,
-        large_eps=parse_number(args.large_eps), progress=not args.no_progress,
-        run_dir=args.run_dir, aa_steps=args.aa_steps, aa_queries=args.aa_queries)
+        large_eps=parse_number(args.large_eps), progress=not args.quiet,
+        run_dir=args.run_dir, aa_steps=args.aa_steps, aa_queries=args.aa_queries,
+        supernet=args.supernet, announce=lambda line: print(line, file=sys.stderr))
     json_path, md_path = report.save(out)
     print(report.table())
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"wrote {json_path} and {md_path}")
+    if card is not None:
+        from robustnas.evaluation.model_card import write_model_card
+
+        print(f"wrote model card {write_model_card(report, card, name=args.card_name)}")
     return 0
+
+
+def _check_card(args: argparse.Namespace) -> None:
+    """Refuse a --model-card request that cannot be met, before any evaluation."""
+    from robustnas.attacks import parse_attack_list
+    from robustnas.evaluation import parse_eps_list
+    from robustnas.evaluation.model_card import check_card_request
+
+    attacks = [a.name for a in parse_attack_list(args.attacks, aa_steps=args.aa_steps,
+                                                 aa_queries=args.aa_queries)]
+    eps = [text for _, text in parse_eps_list(args.eps)]
+    check_card_request(attacks, eps, len(args.checkpoints))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import platform
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +13,10 @@ import torch
 from torch import nn
 
 from robustnas.attacks import Attack, parse_attack_list
-from robustnas.attacks.standard import Clean
+from robustnas.attacks.standard import PGD, Clean
 from robustnas.errors import UsageError
+from robustnas.evaluation import sanity as checks
+from robustnas.evaluation.corruptions import CORRUPTIONS, corruption_files
 from robustnas.evaluation.loading import (
     Candidate,
     check_compatible,
@@ -25,7 +27,8 @@ from robustnas.evaluation.loading import (
     unique_labels,
 )
 from robustnas.evaluation.report import Report
-from robustnas.evaluation.runner import ModelEvaluator, attack_cost
+from robustnas.evaluation.runner import ModelEvaluator
+from robustnas.evaluation.subject import describe_subject, require_evaluable
 from robustnas.runtime import resolve_device
 
 ModelLike = str | Path | nn.Module
@@ -43,7 +46,8 @@ def evaluate(models: ModelLike | Sequence[ModelLike], *,
              sanity: bool = True, sanity_n: int = 200, large_eps: float = 0.5,
              labels: Sequence[str] | None = None, progress: bool = True,
              run_dir: str | Path | None = None, aa_steps: int | None = None,
-             aa_queries: int | None = None) -> Report:
+             aa_queries: int | None = None, supernet: bool = False,
+             announce: Callable[[str], None] | None = None) -> Report:
     """Evaluate checkpoints (paths) or models against attacks, measures and corruptions.
 
     Args:
@@ -65,6 +69,10 @@ def evaluate(models: ModelLike | Sequence[ModelLike], *,
         labels: names for the models in the report; progress: tqdm bar on stderr.
         run_dir: also write the figures to TensorBoard under ``run_dir/<label>``.
         aa_steps, aa_queries: AutoAttack iterations/Square queries (defaults 100/5000).
+        supernet: allow evaluating a supernet (a search checkpoint); without it a supernet
+            is refused with a pointer to ``robustnas derive`` + ``robustnas retrain``.
+        announce: called with one line per model saying what is evaluated (the CLI prints
+            it on stderr).
 
     Returns:
         A :class:`Report` (``report.save("report.json")`` writes JSON and Markdown).
@@ -80,6 +88,8 @@ def evaluate(models: ModelLike | Sequence[ModelLike], *,
         raise UsageError(f"large_eps must be in (0, 1], got {large_eps}")
     dev = resolve_device(device)
     candidates = _candidates(models, labels)
+    for cand in candidates:
+        require_evaluable(cand, supernet)
     cache: dict = {}
     report = Report(settings={
         "attacks": [a.name for a in attack_list], "attack_settings": [a.describe()
@@ -88,13 +98,16 @@ def evaluate(models: ModelLike | Sequence[ModelLike], *,
         "n": n, "n_text": "all" if n is None else str(n), "batch_size": batch_size,
         "seed": seed, "restarts": restarts, "measures": measures, "corruptions": corruptions,
         "sanity": sanity, "sanity_n": sanity_n, "large_eps": large_eps,
-        "norm": "linf", "accuracy_unit": "percent"},
+        "supernet": supernet, "norm": "linf", "accuracy_unit": "percent"},
         environment=_environment(dev), created=_dt.datetime.now().astimezone().isoformat())
     writer_root = Path(run_dir) if run_dir is not None else None
     for cand in candidates:
         test = data if data is not None else load_test_data(
             _dataset_spec(cand, dataset, data_root, dataset_options), cache)
         check_compatible(cand.label, cand.model, test)
+        if announce is not None:
+            count = len(test.test_y) if n is None else min(n, len(test.test_y))
+            announce(describe_subject(cand, test.name, count))
         report.models.append(_evaluate_one(
             cand, test, attack_list, eps_list, dev, n=n, batch_size=batch_size, seed=seed,
             restarts=restarts, measures=measures, measure_n=measure_n,
@@ -174,64 +187,70 @@ def _evaluate_one(cand: Candidate, test: Any, attack_list: list[Attack],
         x, y = x[:n], y[:n]
     count = len(y)
     model = cand.model.to(dev).eval()
-    total = _total_cost(attack_list, eps_list, count, sanity, min(sanity_n, count), measures,
-                        min(measure_n, count), hessian_iters, corruptions, restarts)
-    bar = tqdm(total=round(total), desc=cand.label, unit="pass", unit_scale=True,
+    white = [a for a in attack_list if a.white_box and not isinstance(a, Clean)]
+    run_sanity = sanity and bool(white)
+    n_corruptions = (len(corruption_files(corruptions_dir)) if corruptions_dir is not None
+                     else len(CORRUPTIONS)) if corruptions else 0
+    total = planned_images(attack_list, len(eps_list), count,
+                           min(sanity_n, count) if run_sanity else 0,
+                           min(measure_n, count) if measures else 0, n_corruptions)
+    bar = tqdm(total=total, desc=cand.label, unit=" img×attack", unit_scale=False,
                file=sys.stderr, disable=not progress, dynamic_ncols=True, leave=True)
 
-    def tick(amount: float, stage: str) -> None:
+    def tick(images: int, stage: str) -> None:
         bar.set_postfix_str(stage, refresh=False)
-        bar.update(round(amount))
+        bar.update(images)
 
     ev = ModelEvaluator(model, x, y, device=dev, batch_size=batch_size, seed=seed, tick=tick)
     try:
         clean, rows, per_sample = ev.attacks(attack_list, eps_list)
         result: dict[str, Any] = {"label": cand.label, "checkpoint": cand.checkpoint,
                                   **describe_model(cand.model), "dataset": test.name,
-                                  "n": count, "clean": clean, "rows": rows}
+                                  "n": count, "test_size": len(test.test_y),
+                                  "forward_passes": int(getattr(cand.model, "forward_passes", 1)),
+                                  "clean": clean, "rows": rows}
         if cand.metadata:
             result["metadata"] = cand.metadata
-        checks = []
-        white = [a for a in attack_list if a.white_box and not isinstance(a, Clean)]
-        if sanity and white:
-            checks = ev.sanity(attack_list, rows, per_sample, sanity_n, large_eps, restarts)
+        found = []
+        if run_sanity:
+            found = ev.sanity(attack_list, rows, per_sample, sanity_n, large_eps, restarts)
+        found += checks.autoattack_checks(ev.library)
+        if ev.library:
+            result["autoattack"] = list(ev.library.values())
         if measures:
             result["measures"] = ev.measures(measure_n, hessian_iters)
         if corruptions:
             result["corruptions"] = ev.corruptions(corruptions_dir)
     finally:
         bar.close()
-    result["sanity"] = checks
-    result["warnings"] = [c["detail"] for c in checks if not c["passed"]]
+    result["sanity"] = found
+    result["warnings"] = [c["detail"] for c in found if not c["passed"]]
     result["seconds"] = round(time.perf_counter() - start, 3)
     return result
 
 
-def _total_cost(attack_list: list[Attack], eps_list: list, count: int, sanity: bool,
-                sanity_count: int, measures: bool, measure_count: int, hessian_iters: int,
-                corruptions: bool, restarts: int) -> float:
-    total = 0.5 * count
-    total += sum(attack_cost(a) for a in attack_list if not isinstance(a, Clean)) \
-        * count * len(eps_list)
-    if sanity:
-        total += (21 + 101 + 21) * restarts * sanity_count
-    if measures:
-        total += (hessian_iters + 10) * measure_count
-    if corruptions:
-        total += 0.5 * count * 5 * 15
+def planned_images(attack_list: list[Attack], n_eps: int, count: int, sanity_count: int,
+                   measure_count: int, n_corruptions: int) -> int:
+    """Total of the progress bar: images × attack runs (clean pass, every attack at every ε,
+    the sanity checks' extra PGD runs, the measures, every corruption × severity)."""
+    attacks = [a for a in attack_list if not isinstance(a, Clean)]
+    total = count + len(attacks) * n_eps * count + measure_count + n_corruptions * 5 * count
+    if sanity_count:
+        cached = any(isinstance(a, PGD) and a.loss == "ce" for a in attacks)
+        total += (2 if cached else 3) * sanity_count  # large ε, (base), 5× steps
     return total
 
 
 def _environment(dev: torch.device) -> dict[str, Any]:
     from robustnas import __version__
-    from robustnas.attacks.autoattack import torchattacks_status
+    from robustnas.attacks.autoattack import autoattack_status
 
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() \
         or platform.machine()
     return {"robustnas": __version__, "torch": torch.__version__,
             "python": platform.python_version(), "device": str(dev),
             "device_name": name, "threads": torch.get_num_threads(),
-            "autoattack_library": torchattacks_status()[1]}
+            "autoattack_library": autoattack_status()[1]}
 
 
 def _tensorboard(directory: Path, result: dict[str, Any]) -> None:

@@ -126,14 +126,18 @@ def _model_section(m: dict[str, Any]) -> list[str]:
         if r.get("components"):
             parts = ", ".join(f"{k.split('/', 1)[1]} {v:.2f}" for k, v in r["components"].items())
             out.append(f"- AutoAttack at ε={r['eps_text']}, accuracy after each part: {parts}")
+    for run in m.get("autoattack", []):
+        out.append(f"- {run['attack']} at ε={run['eps_text']} (official pyautoattack): "
+                   f"{run['model_images']:,} images through the model in "
+                   f"{run['model_calls']:,} calls; its checks: "
+                   + ("; ".join(run["warnings"]) if run["warnings"] else "no flag raised"))
     meas = m.get("measures")
     if meas:
         j, h = meas["jacobian_frobenius"], meas["hessian_max_eigenvalue"]
-        lip = meas.get("lipschitz_upper_bound")
         out.append(f"- measures on {meas['n']} images: Jacobian Frobenius norm "
                    f"{j['mean']:.4g} ± {j['std']:.3g}; input-Hessian top eigenvalue "
-                   f"{h['mean']:.4g} ± {h['std']:.3g}; Lipschitz upper bound "
-                   + (f"{lip:.4g}" if lip is not None else "overflow"))
+                   f"{h['mean']:.4g} ± {h['std']:.3g}")
+        out.append(f"- {lipschitz_sentence(meas.get('lipschitz_log10'))}")
     cor = m.get("corruptions")
     if cor:
         out += ["", f"Corruptions ({cor['source']}); mean accuracy {cor['mean']:.2f}", "",
@@ -148,6 +152,20 @@ def _model_section(m: dict[str, Any]) -> list[str]:
                 for c in checks]
     out.append("")
     return out
+
+
+def lipschitz_sentence(log10: float | None) -> str:
+    """The Lipschitz bound on a log10 scale, with what it means and what it does not."""
+    if log10 is None:
+        value = "not finite (a layer's norm overflowed)"
+    else:
+        value = f"10^{log10:.1f} (log10 = {log10:.2f})"
+    return ("Lipschitz upper bound (L2, logits w.r.t. input): " + value + ". It is the product "
+            "of per-layer operator norms, a certified but very loose bound: no input change of "
+            "L2 size r moves the logits by more than bound × r. It is not an estimate of the "
+            "model's actual sensitivity (see the Jacobian norm for that), grows "
+            "exponentially with depth, and is only comparable between models of the same "
+            "depth and layout.")
 
 
 def _finite(value: Any) -> Any:

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from robustnas.attacks import Attack, make_attack
-from robustnas.attacks.autoattack import LibraryAttack
+from robustnas.attacks.autoattack import OfficialAutoAttack
 from robustnas.attacks.standard import PGD, Clean
 from robustnas.evaluation import sanity
 from robustnas.evaluation.corruptions import (
@@ -37,16 +37,17 @@ from robustnas.evaluation.measures import (
     jacobian_frobenius,
 )
 
-Tick = Callable[[float, str], None]
+#: ``tick(images, stage)``: ``images`` more images went through one attack (or measure)
+Tick = Callable[[int, str], None]
 
 
 def attack_cost(attack: Attack) -> float:
-    """Rough forward+backward passes per image, to weight the progress bar's ETA."""
+    """Rough forward+backward passes per image of an attack (for planning and benchmarks)."""
     if isinstance(attack, Clean):
         return 0.5
     if isinstance(attack, PGD):
         return attack.steps * attack.restarts + 1
-    if isinstance(attack, LibraryAttack):
+    if isinstance(attack, OfficialAutoAttack):
         per = {"apgd-ce": attack.steps, "apgd-t": 9 * attack.steps,
                "fab-t": 18 * attack.steps, "square": attack.queries / 3}
         return sum(per[p] for p in attack.parts)
@@ -70,6 +71,8 @@ class ModelEvaluator:
         self.batch_size = batch_size
         self.seed = seed
         self.tick = tick
+        #: ``"<attack>@<ε>"`` → log, warnings and model calls of library attacks (AutoAttack)
+        self.library: dict[str, dict[str, Any]] = {}
 
     def batches(self, x: torch.Tensor, y: torch.Tensor):
         """Float [0, 1] batches on the device."""
@@ -79,18 +82,30 @@ class ModelEvaluator:
 
     def run_attack(self, attack: Attack, eps: float, eps_text: str, x: torch.Tensor | None = None,
                    y: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Per-sample correctness (bool, CPU) and composite parts, over ``(x, y)``."""
+        """Per-sample correctness (bool, CPU) and composite parts, over ``(x, y)``.
+
+        The progress callback advances by the number of images attacked.
+        """
         x = self.x if x is None else x
         y = self.y if y is None else y
         gen = seeded(self.seed, attack.name, eps_text, device=self.device)
         correct, parts = [], {}
-        cost = attack_cost(attack)
+        extra: dict[str, Any] = {"log": [], "warnings": [], "model_calls": 0,
+                                 "model_images": 0}
         for xb, yb in self.batches(x, y):
             out = attack.run(self.model, xb, yb, eps, gen)
             correct.append(out.correct.cpu())
             for k, v in out.components.items():
                 parts.setdefault(k, []).append(v.cpu())
-            self.tick(cost * len(yb), f"{attack.name} ε={eps_text}")
+            extra["log"] += out.log
+            extra["warnings"] += [w for w in out.warnings if w not in extra["warnings"]]
+            extra["model_calls"] += out.model_calls
+            extra["model_images"] += out.model_images
+            self.tick(len(yb), f"{attack.name} ε={eps_text}")
+        if extra["log"] or extra["model_calls"]:
+            self.library[f"{attack.name}@{eps_text}"] = {"attack": attack.name,
+                                                         "eps_text": eps_text, "n": len(y),
+                                                         **extra}
         return torch.cat(correct), {k: torch.cat(v) for k, v in parts.items()}
 
     # -- attacks -----------------------------------------------------------------------
@@ -156,7 +171,7 @@ class ModelEvaluator:
             jac.append(jacobian_frobenius(self.model, xb).cpu())
             eig.append(hessian_top_eigenvalue(self.model, xb, yb, iters=hessian_iters,
                                               generator=gen).cpu())
-            self.tick((hessian_iters + 10) * len(yb), "measures")
+            self.tick(len(yb), "measures")
         jac_t, eig_t = torch.cat(jac), torch.cat(eig)
         start = time.perf_counter()
         bound = lipschitz_upper_bound(self.model, tuple(self.x.shape[1:]))
