@@ -21,7 +21,6 @@ from robustnas.io import load_checkpoint
 from robustnas.space.build import model_from_payload
 from robustnas.train import RetrainConfig, TrainingInterrupted, retrain
 from robustnas.train.heldout import heldout_subset
-from robustnas.train.trainer import KILL_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -272,12 +271,38 @@ def test_sigint_saves_and_resume_is_bit_identical(tmp_path, reference):
     assert_identical(reference / "last.pt", out / "last.pt")
 
 
+# Runs the real CLI in a child process; after its 7th training step it says so on stdout and
+# waits, so that the test can SIGKILL it from outside at a known point (no hook in robustnas).
+_PAUSE_AFTER_STEPS = """
+import sys, time
+from robustnas.cli import main
+from robustnas.train.trainer import Trainer
+original, done = Trainer._train_step, [0]
+def step(self, x, y):
+    original(self, x, y)
+    done[0] += 1
+    if done[0] == int(sys.argv[1]):
+        print("PAUSED", flush=True)
+        time.sleep(600)
+Trainer._train_step = step
+sys.exit(main(sys.argv[2:]))
+"""
+
+
 def test_sigkill_of_the_cli_then_resume_is_bit_identical(tmp_path, reference, capsys):
     out = tmp_path / "run"
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO), **{KILL_ENV: "7"})
-    proc = subprocess.run([sys.executable, "-m", "robustnas", *tiny_args(out)], env=env,
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    proc = subprocess.Popen([sys.executable, "-c", _PAUSE_AFTER_STEPS, "7", *tiny_args(out)],
+                            env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "PAUSED", proc.stderr.read()
+        proc.send_signal(signal.SIGKILL)  # mid-step 7, as a crash or an OOM killer would
+        assert proc.wait(timeout=60) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
     ckpt = load_checkpoint(out / "last.pt")
     assert (ckpt["epoch"], ckpt["step"]) == (1, 2)  # 4 steps + 2 steps, the 7th was lost
     assert main(["retrain", "--resume", str(out), "--quiet"]) == 0
@@ -288,8 +313,8 @@ def test_sigkill_of_the_cli_then_resume_is_bit_identical(tmp_path, reference, ca
 def test_resume_refuses_changed_options(tmp_path):
     out = tmp_path / "run"
     retrain(tiny(out, epochs=1, max_steps_per_epoch=2), show_progress=False)
-    with pytest.raises(UsageError, match="cannot change lr"):
-        retrain(overrides={"out": str(out), "lr": 0.5}, resume=True, show_progress=False)
+    with pytest.raises(UsageError, match="cannot change momentum"):
+        retrain(overrides={"out": str(out), "momentum": 0.5}, resume=True, show_progress=False)
     with pytest.raises(UsageError, match="differs from the one"):
         retrain(overrides={"out": str(out), "genotype": "ADVRUSH"}, resume=True,
                 show_progress=False)

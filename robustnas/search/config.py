@@ -35,6 +35,7 @@ class SearchConfig:
     w_momentum: float = 0.9
     w_weight_decay: float = 3e-4
     grad_clip: float = 5.0
+    skip_nonfinite: bool = False  # skip steps with a non-finite loss/gradient
     arch_lr: float = 3e-4
     arch_beta1: float = 0.5
     arch_beta2: float = 0.999

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from robustnas.config import config_to_dict, resolve_config, save_config
+from robustnas.divergence import DivergenceGuard, split_parameters
 from robustnas.errors import RobustnasError, UsageError
 from robustnas.io import check_writable_dir, ensure_writable_dir
 from robustnas.runtime import (
@@ -124,6 +125,7 @@ class Searcher:
         self.architect = Architect(self.model, self.arch_optimizer, self.w_optimizer,
                                    self.regularizers, self.criterion, order=config.order,
                                    autocast=self.autocast)
+        self.guard = _divergence_guard(self)
         ensure_writable_dir(self.run_dir)
         self.log = EpochLogger(self.run_dir, self.model, config, self.regularizers)
         self.epoch, self.step = 0, 0
@@ -216,6 +218,7 @@ class Searcher:
             x_v = x_v.contiguous(memory_format=torch.channels_last)
         lr = self.scheduler.get_last_lr()[0]
         self.model.train()
+        self.guard.begin_step(self.epoch, self.step, (self.model,))
         logs: dict[str, float] = {}
         if self.epoch >= config.warmup_epochs:
             logs = self.architect.step(x_t, y_t, x_v, y_v, lr, self.epoch, self.step,
@@ -224,6 +227,8 @@ class Searcher:
                                            self.criterion, config.grad_clip, self.regularizers,
                                            self.epoch, self.step, config.epochs, self.autocast)
         logs.update(w_logs)
+        if not self.guard.end_step(self._guarded, (self.model,)):
+            return  # a skipped step (skip_nonfinite) stays out of the epoch's averages
         n = y_t.shape[0]
         m = self.meters
         m["n"] = m.get("n", 0) + n
@@ -249,6 +254,7 @@ class Searcher:
 
     def _end_epoch(self) -> str | None:
         val_loss, val_acc = self.evaluate_val()
+        self.guard.check_value("validation loss", val_loss)
         m = self.meters
         record = {
             "epoch": self.epoch + 1,
@@ -264,6 +270,8 @@ class Searcher:
                 record[name] = m[key] / m[f"count/{name}"]
         genotype = self.model.genotype()
         record["genotype"] = genotype.to_dict()
+        if self.config.skip_nonfinite:
+            record["skipped_steps"] = self.guard.end_epoch()
         stopped = self.log.end_epoch(self.epoch, record, genotype, self.data.val_eval)
         self.history.append(record)
         self.scheduler.step()
@@ -282,6 +290,21 @@ class Searcher:
         self.log.close()
         return SearchResult(self.run_dir, genotype, written["genotype"], written["pictures"],
                             self.epoch, self.history, stopped_early)
+
+
+def _divergence_guard(searcher: Searcher) -> DivergenceGuard:
+    """Stops the search at the first non-finite loss, gradient norm, α or weight."""
+    guard = DivergenceGuard(
+        "search", skip_nonfinite=searcher.config.skip_nonfinite,
+        checkpoint=searcher.checkpoint_path, steps_per_epoch=searcher._steps_per_epoch(),
+        hint="(lower w_lr or arch_lr with --set, clip with --set grad_clip=5, or skip such "
+             "steps with --set skip_nonfinite=true)")
+    guard.watch_loss_module(searcher.criterion)
+    guard.watch_optimizer(searcher.arch_optimizer, "architecture parameters (α)",
+                          "validation loss")
+    guard.watch_optimizer(searcher.w_optimizer, "weights", "training loss")
+    searcher._guarded = split_parameters(searcher.model, searcher.model.arch_parameters())
+    return guard
 
 
 def run_search(config: SearchConfig | None = None, *, config_file: str | None = None,

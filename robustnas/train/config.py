@@ -78,6 +78,7 @@ class RetrainConfig:
     momentum: float = 0.9
     weight_decay: float | None = None
     grad_clip: float = 5.0
+    skip_nonfinite: bool = False  # skip steps with a non-finite loss/gradient
     # held-out evaluation and model selection (robustnas.train.heldout)
     select_on: str = "val"       # "val": a split carved from training; "test": optimistic
     val_n: int | None = None     # validation images carved (None: min(1000, train/10))
@@ -180,4 +181,6 @@ RESUMABLE_KEYS = frozenset({
     "device", "out", "data_root", "download", "eval_every", "eval_n", "eval_steps",
     "eval_eps", "eval_step_size", "eval_batch_size", "checkpoint_every", "amp",
     "channels_last",
+    # after a divergence: continue the last good checkpoint more carefully
+    "lr", "grad_clip", "skip_nonfinite",
 })

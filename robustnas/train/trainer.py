@@ -15,8 +15,6 @@ global batch, and rank 0 writes the logs, checkpoints and summary.
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from robustnas.config import config_to_dict, save_config
+from robustnas.divergence import DivergenceGuard, change_learning_rate
 from robustnas.errors import RobustnasError, UsageError
 from robustnas.io import atomic_write_text, ensure_writable_dir
 from robustnas.runtime import (
@@ -53,9 +52,6 @@ from robustnas.train.setup import (
     load_data,
 )
 from robustnas.train.state import BEST_NAME, LAST_NAME, save_train_state
-
-# Test hook: SIGKILL this process after that many training steps (exercises resume).
-KILL_ENV = "ROBUSTNAS_TEST_KILL_AFTER_STEPS"
 
 StepCallback = Callable[["Trainer"], None]
 
@@ -133,6 +129,12 @@ class Trainer:
             self.steps_per_epoch = min(self.steps_per_epoch, config.max_steps_per_epoch)
         if self.steps_per_epoch < 1:
             raise UsageError("the training split yields no full batch; lower batch_size")
+        self.guard = DivergenceGuard(
+            "retraining", skip_nonfinite=config.skip_nonfinite,
+            checkpoint=self.run_dir / LAST_NAME, steps_per_epoch=self.steps_per_epoch,
+            hint="(lower the learning rate with --lr, or clip with --grad-clip, or skip such "
+                 "steps with --set skip_nonfinite=true)")
+        self.guard.watch_optimizer(self.optimizer, "weights")
         main = self.dist.is_main
         if main:
             ensure_writable_dir(self.run_dir)
@@ -194,6 +196,7 @@ class Trainer:
         except (RuntimeError, ValueError, KeyError) as exc:
             raise UsageError(f"the checkpoint does not match this configuration "
                              f"({str(exc).splitlines()[0][:160]})") from None
+        change_learning_rate(self.optimizer, self.scheduler, self.config.lr)  # e.g. lowered
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         self.seconds = float(state.get("seconds", 0.0))
         self.history = list(state.get("history", []))
@@ -228,7 +231,6 @@ class Trainer:
         config = self.config
         unwrap(self.model).drop_path_prob = drop_path_at(config, self.epoch)
         steps = self.steps_per_epoch
-        kill_after = int(os.environ.get(KILL_ENV, "0") or 0)
         start = time.perf_counter() - self.seconds
         with progress(steps, desc=f"{config.adversarial} {self.epoch + 1}/{config.epochs}",
                       enabled=self.show_progress and self.dist.is_main,
@@ -243,8 +245,6 @@ class Trainer:
                 bar.update(1, **self._postfix())
                 if self.step_callback is not None:
                     self.step_callback(self)
-                if kill_after and self.steps_done >= kill_after:
-                    os.kill(os.getpid(), signal.SIGKILL)
                 if D.any_process(bool(stop), self.dist, self.device):
                     path = self.save()
                     raise TrainingInterrupted(
@@ -261,13 +261,16 @@ class Trainer:
         if config.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         self.model.train()
+        self.guard.begin_step(self.epoch, self.step, (self.net,))
         out = self.objective.compute(self.model, x, y)
+        self.guard.record_loss(out.loss, "training loss")
         self.optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         if config.grad_clip > 0:
             nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
         self.optimizer.step()
-        self._accumulate(out, y)
+        if self.guard.end_step({"weights": self.net.named_parameters()}, (self.net,)):
+            self._accumulate(out, y)
 
     def _accumulate(self, out: ObjectiveOutput, y: torch.Tensor) -> None:
         n = float(y.shape[0])
@@ -326,6 +329,8 @@ class Trainer:
                   "drop_path": drop_path_at(config, self.epoch),
                   "epoch_seconds": self.seconds}
         record["images_per_second"] = record["images"] / max(self.seconds, 1e-9)
+        if config.skip_nonfinite:
+            record["skipped_steps"] = self.guard.end_epoch()
         last = self.epoch + 1 == config.epochs
         evaluated = config.eval_every > 0 and ((self.epoch + 1) % config.eval_every == 0
                                                or last)
