@@ -81,7 +81,7 @@ def expand_sources(spec: StudySpec, study_dir: Path) -> Expanded:
         overrides = dict(opts.get("set") or {})
         if source.kind == "arch":
             text = _resolve_spec(str(opts["arch"]), spec.base_dir)
-            label = str(opts.get("label") or Path(str(opts["arch"])).stem)
+            label = str(opts.get("label") or _default_label(str(opts["arch"])))
             archs.append(Architecture(label, "arch", text, overrides=overrides))
         elif source.kind == "random":
             prefix = str(opts.get("prefix", "random"))
@@ -99,11 +99,20 @@ def expand_sources(spec: StudySpec, study_dir: Path) -> Expanded:
         path = study_dir / "searches" / job.label / "genotype.json"
         archs.append(Architecture(job.label, "search", str(path)))
     labels = [a.label for a in archs]
+    for label in labels:
+        if not label or not all(ch.isalnum() or ch in "._@+-=" for ch in label):
+            raise UsageError(f"study: architecture label {label!r} may only hold letters, "
+                             "digits and . _ @ + - = (it names the trial's directory)")
     duplicates = sorted({lab for lab in labels if labels.count(lab) > 1})
     if duplicates:
         raise UsageError(f"study: architecture label {duplicates[0]!r} is used twice; give "
                          "one of them a different label")
     return Expanded(archs, searches, sampler)
+
+
+def _default_label(text: str) -> str:
+    """A genotype file's stem, else the name itself (``resnet18@0.125``)."""
+    return Path(text).stem if text.endswith(".json") else text
 
 
 def _resolve_spec(text: str, base_dir: Path) -> str:
@@ -153,10 +162,12 @@ def _random_cells(n: int, seed: int, folder: Path, prefix: str) -> list[Path]:
 def _ensembles(opts: dict[str, Any], overrides: dict[str, Any], base_dir: Path,
                study_dir: Path, index: int) -> list[Architecture]:
     combine = str(opts.get("combine", "features"))
+    if "init" in opts:
+        overrides = {**overrides, "ensemble_init": str(opts["init"])}
     value = opts["ensemble"]
     if isinstance(value, list):
         members = [_resolve_spec(str(m), base_dir) for m in value]
-        label = str(opts.get("label") or "ens-" + "+".join(Path(str(m)).stem for m in value))
+        label = str(opts.get("label") or "ens-" + "+".join(_default_label(str(m)) for m in value))
         return [Architecture(label, "ensemble", members=members, combine=combine,
                              overrides=overrides)]
     count, size = int(value["random"]), int(value.get("size", 3))

@@ -13,7 +13,7 @@ A study is a YAML mapping::
       - random: 10                    # 10 distinct random DARTS cells (seeded)
         seed: 0
       - ensemble: [DARTS_V2, PDARTS, RACL]   # one jointly trained ensemble of listed members
-        combine: features
+        combine: features                    # or logits; init: default | seed000
       - ensemble: {random: 3, size: 3}       # 3 ensembles of 3 fresh random cells each
         seed: 1
       - search:                       # regulariser x search seed, searched then derived
@@ -196,7 +196,7 @@ def _source(item: Any, index: int) -> ArchSource:
     kind = kinds[0]
     allowed = {"arch": {"arch", "label", "set"},
                "random": {"random", "seed", "set", "prefix"},
-               "ensemble": {"ensemble", "label", "combine", "seed", "set", "prefix"},
+               "ensemble": {"ensemble", "label", "combine", "init", "seed", "set", "prefix"},
                "search": {"search", "set"},
                "sampler": {"sampler", "trials", "seed", "population", "startup", "set"}}[kind]
     extra = sorted(set(item) - allowed)

@@ -11,6 +11,7 @@ killed) is failed by the next worker that looks, and Optuna's
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -38,16 +39,22 @@ def open_storage(url: str, *, heartbeat: int = 60, max_retry: int = 3,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         retry = retry_callback(max_retry)
-        try:
-            return optuna.storages.RDBStorage(
-                url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat,
-                grace_period=grace if grace is not None else 2 * heartbeat,
-                heartbeat_stale_trial_callback=retry)
-        except (ImportError, ModuleNotFoundError) as exc:
-            raise UsageError(f"storage {url!r}: database driver missing ({exc})") from None
-        except Exception as exc:  # SQLAlchemy's errors for a bad URL or unreachable server
-            raise UsageError(f"cannot open storage {url!r}: "
-                             f"{str(exc).splitlines()[0]}") from None
+        for attempt in range(10):
+            try:
+                return optuna.storages.RDBStorage(
+                    url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat,
+                    grace_period=grace if grace is not None else 2 * heartbeat,
+                    heartbeat_stale_trial_callback=retry)
+            except (ImportError, ModuleNotFoundError) as exc:
+                raise UsageError(f"storage {url!r}: database driver missing ({exc})") from None
+            except Exception as exc:  # SQLAlchemy's errors: bad URL, server down, or ...
+                message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                # ... another worker creating the tables at this very moment: try again
+                if attempt < 9 and ("already exists" in message or "locked" in message):
+                    time.sleep(0.5 + attempt)
+                    continue
+                raise UsageError(f"cannot open storage {url!r}: {message}") from None
+    raise AssertionError("unreachable")
 
 
 def retry_callback(max_retry: int | None) -> Callable[[optuna.Study, Any], None]:

@@ -47,7 +47,7 @@ def architecture_options(arch: Architecture) -> dict[str, Any]:
     if arch.kind == "ensemble":
         from robustnas.studies.ensembles import ensemble_options
 
-        return ensemble_options(arch.members, arch.combine)
+        return ensemble_options(arch.members, arch.combine, arch.overrides.get("ensemble_init"))
     return {"genotype": arch.spec}
 
 

@@ -1,0 +1,182 @@
+"""Studies: spec validation, the runner on an Optuna SQLite storage, retries, the report."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from robustnas.errors import UsageError
+from robustnas.studies import load_study_spec, run_study, write_study_report
+from robustnas.studies.storage import default_storage_url, open_storage
+from robustnas.studies.suggest import input_pairs, suggest_genotype
+
+# Tiny trials: a 3-cell C=4 network, a few SGD steps on the digits, 32 test images.
+TRAINING = {"dataset": "digits", "device": "cpu", "C": 4, "layers": 3, "epochs": 1,
+            "batch_size": 64, "cutout": 0, "drop_path": 0, "auxiliary_weight": 0,
+            "eval_every": 0, "max_steps_per_epoch": 2}
+EVALUATION = {"attacks": "clean,fgsm,pgd2", "eps": [0.05, 0.1], "n": 32}
+
+
+def _write(tmp_path: Path, name: str, architectures: list, seeds=(0, 1), steps: int = 2,
+           heartbeat: int = 60) -> Path:
+    import yaml
+
+    training = {**TRAINING, "max_steps_per_epoch": steps}
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": name, "out": str(tmp_path / name), "seeds": list(seeds),
+        "architectures": architectures, "training": training, "evaluation": EVALUATION,
+        "heartbeat": heartbeat}))
+    return path
+
+
+def _trials(study_dir: Path, name: str) -> list:
+    store = open_storage(default_storage_url(study_dir))
+    return optuna.load_study(study_name=name, storage=store).get_trials(deepcopy=False)
+
+
+def _complete_keys(trials: list) -> list[str]:
+    return sorted(t.user_attrs["key"] for t in trials
+                  if t.state == optuna.trial.TrialState.COMPLETE)
+
+
+def test_spec_errors_are_one_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    for text, needle in (
+            ("architectures: [DARTS_V2]\ntraining: {genotype: X}\n", "set per trial"),
+            ("architectures: []\n", "non-empty list"),
+            ("architectures: [{random: 0}]\n", "random"),
+            ("architectures: [DARTS_V2]\nevaluation: {attacks: nope}\n", "nope"),
+            ("architectures: [{sampler: grid, trials: 2}]\n", "sampler"),
+            ("architectures: [DARTS_V2]\nseeds: [0, 0]\n", "distinct"),
+            ("architectures: [DARTS_V2]\nbogus: 1\n", "bogus")):
+        bad.write_text(text)
+        with pytest.raises(UsageError, match=needle):
+            load_study_spec(bad)
+
+
+def test_unknown_architecture_fails_before_any_trial(tmp_path):
+    path = _write(tmp_path, "unknown", ["NOT_A_NET"])
+    with pytest.raises(Exception, match="NOT_A_NET"):
+        run_study(path, report=False)
+    assert not (tmp_path / "unknown" / "trials").exists()
+
+
+def test_sampler_parameters_cover_the_darts_space():
+    study = optuna.create_study(directions=["maximize", "maximize"],
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    seen_pairs, seen_ops = set(), set()
+    for _ in range(40):
+        trial = study.ask()
+        geno = suggest_genotype(trial)
+        for node in range(4):
+            (op0, a), (op1, b) = geno.normal[2 * node:2 * node + 2]
+            assert a < b < node + 2  # two distinct predecessors
+            seen_pairs.add((node, f"{a},{b}"))
+            seen_ops.update((op0, op1))
+        study.tell(trial, [0.0, 0.0])
+    assert {(n, p) for n in range(4) for p in input_pairs(n)} == seen_pairs
+    assert "none" not in seen_ops and len(seen_ops) == 7
+
+
+def test_study_runs_resumes_and_reports(tmp_path, capsys):
+    path = _write(tmp_path, "one", ["DARTS_V2", {"random": 2, "seed": 3}])
+    run = run_study(path)
+    study_dir = tmp_path / "one"
+    trials = _trials(study_dir, "one")
+    keys = _complete_keys(trials)
+    assert len(keys) == 6 and len(set(keys)) == 6
+    out = capsys.readouterr().out
+    assert "6/6 trials done" in out and "ETA" in out
+    # every trial keeps its run directory: checkpoint, evaluation report, result
+    for t in trials:
+        run_dir = Path(t.user_attrs["result"]["run_dir"])
+        for name in ("last.pt", "config.yaml", "report.json", "result.json", "trial.log"):
+            assert (run_dir / name).is_file(), (run_dir, name)
+        assert t.values == [t.user_attrs["result"]["clean"], t.user_attrs["result"]["robust"]]
+    # the random cells were written with their provenance
+    assert len(list((study_dir / "genotypes").glob("random-s3-*.json"))) == 2
+    # the report: every file, one row per architecture with n = 2 seeds
+    names = {p.name for p in run.report_paths}
+    assert {"study.md", "study.json", "study.csv", "pareto.png", "robust_vs_eps.png",
+            "tensorboard"} <= names
+    data = json.loads((study_dir / "report" / "study.json").read_text())
+    assert [r["n"] for r in data["rows"]] == [2, 2, 2]
+    assert set(data["rows"][0]["eps"]["0.1"]) == {"fgsm", "pgd2", "worst_case", "hrs"}
+    md = (study_dir / "report" / "study.md").read_text()
+    assert "DARTS_V2" in md and " ± " in md
+    assert any(p.name.startswith("events") for p in (study_dir / "tensorboard").iterdir())
+    assert (study_dir / "report" / "pareto.png").read_bytes()[:4] == b"\x89PNG"
+    # re-running resumes: nothing is left, nothing runs again
+    again = run_study(path, report=False)
+    assert again.trials_run == 0
+    assert len(_trials(study_dir, "one")) == len(trials)
+    # and the report command reads the study directory alone
+    again_report = write_study_report(study_dir)
+    assert again_report.table == run.table
+
+
+def _worker(path: Path, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "robustnas", "study", str(path),
+                             "--no-report", *extra], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.mark.slow
+def test_two_workers_share_one_sqlite_storage(tmp_path):
+    path = _write(tmp_path, "pair", ["DARTS_V2", "PDARTS", {"random": 2, "seed": 0}])
+    workers = [_worker(path), _worker(path)]
+    outputs = [w.communicate(timeout=600)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], outputs
+    trials = _trials(tmp_path / "pair", "pair")
+    keys = _complete_keys(trials)
+    assert len(keys) == 8 and len(set(keys)) == 8  # each (arch, seed) completed once
+    # ... and run once: no failed trial, every trial.log holds exactly one training run
+    assert not [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
+    for t in trials:
+        if t.state == optuna.trial.TrialState.COMPLETE:
+            log = (Path(t.user_attrs["result"]["run_dir"]) / "trial.log").read_text()
+            assert log.count("epoch 1/1") == 1
+    assert len({t.user_attrs["worker"] for t in trials if "worker" in t.user_attrs}) == 2
+
+
+@pytest.mark.slow
+def test_killed_worker_trial_is_retried(tmp_path):
+    path = _write(tmp_path, "kill", ["DARTS_V2", "PDARTS", "RACL"], seeds=[0], steps=40,
+                  heartbeat=1)
+    study_dir = tmp_path / "kill"
+    victim = _worker(path)
+    deadline = time.monotonic() + 300
+    running = []
+    while time.monotonic() < deadline and not running:
+        time.sleep(0.5)
+        if (study_dir / "study.db").is_file():
+            try:
+                running = [t for t in _trials(study_dir, "kill")
+                           if t.state == optuna.trial.TrialState.RUNNING]
+            except Exception:  # the study is being created
+                running = []
+    assert running, "the first worker never started a trial"
+    time.sleep(2)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=60)
+    killed_key = running[0].user_attrs["key"]
+    rescuer = _worker(path)
+    output = rescuer.communicate(timeout=600)[0]
+    assert rescuer.returncode == 0, output
+    trials = _trials(study_dir, "kill")
+    assert _complete_keys(trials) == sorted(["DARTS_V2@0", "PDARTS@0", "RACL@0"])
+    failed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
+    assert [t.user_attrs["key"] for t in failed] == [killed_key]
+    retried = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE
+               and t.user_attrs["key"] == killed_key]
+    assert retried[0].system_attrs["failed_trial"] == failed[0].number
