@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from robustnas.cli.options import add_quiet_option, add_threads_option
 from robustnas.config import parse_number, parse_set_overrides
 
 # command-line option -> RetrainConfig field
@@ -20,6 +21,9 @@ _FIELDS = {
     "eval_n": "eval_n", "eval_steps": "eval_steps", "best_by": "best_by", "amp": "amp",
     "channels_last": "channels_last", "sync_bn": "sync_bn", "attack_bn": "attack_bn",
     "checkpoint_every": "checkpoint_every", "select_on": "select_on", "val_n": "val_n",
+    "threads": "threads",
+    "ensemble": "ensemble", "ensemble_combine": "ensemble_combine",
+    "ensemble_init": "ensemble_init",
 }
 
 
@@ -40,8 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "defaults per objective < --config YAML < command line. Runs under "
                     "torchrun --nproc_per_node N as it is (DDP).")
     p.add_argument("genotype", nargs="?", metavar="GENOTYPE",
-                   help="genotype JSON file or name (DARTS_V2, ADVRUSH, ...); optional with "
-                        "--resume or when the config file sets it")
+                   help="genotype JSON file or name (DARTS_V2, ADVRUSH, ...) or a "
+                        "hand-crafted network (resnet18, wrn-28-10, resnet18@0.25, ...); "
+                        "optional with --resume, --ensemble or when the config file sets it")
     p.add_argument("--config", metavar="FILE", help="YAML file of options "
                    "(see experiments/configs/retrain_*.yaml)")
     p.add_argument("--adversarial", metavar="OBJECTIVE",
@@ -67,6 +72,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     n = p.add_argument_group("network and data")
     n.add_argument("--channels", type=int, help="initial channels C (default 36)")
     n.add_argument("--layers", type=int, help="number of cells (default 20)")
+    n.add_argument("--ensemble", metavar="A,B,C",
+                   help="train a joint ensemble of these members instead of GENOTYPE "
+                        "(genotypes or hand-crafted names; repeats = copies with different "
+                        "initialisations, e.g. 3xDARTS_V2)")
+    n.add_argument("--ensemble-combine", choices=("features", "logits", "probs"),
+                   help="average the members' last feature maps before one shared classifier "
+                        "(features, default, as seed 000), their logits or probabilities")
+    n.add_argument("--ensemble-init", metavar="SCHEME",
+                   help="member initialisations: default, seed000 (kaiming-normal, "
+                        "xavier-normal, kaiming-uniform) or a comma list")
     n.add_argument("--auxiliary-weight", type=_number, help="auxiliary head weight (0: no head)")
     n.add_argument("--drop-path", type=_number, help="final drop-path probability")
     n.add_argument("--cutout", type=int, help="cutout size in pixels (0: off)")
@@ -99,7 +114,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="under torchrun: batch-norm statistics over the global batch")
     x.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
                    help="any other config option, e.g. --set lr_min=0.001 (repeatable)")
-    x.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_threads_option(x)
+    add_quiet_option(x)
     p.set_defaults(func=run)
 
 

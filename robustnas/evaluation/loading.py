@@ -115,7 +115,9 @@ def architecture_name(model: nn.Module) -> str:
     if isinstance(model, SuperNet):
         cfg = model.config
         return f"supernet (C={cfg['C']}, {cfg['layers']} cells)"
-    return type(model).__name__
+    from robustnas.space.architecture import describe_architecture  # hand-crafted, ensembles
+
+    return describe_architecture(model)
 
 
 def describe_model(model: nn.Module) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 A payload is a plain dict (safe for ``torch.load(weights_only=True)``)::
 
-    {"kind": "network" | "supernet", "arch": {...constructor kwargs...},
+    {"kind": "network" | "supernet" | "handcrafted" | "ensemble",
+     "arch": {...constructor kwargs...},
      "genotype": {...genotype JSON...} (network only), "state_dict": {...}}
 """
 
@@ -19,13 +20,17 @@ from robustnas.space.supernet import SuperNet
 
 
 def model_payload(model: nn.Module) -> dict[str, Any]:
-    """Describe ``model`` (a :class:`Network` or :class:`SuperNet`, possibly DDP-wrapped)."""
+    """Describe ``model`` (a :class:`Network`, :class:`SuperNet`, hand-crafted network or
+    ensemble, possibly DDP-wrapped)."""
     model = getattr(model, "module", model)
     if isinstance(model, Network):
         return {"kind": "network", "arch": dict(model.config),
                 "genotype": model.genotype.to_dict(), "state_dict": model.state_dict()}
     if isinstance(model, SuperNet):
         return {"kind": "supernet", "arch": dict(model.config), "state_dict": model.state_dict()}
+    if hasattr(model, "payload_arch"):  # hand-crafted networks, ensembles
+        return {"kind": model.payload_kind, "arch": model.payload_arch(),
+                "state_dict": model.state_dict()}
     raise TypeError(f"cannot describe a {type(model).__name__}")
 
 
@@ -43,8 +48,14 @@ def model_from_payload(payload: dict[str, Any], source: str = "checkpoint",
             model: nn.Module = Network(genotype_from_dict(payload["genotype"], source), **arch)
         elif kind == "supernet":
             model = SuperNet(**arch)
-        else:
-            raise CheckpointError(f"{source}: unknown model kind {kind!r}")
+        elif str(kind).startswith("nb201-"):  # NAS-Bench-201 networks and supernets
+            from robustnas.space.nb201.build import nb201_model_from_arch
+
+            model = nb201_model_from_arch(kind, arch, source)
+        else:  # hand-crafted networks and ensembles
+            from robustnas.space.architecture import model_from_arch
+
+            model = model_from_arch(kind, arch, source)
         if load_weights:
             state = {k: v for k, v in payload["state_dict"].items()
                      if not k.startswith("arch_sampler.")}

@@ -120,6 +120,13 @@ class Network(nn.Module):
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(C_p, num_classes)
 
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last cell's output (before global pooling); used by feature ensembles."""
+        s0 = s1 = self.stem(self.normalize(x))
+        for cell in self.cells:
+            s0, s1 = s1, cell(s0, s1, self.drop_path_prob)
+        return s1
+
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         s0 = s1 = self.stem(self.normalize(x))
         aux_logits = None

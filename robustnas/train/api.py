@@ -39,11 +39,24 @@ def retrain(config: RetrainConfig | None = None, *, config_file: str | Path | No
         state, config = _resumed(config, config_file, overrides, resume)
     elif config is None:
         config = resolve_config(RetrainConfig, config_file, overrides)
+        _check_best_by_needs_evaluation(config, config_file, overrides)
     else:
         config.validate()
     trainer = Trainer(config, resume_state=state, show_progress=show_progress,
                       step_callback=step_callback)
     return trainer.run()
+
+
+def _check_best_by_needs_evaluation(config: RetrainConfig, config_file: str | Path | None,
+                                    overrides: Mapping[str, Any] | None) -> None:
+    """Refuse an explicit ``best_by`` together with ``eval_every`` 0 (no best.pt could ever be
+    chosen). With only ``eval_every`` 0 the run trains without best.pt, saying so."""
+    explicit = set(read_yaml(config_file)) if config_file is not None else set()
+    explicit |= {k.replace("-", "_") for k, v in (overrides or {}).items() if v is not None}
+    if config.eval_every == 0 and "best_by" in explicit:
+        raise UsageError(f"best_by {config.best_by} chooses best.pt by the held-out "
+                         f"evaluation, but eval_every 0 turns it off: set eval_every >= 1 or "
+                         f"drop best_by (with eval_every 0 only last.pt is written)")
 
 
 def _resumed(config: RetrainConfig | None, config_file: str | Path | None,
@@ -84,6 +97,11 @@ def _check_same_genotype(spec: str, state: dict[str, Any], path: Path) -> None:
     """A genotype named again on resume must be the checkpoint's (which is what is used)."""
     from robustnas.space.genotype import genotype_from_dict, load_genotype
 
+    if state["model"].get("kind") != "network":  # hand-crafted network or ensemble
+        from robustnas.space.architecture import check_same_architecture
+
+        check_same_architecture(spec, state["model"], str(path))
+        return
     saved = genotype_from_dict(state["model"]["genotype"], str(path))
     if load_genotype(spec) != saved:  # Genotype equality ignores provenance
         raise UsageError(f"genotype {spec!r} differs from the one in {path}; resume without "

@@ -52,6 +52,10 @@ class RetrainConfig:
     layers: int = 20
     auxiliary_weight: float | None = None
     drop_path: float | None = None
+    # joint ensemble (robustnas.space.ensemble): members instead of one genotype
+    ensemble: list[str] = field(default_factory=list)
+    ensemble_combine: str = "features"  # features (seed 000), logits or probs
+    ensemble_init: str = "default"      # default, seed000 or a comma list of schemes
     # data
     dataset: str = "cifar10"
     data_root: str = "data"
@@ -99,6 +103,7 @@ class RetrainConfig:
     sync_bn: bool = False
     checkpoint_every: int = 200
     max_steps_per_epoch: int = 0
+    threads: int = 0             # CPU threads (0: OMP_NUM_THREADS or min(cores, 4))
 
     def __post_init__(self) -> None:
         self.adversarial = str(self.adversarial).strip().lower().replace("_", "-")
@@ -157,6 +162,10 @@ class RetrainConfig:
         if self.best_by == "robust" and (self.eval_steps < 1 or self.eval_eps == 0):
             raise UsageError("best_by robust needs the held-out PGD evaluation "
                              "(eval_steps >= 1 and eval_eps > 0)")
+        from robustnas.space.ensemble import check_ensemble_options
+
+        check_ensemble_options(self.genotype, self.ensemble, self.ensemble_combine,
+                               self.ensemble_init)
         from robustnas.train.heldout import check_selection
 
         check_selection(self)
@@ -180,7 +189,7 @@ class RetrainConfig:
 RESUMABLE_KEYS = frozenset({
     "device", "out", "data_root", "download", "eval_every", "eval_n", "eval_steps",
     "eval_eps", "eval_step_size", "eval_batch_size", "checkpoint_every", "amp",
-    "channels_last",
+    "channels_last", "threads",
     # after a divergence: continue the last good checkpoint more carefully
     "lr", "grad_clip", "skip_nonfinite",
 })

@@ -75,8 +75,28 @@ def load_data(config: RetrainConfig, device: torch.device, info: DistInfo) -> Re
                        len(train_y), selection)
 
 
-def build_network(config: RetrainConfig, genotype: Genotype, data: RetrainData) -> Network:
-    """The discrete network; the auxiliary head exists only when its weight is positive."""
+def build_network(config: RetrainConfig, genotype: Genotype | None,
+                  data: RetrainData) -> nn.Module:
+    """The discrete network; the auxiliary head exists only when its weight is positive.
+
+    Without a genotype: the joint ensemble of ``config.ensemble``, or the hand-crafted
+    network ``config.genotype`` names (see :mod:`robustnas.space.architecture`).
+    """
+    if genotype is None:
+        from robustnas.space.architecture import build_architecture, build_ensemble
+
+        common = dict(num_classes=data.num_classes, in_channels=data.in_channels,
+                      mean=data.mean, std=data.std, C=config.C, layers=config.layers)
+        if config.ensemble:
+            return build_ensemble(config.ensemble, combine=config.ensemble_combine,
+                                  inits=config.ensemble_init, **common)
+        return build_architecture(config.genotype, **common)
+    if getattr(genotype, "space", "darts") != "darts":  # e.g. a NAS-Bench-201 cell
+        from robustnas.space.spaces import space_of_genotype
+
+        return space_of_genotype(genotype).network(
+            genotype, C=config.C, layers=config.layers, num_classes=data.num_classes,
+            in_channels=data.in_channels, mean=data.mean, std=data.std)
     return Network(genotype, C=config.C, num_classes=data.num_classes, layers=config.layers,
                    auxiliary=config.auxiliary_weight > 0, in_channels=data.in_channels,
                    mean=data.mean, std=data.std)

@@ -15,6 +15,7 @@ global batch, and rank 0 writes the logs, checkpoints and summary.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,10 +35,17 @@ from robustnas.runtime import (
     rng_state,
     seed_everything,
     set_rng_state,
+    set_threads,
+)
+from robustnas.space.architecture import (
+    describe_architecture,
+    is_handcrafted_spec,
+    model_genotype,
+    save_architecture,
 )
 from robustnas.space.build import model_from_payload, model_payload
 from robustnas.space.complexity import count_parameters
-from robustnas.space.genotype import Genotype, load_genotype, save_genotype
+from robustnas.space.genotype import Genotype, save_genotype
 from robustnas.train import distributed as D
 from robustnas.train.config import RetrainConfig
 from robustnas.train.epoch_log import RetrainLogger
@@ -54,6 +62,11 @@ from robustnas.train.setup import (
 from robustnas.train.state import BEST_NAME, LAST_NAME, save_train_state
 
 StepCallback = Callable[["Trainer"], None]
+
+
+def _note(text: str) -> None:
+    """A one-line note on stderr about how the run was set up."""
+    print(f"note: {text}", file=sys.stderr)
 
 
 class TrainingInterrupted(RobustnasError):
@@ -82,6 +95,7 @@ class Trainer:
     # -- construction ------------------------------------------------------------------
     def _build(self, resume_state: dict[str, Any] | None) -> None:
         config, device = self.config, self.device
+        self.threads = set_threads(config.threads)
         self.autocast = autocast_factory(device, config.amp)
         self.objective = OBJECTIVES.get(config.adversarial)(config.objective_settings(),
                                                             self.autocast)
@@ -95,7 +109,7 @@ class Trainer:
             net = model_from_payload(resume_state["model"], source="last.pt")
         else:
             net = build_network(config, genotype, self.data)
-        self.genotype: Genotype = net.genotype
+        self.genotype: Genotype | None = model_genotype(net)  # None: hand-crafted, ensemble
         self.num_parameters = count_parameters(net)
         net.to(device)
         if config.channels_last:
@@ -135,15 +149,21 @@ class Trainer:
             hint="(lower the learning rate with --lr, or clip with --grad-clip, or skip such "
                  "steps with --set skip_nonfinite=true)")
         self.guard.watch_optimizer(self.optimizer, "weights")
+        if config.eval_every == 0 and self.dist.is_main:
+            _note("eval_every is 0: no held-out evaluation, so no best.pt is written; "
+                  "last.pt holds the final weights")
         main = self.dist.is_main
         if main:
             ensure_writable_dir(self.run_dir)
             save_config(config, self.run_dir / "config.yaml")
-            save_genotype(self.genotype, self.run_dir / "genotype.json")
+            if self.genotype is not None:
+                save_genotype(self.genotype, self.run_dir / "genotype.json")
+            else:
+                save_architecture(net, self.run_dir / "architecture.json")
         self.log = RetrainLogger(self.run_dir, enabled=main, epochs=config.epochs)
         self.log.text("config", "\n".join(f"    {k}: {v}" for k, v in
                                           config_to_dict(config).items()))
-        self.log.text("genotype", self.genotype.describe())
+        self.log.text("genotype", describe_architecture(net))
         if main and "warning" in self.data.selection:
             import sys
 
@@ -152,10 +172,14 @@ class Trainer:
     def _genotype(self, resume_state: dict[str, Any] | None) -> Genotype | None:
         if resume_state is not None:
             return None  # the network (and its genotype) come from the checkpoint
+        if self.config.ensemble or is_handcrafted_spec(self.config.genotype):
+            return None  # hand-crafted network or ensemble: built from its name
         if not self.config.genotype:
             raise UsageError("no genotype given: pass GENOTYPE (a genotype JSON file or a "
                              "name such as DARTS_V2 or ADVRUSH)")
-        return load_genotype(self.config.genotype)
+        from robustnas.space.spaces import load_any_genotype
+
+        return load_any_genotype(self.config.genotype)  # DARTS or another space's genotype
 
     # -- checkpoints -------------------------------------------------------------------
     def _state(self, rng_all: list[Any]) -> dict[str, Any]:
@@ -360,7 +384,7 @@ class Trainer:
         """The run's final/best metrics as plain data (what ``summary.json`` holds)."""
         best_path = self.run_dir / BEST_NAME
         return {
-            "objective": self.config.adversarial, "genotype": self.genotype.describe(),
+            "objective": self.config.adversarial, "genotype": describe_architecture(self.net),
             "dataset": self.config.dataset, "parameters": self.num_parameters,
             "epochs": self.config.epochs, "epochs_completed": self.epoch,
             "finished": finished, "world_size": self.dist.world_size,

@@ -1,0 +1,149 @@
+"""Ensembles: forward and gradients equal the explicit average of the members; joint
+training with every objective; checkpoints; post-hoc white-box evaluation."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from robustnas.cli import main
+from robustnas.errors import UsageError
+from robustnas.space.architecture import build_architecture, build_ensemble, parse_member_list
+from robustnas.space.build import model_from_payload, model_payload
+from robustnas.space.complexity import count_parameters
+from robustnas.space.ensemble import Ensemble, resolve_inits
+
+KW = dict(num_classes=10, in_channels=1, C=4, layers=3)
+
+
+def _members(seed: int = 0):
+    torch.manual_seed(seed)
+    return [build_architecture(name, **KW) for name in ("DARTS_V2", "PDARTS", "DARTS_V2")]
+
+
+def _input_grad(model, x, y):
+    x = x.clone().requires_grad_(True)
+    F.cross_entropy(model(x), y, reduction="sum").backward()
+    return x.grad
+
+
+def test_logit_average_forward_and_gradients_equal_explicit_average():
+    members = [m.eval() for m in _members()]
+    ens = Ensemble([copy.deepcopy(m) for m in members], combine="logits").eval()
+    x, y = torch.rand(4, 1, 8, 8), torch.tensor([0, 1, 2, 3])
+    explicit = torch.stack([m(x) for m in members]).mean(0)
+    assert torch.allclose(ens(x), explicit, atol=1e-6)
+    # input gradient of the loss of the averaged logits, computed by hand
+    xg = x.clone().requires_grad_(True)
+    F.cross_entropy(torch.stack([m(xg) for m in members]).mean(0), y,
+                    reduction="sum").backward()
+    assert torch.allclose(_input_grad(ens, x, y), xg.grad, atol=1e-6)
+    # the gradient of the ensemble's mean logit w.r.t. x is the mean of the members'
+    xa = x.clone().requires_grad_(True)
+    ens(xa).sum().backward()
+    per_member = [_input_grad_of_sum(m, x) for m in members]
+    assert torch.allclose(xa.grad, torch.stack(per_member).mean(0), atol=1e-6)
+    # every member's parameters get gradients (white-box through all members)
+    ens.zero_grad()
+    F.cross_entropy(ens(x), y).backward()
+    for member in ens.members:
+        assert all(p.grad is not None and p.grad.abs().sum() > 0
+                   for n, p in member.named_parameters() if n.startswith("classifier"))
+
+
+def _input_grad_of_sum(model, x):
+    x = x.clone().requires_grad_(True)
+    model(x).sum().backward()
+    return x.grad
+
+
+def test_probability_average():
+    members = [m.eval() for m in _members(1)]
+    ens = Ensemble([copy.deepcopy(m) for m in members], combine="probs").eval()
+    x = torch.rand(3, 1, 8, 8)
+    probs = torch.stack([m(x).softmax(1) for m in members]).mean(0)
+    assert torch.allclose(ens(x).exp(), probs, atol=1e-6)
+
+
+def test_feature_average_forward_and_gradients():
+    members = [m.eval() for m in _members(2)]
+    ens = Ensemble([copy.deepcopy(m) for m in members], combine="features").eval()
+    x, y = torch.rand(4, 1, 8, 8), torch.tensor([3, 1, 4, 1])
+    # members lose their classifiers; one shared pooling + linear head
+    assert all(isinstance(m.classifier, torch.nn.Identity) for m in ens.members)
+    assert ens.head.in_features == members[0].classifier.in_features
+    feats = torch.stack([m.forward_features(x) for m in members]).mean(0)
+    explicit = ens.head(feats.mean((2, 3)))
+    assert torch.allclose(ens(x), explicit, atol=1e-6)
+    xg = x.clone().requires_grad_(True)
+    feats = torch.stack([m.forward_features(xg) for m in members]).mean(0)
+    F.cross_entropy(ens.head(feats.mean((2, 3))), y, reduction="sum").backward()
+    assert torch.allclose(_input_grad(ens, x, y), xg.grad, atol=1e-5)
+    # size: every member minus its classifier, plus the shared head
+    expected = sum(count_parameters(m) - sum(p.numel() for p in m.classifier.parameters())
+                   for m in members) + sum(p.numel() for p in ens.head.parameters())
+    assert count_parameters(ens) == expected
+
+
+def test_payload_round_trip_and_drop_path_reaches_members():
+    torch.manual_seed(0)
+    ens = build_ensemble("DARTS_V2,resnet18@0.0625", combine="logits", inits="seed000", **KW)
+    ens.drop_path_prob = 0.3
+    assert ens.members[0].drop_path_prob == 0.3
+    ens.eval()
+    rebuilt = model_from_payload(model_payload(ens)).eval()
+    x = torch.rand(2, 1, 8, 8)
+    assert torch.equal(rebuilt(x), ens(x))
+    assert rebuilt.inits == ["kaiming-normal", "xavier-normal"]
+
+
+def test_member_lists_and_bad_options():
+    assert parse_member_list("3xDARTS_V2") == ["DARTS_V2"] * 3
+    assert parse_member_list("resnet18@0.5*2,PDARTS") == ["resnet18@0.5"] * 2 + ["PDARTS"]
+    assert resolve_inits("seed000", 4) == ["kaiming-normal", "xavier-normal",
+                                           "kaiming-uniform", "kaiming-normal"]
+    with pytest.raises(UsageError):
+        parse_member_list("DARTS_V2")
+    with pytest.raises(UsageError):
+        resolve_inits("orthogonal", 2)
+    with pytest.raises(UsageError, match="feature"):  # different feature widths
+        build_ensemble("DARTS_V2,resnet18@0.25", combine="features", **KW)
+    with pytest.raises(UsageError):
+        build_ensemble("DARTS_V2,DARTS_V2", combine="median", **KW)
+
+
+TINY = ["--dataset", "digits", "--channels", "4", "--layers", "3", "--batch-size", "16",
+        "--epochs", "1", "--eval-n", "32", "--eval-steps", "1", "--steps", "1",
+        "--device", "cpu", "--cutout", "2", "--set", "max_steps_per_epoch=2",
+        "--set", "eval_batch_size=32", "--quiet"]
+
+
+@pytest.mark.parametrize("objective", [
+    "pgd", *(pytest.param(o, marks=pytest.mark.slow) for o in ("none", "trades", "fgsm-rs"))])
+def test_joint_ensemble_trains_with_every_objective(tmp_path, objective, capsys):
+    out = tmp_path / objective
+    assert main(["retrain", "--ensemble", "DARTS_V2,DARTS_V2", "--ensemble-init", "seed000",
+                 "--adversarial", objective, *TINY, "--out", str(out)]) == 0
+    assert (out / "architecture.json").is_file() and not (out / "genotype.json").exists()
+    from robustnas.evaluation.loading import load_candidate
+
+    cand = load_candidate(out / "last.pt")
+    assert isinstance(cand.model, Ensemble) and cand.model.combine == "features"
+    assert len(cand.model.members) == 2
+
+
+def test_handcrafted_retrain_resume_and_info(tmp_path, capsys):
+    out = tmp_path / "hc"
+    assert main(["retrain", "resnet18@0.0625", "--adversarial", "pgd", *TINY,
+                 "--out", str(out)]) == 0
+    assert "resnet18@0.0625" in (out / "architecture.json").read_text()
+    assert main(["retrain", "vgg16-bn", "--resume", str(out), "--quiet"]) == 2
+    assert "differs" in capsys.readouterr().err
+    assert main(["info", str(out / "last.pt"), "--image-size", "8"]) == 0
+    assert "resnet18@0.0625" in capsys.readouterr().out
+    assert main(["retrain", "DARTS_V2", "--ensemble", "PDARTS,PDARTS", *TINY,
+                 "--out", str(tmp_path / "x")]) == 2
+    assert "not both" in capsys.readouterr().err
