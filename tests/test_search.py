@@ -160,10 +160,13 @@ def test_unwritable_output_directory(tmp_path, capsys):
     assert code == 2 and "not writable" in err and len(err.strip().splitlines()) == 1
 
 
-def test_resume_without_checkpoint_is_a_clear_error(tmp_path, capsys):
-    code = main(["search", *TINY, "--out", str(tmp_path / "empty"), "--resume"])
+def test_resume_of_a_corrupt_checkpoint_is_a_clear_error(tmp_path, capsys):
+    # (--resume without any checkpoint starts from scratch: tests/test_search_rundir.py)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    code = main(["search", *TINY, "--out", str(tmp_path / "run"), "--resume"])
     err = capsys.readouterr().err
-    assert code == 2 and "does not exist" in err
+    assert code == 2 and "cannot load checkpoint" in err and len(err.strip().splitlines()) == 1
 
 
 def test_info_json_for_darts_v2(capsys):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from robustnas.cli.options import add_quiet_option, add_threads_option
 from robustnas.config import parse_set_overrides
 from robustnas.errors import UsageError
 
@@ -31,16 +32,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--order", type=int, choices=(1, 2), help="1: first order, 2: unrolled")
     p.add_argument("--channels", dest="C", type=int, help="initial channels of the supernet")
-    p.add_argument("--layers", type=int, help="number of cells")
+    p.add_argument("--layers", type=int, help="number of cells (nb201: all 3 stages, 15 = N 5)")
+    p.add_argument("--space", help="search space: darts (default) or nb201")
     p.add_argument("--out", metavar="DIR", help="run directory (default runs/search)")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N")
     p.add_argument("--amp", action="store_true", default=None, help="bf16 autocast (CUDA)")
     p.add_argument("--channels-last", action="store_true", default=None)
     p.add_argument("--resume", action="store_true",
-                   help="continue the search in --out from its last checkpoint")
+                   help="continue the search in --out from its last checkpoint, with its saved "
+                        "settings except those given here (from scratch if it has none)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start a new run in an --out that holds one, deleting the old run's files")
+    p.add_argument("--checkpoint-every", type=int, metavar="N",
+                   help="also checkpoint every N steps within an epoch (0: at epoch ends only)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
                    help="any other config option, e.g. --set w_lr=0.05 (repeatable)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_threads_option(p)
+    add_quiet_option(p)
     p.set_defaults(func=run)
 
 
@@ -59,7 +67,7 @@ def build_overrides(args: argparse.Namespace) -> dict:
     overrides = parse_set_overrides(args.set)
     for key in ("regularizer", "dataset", "data_root", "download", "epochs", "warmup_epochs",
                 "batch_size", "seed", "order", "C", "layers", "out", "device", "amp",
-                "channels_last"):
+                "channels_last", "checkpoint_every", "threads", "space"):
         value = getattr(args, key)
         if value is not None:
             overrides[key] = value
@@ -91,13 +99,21 @@ def run(args: argparse.Namespace) -> int:
                     from_file.pop(other, None)
             file_opts[name] = {**from_file, **opts}
         overrides["regularizer_options"] = file_opts
-    config = resolve_config(SearchConfig, args.config, overrides)
+    if args.resume and args.overwrite:
+        raise UsageError("--resume continues the run in --out and --overwrite replaces it: "
+                         "give one of them")
     try:
-        result = run_search(config, resume=args.resume, show_progress=not args.quiet)
+        if args.resume:  # only what is given here changes the run's saved settings
+            result = run_search(config_file=args.config, overrides=overrides, resume=True,
+                                show_progress=not args.quiet)
+        else:
+            result = run_search(resolve_config(SearchConfig, args.config, overrides),
+                                overwrite=args.overwrite, show_progress=not args.quiet)
     except SearchInterrupted as exc:
         print(f"robustnas search: {exc}", file=sys.stderr)
         return 130
     print(f"genotype: {result.genotype.describe()}")
+    print_decisiveness(result.genotype.provenance)
     print(f"written: {result.genotype_path}")
     for path in result.pictures:
         print(f"written: {path}")
@@ -105,3 +121,15 @@ def run(args: argparse.Namespace) -> int:
     if result.stopped_early:
         print(f"stopped early: {result.stopped_early}")
     return 0
+
+
+def print_decisiveness(provenance: dict) -> None:
+    """How decisive the genotype is (stdout) and, when it is noise, a warning (stderr)."""
+    from robustnas.search.decisiveness import describe
+
+    if "decisiveness" not in provenance:
+        return
+    line, warning = describe(provenance["decisiveness"])
+    print(line)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)

@@ -25,8 +25,9 @@ class SearchConfig:
     seed: int = 0
     warmup_epochs: int = 0
     # supernet
+    space: str = "darts"  # search space (robustnas.space.spaces): darts or nb201
     C: int = 16
-    layers: int = 8
+    layers: int = 8  # nb201: cells in all 3 stages (NAS-Bench-201's N = 5 is 15)
     steps: int = 4
     # bilevel optimisation
     order: int = 1
@@ -56,9 +57,14 @@ class SearchConfig:
     amp: bool = False
     channels_last: bool = False
     max_steps_per_epoch: int = 0
+    threads: int = 0  # CPU threads (0: OMP_NUM_THREADS or min(cores, 4); runtime.set_threads)
+    checkpoint_every: int = 0  # steps between mid-epoch checkpoints (0: epoch ends only)
 
     def validate(self) -> None:
         """Reject values that cannot work, with one clear message."""
+        from robustnas.space.spaces import get_space
+
+        get_space(self.space)  # unknown space: UsageError listing the choices
         if self.order not in (1, 2):
             raise UsageError(f"order must be 1 or 2, got {self.order}")
         if not 0.0 < self.train_portion < 1.0:
@@ -78,3 +84,6 @@ class SearchConfig:
         for name in ("w_lr", "arch_lr", "grad_clip"):
             if getattr(self, name) < 0:
                 raise UsageError(f"{name} must be non-negative")
+        if self.checkpoint_every < 0:
+            raise UsageError(f"checkpoint_every must be >= 0 (0: only at epoch ends), got "
+                             f"{self.checkpoint_every}")

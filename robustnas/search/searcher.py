@@ -9,7 +9,6 @@ continues from the last checkpoint; on CPU the result is identical to an uninter
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,8 @@ from robustnas.config import config_to_dict, resolve_config, save_config
 from robustnas.divergence import DivergenceGuard, split_parameters
 from robustnas.errors import RobustnasError, UsageError
 from robustnas.io import check_writable_dir, ensure_writable_dir
+from robustnas.resume import explicit_settings
+from robustnas.rundir import check_run_dir, open_run_dir
 from robustnas.runtime import (
     autocast_factory,
     graceful_stop,
@@ -29,16 +30,17 @@ from robustnas.runtime import (
     rng_state,
     seed_everything,
     set_rng_state,
+    set_threads,
 )
 from robustnas.search.architect import Architect, weight_step
 from robustnas.search.config import SearchConfig
 from robustnas.search.epoch_log import EpochLogger
 from robustnas.search.export import export_genotype, provenance
 from robustnas.search.objective import RegularizerSet
+from robustnas.search.resume import apply_optimizer_settings, resumed_search_config
 from robustnas.search.state import CHECKPOINT_NAME, load_search_state, save_search_state
 from robustnas.space.build import model_payload
 from robustnas.space.genotype import Genotype
-from robustnas.space.supernet import SuperNet
 
 
 class SearchInterrupted(RobustnasError):
@@ -95,20 +97,27 @@ class Searcher:
     """Runs one search. Build with a resolved :class:`SearchConfig`; call :meth:`run`."""
 
     def __init__(self, config: SearchConfig, *, show_progress: bool = True,
-                 resume: bool = False) -> None:
+                 resume: bool = False, overwrite: bool = False) -> None:
         self.config = config
         self.run_dir = check_writable_dir(config.out)
         self.checkpoint_path = self.run_dir / CHECKPOINT_NAME
+        # --resume without a checkpoint (killed before the first one) starts from scratch.
+        scratch = resume and not self.checkpoint_path.exists()
+        resume = resume and not scratch
+        check_run_dir(self.run_dir, resume=resume, overwrite=overwrite or scratch)
         self.show_progress = show_progress
         self.device = resolve_device(config.device)
+        self.threads = set_threads(config.threads)
         self.autocast = autocast_factory(self.device, config.amp)
         self.regularizers = RegularizerSet(config.regularizer, config.regularizer_options)
         seed_everything(config.seed)
         self.data = _load_data(config, self.device)
-        self.model = SuperNet(C=config.C, num_classes=self.data.num_classes,
-                              layers=config.layers, steps=config.steps,
-                              in_channels=self.data.in_channels, mean=self.data.mean,
-                              std=self.data.std)
+        from robustnas.space.spaces import get_space
+
+        self.model = get_space(config.space).supernet(
+            C=config.C, num_classes=self.data.num_classes, layers=config.layers,
+            steps=config.steps, in_channels=self.data.in_channels, mean=self.data.mean,
+            std=self.data.std)
         self.regularizers.setup(self.model)
         self.model.to(self.device)
         if config.channels_last:
@@ -126,14 +135,25 @@ class Searcher:
                                    self.regularizers, self.criterion, order=config.order,
                                    autocast=self.autocast)
         self.guard = _divergence_guard(self)
-        ensure_writable_dir(self.run_dir)
-        self.log = EpochLogger(self.run_dir, self.model, config, self.regularizers)
-        self.epoch, self.step = 0, 0
-        self.meters: dict[str, float] = {}
-        self.history: list[dict[str, Any]] = []
-        if resume:
-            self._restore(load_search_state(self.checkpoint_path))
-        save_config(config, self.run_dir / "config.yaml")
+        self.rundir = open_run_dir(self.run_dir, resume=resume, overwrite=overwrite or scratch)
+        try:
+            ensure_writable_dir(self.run_dir)
+            self.log = EpochLogger(self.run_dir, self.model, config, self.regularizers)
+            self.epoch, self.step = 0, 0
+            self.meters: dict[str, float] = {}
+            self.history: list[dict[str, Any]] = []
+            if resume:
+                self._restore(load_search_state(self.checkpoint_path))
+                apply_optimizer_settings(config, self.w_optimizer, self.scheduler,
+                                         self.arch_optimizer)
+            save_config(config, self.run_dir / "config.yaml")
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Release the run directory (its lock); :meth:`run` does this when it ends."""
+        self.rundir.close()
 
     # -- checkpointing -----------------------------------------------------------------
     def _state(self) -> dict[str, Any]:
@@ -175,6 +195,12 @@ class Searcher:
     # -- the loop ----------------------------------------------------------------------
     def run(self) -> SearchResult:
         """Search until ``config.epochs``; returns the derived genotype and where it is."""
+        try:
+            return self._run()
+        finally:
+            self.close()
+
+    def _run(self) -> SearchResult:
         from robustnas.monitor import progress
 
         config = self.config
@@ -200,6 +226,10 @@ class Searcher:
                             raise SearchInterrupted(
                                 f"stopped by signal {stop.signum}; checkpoint saved to {path}; "
                                 f"continue with --resume --out {self.run_dir}")
+                        every = config.checkpoint_every  # mid-epoch checkpoints
+                        if every and self.step % every == 0 and self.step < steps:
+                            self.save_checkpoint()
+                            start_time = time.perf_counter() - self.meters["seconds"]
                 stopped_early = self._end_epoch()
                 self.save_checkpoint()
         return self._finish(stopped_early)
@@ -309,17 +339,22 @@ def _divergence_guard(searcher: Searcher) -> DivergenceGuard:
 
 def run_search(config: SearchConfig | None = None, *, config_file: str | None = None,
                overrides: dict[str, Any] | None = None, resume: bool = False,
-               show_progress: bool = True) -> SearchResult:
+               show_progress: bool = True, overwrite: bool = False) -> SearchResult:
     """Python API of ``robustnas search``.
 
-    Either pass a :class:`SearchConfig`, or a YAML file and/or overrides. With ``resume``,
-    the run directory's checkpoint is continued; its saved configuration is used, except
-    for ``device`` when given.
+    Either pass a :class:`SearchConfig`, or a YAML file and/or overrides. A new run refuses
+    an ``out`` that already holds a run unless ``overwrite`` (which deletes the old run's
+    files). With ``resume``, the run directory's checkpoint is continued with the settings
+    it was started with, changed only where the file/overrides (or a whole ``config``) give
+    a value, each change printed (see :mod:`robustnas.search.resume`); without a checkpoint
+    the run starts from scratch, saying so.
     """
-    if config is None:
-        config = resolve_config(SearchConfig, config_file, overrides)
     if resume:
-        state = load_search_state(Path(config.out) / CHECKPOINT_NAME)
-        saved = resolve_config(SearchConfig, None, state["config"])
-        config = dataclasses.replace(saved, out=config.out, device=config.device)
-    return Searcher(config, show_progress=show_progress, resume=resume).run()
+        explicit = (config_to_dict(config) if config is not None
+                    else explicit_settings(config_file, overrides))
+        out = explicit.get("out") or SearchConfig.__dataclass_fields__["out"].default
+        config, _ = resumed_search_config(out, explicit)
+    elif config is None:
+        config = resolve_config(SearchConfig, config_file, overrides)
+    return Searcher(config, show_progress=show_progress, resume=resume,
+                    overwrite=overwrite).run()
