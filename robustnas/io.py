@@ -7,6 +7,8 @@ into place, so a crash or a kill never leaves a half-written genotype or checkpo
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
 import os
 import tempfile
 from pathlib import Path
@@ -64,6 +66,28 @@ def file_mode() -> int:
 
 
 def _atomic_write(path: Path, write: Any, mode: str) -> None:
+    """Write through ``write(handle)`` to a temporary file, then rename it to ``path``.
+
+    A failed write (full disk, quota, read-only file system, ...) removes the temporary
+    file, leaves any previous ``path`` untouched and raises one clear RobustnasError.
+    """
+    try:
+        _write_and_replace(path, write, mode)
+    except OSError as exc:
+        raise write_error(path, exc) from None
+
+
+def write_error(path: str | Path, exc: OSError) -> RobustnasError:
+    """The one-line error for a failed write of ``path`` ("disk full: ..." for ENOSPC)."""
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return RobustnasError(f"disk full: cannot write {path} ({reason}); the previous "
+                              f"{Path(path).name}, if any, is intact; free some space, then "
+                              f"continue with --resume (or start again)")
+    return RobustnasError(f"cannot write {path}: {reason}")
+
+
+def _write_and_replace(path: Path, write: Any, mode: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -93,8 +117,14 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` to ``path`` atomically."""
-    _atomic_write(Path(path), lambda h: torch.save(obj, h), "wb")
+    """``torch.save`` to ``path`` atomically.
+
+    The checkpoint is serialised in memory first, so that a failing disk surfaces as the
+    operating system's error (e.g. ENOSPC) instead of torch's generic writer error.
+    """
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    _atomic_write(Path(path), lambda h: h.write(buffer.getbuffer()), "wb")
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

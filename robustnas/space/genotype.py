@@ -191,12 +191,22 @@ def load_genotype(spec: str | Path) -> Genotype:
         known = ", ".join(GENOTYPES.names())
         raise GenotypeError(f"genotype {name!r} is neither a file nor a named genotype "
                             f"({known})")
+    return genotype_from_dict(read_genotype_json(path), source=str(path))
+
+
+def read_genotype_json(path: str | Path) -> Any:
+    """The parsed JSON of a genotype file; GenotypeError for a file that is too large
+    (:data:`MAX_FILE_BYTES`), not UTF-8, not JSON or nested too deeply."""
+    path = Path(path)
+    from robustnas.space.checkpoint_hint import refuse_checkpoint
+
+    refuse_checkpoint(path)  # a checkpoint: name the command that takes it
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             raise GenotypeError(f"genotype file {path} is {size} bytes; a genotype file is at "
                                 f"most {MAX_FILE_BYTES} bytes")
-        data = json.loads(path.read_bytes().decode("utf-8"))
+        return json.loads(path.read_bytes().decode("utf-8"))
     except OSError as exc:
         raise GenotypeError(f"cannot read genotype file {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
@@ -206,4 +216,3 @@ def load_genotype(spec: str | Path) -> Genotype:
     except RecursionError:
         raise GenotypeError(f"{path}: JSON nested too deeply (a genotype is nested 3 levels)") \
             from None
-    return genotype_from_dict(data, source=str(path))
