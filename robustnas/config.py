@@ -193,14 +193,25 @@ def resolve_config(cls: type[C], file: str | Path | None = None,
         for key, value in mapping.items():
             name = key.replace("-", "_")
             if name not in fields:
-                known = ", ".join(sorted(fields))
-                raise UsageError(f"unknown option {key!r} in {source} (known: {known})")
+                raise UsageError(unknown_option_message(key, source, fields))
             values[name] = _coerce(name, value, hints[name])
     config = cls(**values)
     check = getattr(config, "validate", None)
     if callable(check):
         check()
     return config
+
+
+def unknown_option_message(key: str, source: str, known: Any) -> str:
+    """``unknown option 'arch_rl' in command line; did you mean 'arch_lr'? (known: ...)``."""
+    import difflib
+
+    names = sorted(known)
+    close = difflib.get_close_matches(key.replace("-", "_"), names, n=1, cutoff=0.6)
+    if not close:  # a prefix or a part of a name: "lr" -> w_lr, arch_lr ...
+        close = [n for n in names if key.replace("-", "_") in n][:3]
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return f"unknown option {key!r} in {source}{hint} (known: {', '.join(names)})"
 
 
 def parse_set_overrides(pairs: list[str] | None) -> dict[str, Any]:
