@@ -147,3 +147,70 @@ def test_handcrafted_retrain_resume_and_info(tmp_path, capsys):
     assert main(["retrain", "DARTS_V2", "--ensemble", "PDARTS,PDARTS", *TINY,
                  "--out", str(tmp_path / "x")]) == 2
     assert "not both" in capsys.readouterr().err
+
+
+# -- post-hoc ensembles ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def member_checkpoints(tmp_path_factory, digits):
+    """Three small wide ResNets (different seeds) trained briefly on the digits, saved as
+    checkpoints."""
+    from robustnas.io import atomic_torch_save
+
+    x, y = digits.train_x.float() / 255, digits.train_y
+    folder = tmp_path_factory.mktemp("members")
+    paths = []
+    for i, name in enumerate(("wrn-10-1@0.5", "wrn-10-1@0.5", "wrn-10-2@0.25")):
+        torch.manual_seed(i)
+        model = build_architecture(name, num_classes=10, in_channels=1, C=4, layers=3,
+                                   mean=[0.3], std=[0.4])
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+        for step in range(25):
+            batch = torch.randint(0, len(y), (128,), generator=torch.Generator().manual_seed(step))
+            opt.zero_grad()
+            F.cross_entropy(model(x[batch]), y[batch]).backward()
+            opt.step()
+        path = folder / f"m{i}.pt"
+        atomic_torch_save({"model": model_payload(model.eval()),
+                           "dataset": {"name": "digits", "root": None, "options": {}}}, path)
+        paths.append(str(path))
+    return paths
+
+
+def test_post_hoc_ensemble_white_box_through_every_member(member_checkpoints):
+    from robustnas.evaluation import evaluate
+    from robustnas.evaluation.ensemble import ensemble_candidates
+
+    cands = ensemble_candidates(member_checkpoints)
+    ens = cands[0].model
+    assert isinstance(ens, Ensemble) and ens.combine == "logits"
+    assert [c.model for c in cands[1:]] == list(ens.members)  # shared, not copied
+    calls = [0] * len(ens.members)
+    hooks = [m.register_full_backward_hook(
+        lambda mod, gin, gout, i=i: calls.__setitem__(i, calls[i] + 1))
+        for i, m in enumerate(ens.members)]
+    try:
+        report = evaluate(cands[:1], attacks="clean,pgd10", eps="0.25", n=60, batch_size=60,
+                          device="cpu", sanity=False, progress=False)
+    finally:
+        for h in hooks:
+            h.remove()
+    row = report.models[0]
+    robust = row["rows"][0]["attacks"]["pgd10"]
+    assert row["clean"] > 80 and robust < row["clean"] - 40, (row["clean"], robust)
+    assert all(c >= 10 for c in calls), calls  # every PGD step back-propagated every member
+
+
+def test_post_hoc_ensemble_cli_reports_ensemble_beside_members(member_checkpoints, tmp_path,
+                                                              capsys):
+    import json
+
+    out = tmp_path / "report.json"
+    assert main(["evaluate", "--ensemble", ",".join(member_checkpoints), "--attacks",
+                 "clean,fgsm", "--eps", "0.05", "--n", "40", "--no-sanity", "--quiet",
+                 "--device", "cpu", "--out", str(out)]) == 0
+    models = json.loads(out.read_text())["models"]
+    assert [m["label"] for m in models] == ["ensemble", "m0", "m1", "m2"]
+    assert models[0]["architecture"].startswith("ensemble(logits) of 3")
+    assert models[0]["params"] == sum(m["params"] for m in models[1:])
+    assert main(["evaluate", "--ensemble", member_checkpoints[0], "--out", str(out)]) == 2
+    assert "at least 2" in capsys.readouterr().err

@@ -16,8 +16,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "evaluate", help="evaluate robustness of checkpoints (attacks, measures, corruptions)",
         description="Evaluate one or more model checkpoints on their dataset's test split and "
                     "write a JSON report plus a Markdown table next to it.")
-    p.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT",
+    p.add_argument("checkpoints", nargs="*", metavar="CHECKPOINT",
                    help="checkpoint(s) holding a robustnas model payload")
+    p.add_argument("--ensemble", metavar="A.pt,B.pt,...",
+                   help="also evaluate the post-hoc ensemble of these checkpoints (one model "
+                        "averaging their logits, attacked white-box through every member), "
+                        "reported beside each member")
+    p.add_argument("--ensemble-combine", default="logits", choices=("logits", "probs"),
+                   help="what the post-hoc ensemble averages (default: %(default)s)")
     p.add_argument("--attacks", default="clean,fgsm,pgd20",
                    help="comma list: clean, fgsm, pgd<k>, cw<k>, autoattack, apgd-ce, apgd-t, "
                         "fab-t, square (default: %(default)s)")
@@ -68,6 +74,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, write the report files, print the comparison table."""
+    from robustnas.errors import UsageError
     from robustnas.evaluation import evaluate
     from robustnas.io import ensure_writable_dir
     from robustnas.runtime import set_threads
@@ -79,8 +86,15 @@ def run(args: argparse.Namespace) -> int:
     if card is not None:
         _check_card(args)
         ensure_writable_dir(card.parent if str(card.parent) else Path("."))
+    models: list = list(args.checkpoints)
+    if args.ensemble:
+        from robustnas.evaluation.ensemble import ensemble_candidates
+
+        models = ensemble_candidates(args.ensemble, combine=args.ensemble_combine) + models
+    elif not models:
+        raise UsageError("give at least one CHECKPOINT or --ensemble A.pt,B.pt")
     report = evaluate(
-        args.checkpoints, attacks=args.attacks, eps=args.eps, n=args.n,
+        models, attacks=args.attacks, eps=args.eps, n=args.n,
         batch_size=args.batch_size, device=args.device, seed=args.seed, restarts=args.restarts,
         measures=args.measures, measure_n=args.measure_n, corruptions=args.corruptions,
         corruptions_dir=args.corruptions_dir, dataset=args.dataset, data_root=args.data_root,
@@ -109,4 +123,9 @@ def _check_card(args: argparse.Namespace) -> None:
     attacks = [a.name for a in parse_attack_list(args.attacks, aa_steps=args.aa_steps,
                                                  aa_queries=args.aa_queries)]
     eps = [text for _, text in parse_eps_list(args.eps)]
-    check_card_request(attacks, eps, len(args.checkpoints))
+    count = len(args.checkpoints)
+    if args.ensemble:  # the ensemble and each of its members
+        from robustnas.evaluation.ensemble import parse_checkpoint_list
+
+        count += 1 + len(parse_checkpoint_list(args.ensemble))
+    check_card_request(attacks, eps, count)

@@ -31,7 +31,7 @@ from robustnas.evaluation.runner import ModelEvaluator
 from robustnas.evaluation.subject import describe_subject, require_evaluable
 from robustnas.runtime import resolve_device
 
-ModelLike = str | Path | nn.Module
+ModelLike = str | Path | nn.Module | Candidate
 
 
 def evaluate(models: ModelLike | Sequence[ModelLike], *,
@@ -51,7 +51,9 @@ def evaluate(models: ModelLike | Sequence[ModelLike], *,
     """Evaluate checkpoints (paths) or models against attacks, measures and corruptions.
 
     Args:
-        models: a checkpoint path or ``nn.Module``, or a list of them.
+        models: a checkpoint path, ``nn.Module`` or :class:`Candidate`, or a list of them
+            (``evaluation.ensemble.ensemble_candidates(paths)`` gives a post-hoc ensemble
+            followed by its members).
         attacks: comma list or names: ``clean``, ``fgsm``, ``pgd<k>``, ``cw<k>``,
             ``autoattack``, ``apgd-ce``, ``apgd-t``, ``fab-t``, ``square``.
         eps: L∞ budgets in [0, 1] pixel units (``"1/255,2/255,8/255"``), evaluated together.
@@ -128,7 +130,7 @@ def _check_positive(**values: int) -> None:
 
 def _candidates(models: ModelLike | Sequence[ModelLike],
                 labels: Sequence[str] | None) -> list[Candidate]:
-    items = [models] if isinstance(models, (str, Path, nn.Module)) else list(models)
+    items = [models] if isinstance(models, (str, Path, nn.Module, Candidate)) else list(models)
     if not items:
         raise UsageError("no checkpoint given")
     if labels is not None and len(labels) != len(items):
@@ -137,6 +139,8 @@ def _candidates(models: ModelLike | Sequence[ModelLike],
     for i, item in enumerate(items):
         if isinstance(item, nn.Module):
             out.append(Candidate(f"model{i + 1}", item))
+        elif isinstance(item, Candidate):  # e.g. from evaluation.ensemble
+            out.append(item)
         else:
             out.append(load_candidate(item))
     names = unique_labels([c.label for c in out], [c.checkpoint for c in out])

@@ -92,6 +92,9 @@ def describe_architecture(model: nn.Module, short: bool = False) -> str:
         if short:
             return str(model.genotype.provenance.get("name") or "custom")
         return model.genotype.describe()
+    members = getattr(model, "members", None)
+    if short and isinstance(members, nn.ModuleList):  # a nested ensemble
+        return f"ensemble of {len(members)}"
     describe = getattr(model, "describe", None)
     if callable(describe):
         return str(describe())
