@@ -215,4 +215,8 @@ def lipschitz_upper_bound(model: nn.Module, input_shape: tuple[int, ...]) -> flo
         return l1 * b.module(model.global_pooling) * b.module(model.classifier)
     if isinstance(model, nn.Sequential):
         return b.module(model)
+    if getattr(model, "space", None) == "nb201":  # NAS-Bench-201 network or supernet
+        from robustnas.space.nb201.lipschitz import nb201_lipschitz
+
+        return nb201_lipschitz(model, b)
     raise UsageError(f"Lipschitz bound: unsupported model {type(model).__name__}")

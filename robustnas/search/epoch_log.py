@@ -71,6 +71,12 @@ class EpochLogger:
         every = self.config.draw_every
         if every <= 0 or (step % every and step != self.config.epochs):
             return
+        if getattr(self.model, "space", "darts") != "darts":  # the space draws its own
+            from robustnas.space.spaces import space_of_model
+
+            for tag, image in space_of_model(self.model).images(self.model, genotype).items():
+                w.image(tag, image, step)
+            return
         probs = self.model.alpha_softmax()
         for kind in ("normal", "reduce"):
             w.image(f"alpha/{kind}", alpha_heatmap(probs[kind], self.model.primitives,

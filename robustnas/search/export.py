@@ -41,11 +41,10 @@ def export_genotype(genotype: Genotype, path: str | Path, draw: bool = True) -> 
     ensure_writable_dir(path.parent)
     written: dict[str, Any] = {"genotype": save_genotype(genotype, path), "pictures": []}
     if draw:
-        from robustnas.viz import draw_genotype
+        from robustnas.space.spaces import space_of_genotype
 
         stem = path.stem + "_" if path.stem != "genotype" else ""
-        pictures = draw_genotype(genotype, path.parent, prefix=stem)
-        written["pictures"] = [p for paths in pictures.values() for p in paths]
+        written["pictures"] = space_of_genotype(genotype).draw(genotype, path.parent, stem)
     return written
 
 
@@ -56,7 +55,8 @@ def derive_from_checkpoint(checkpoint: str | Path, output: str | Path,
     if ckpt.get("format") != "robustnas-search-checkpoint":
         raise CheckpointError(f"{checkpoint} is not a robustnas search checkpoint")
     model = model_from_payload(ckpt["model"], source=str(checkpoint))
-    assert isinstance(model, SuperNet)
+    if not callable(getattr(model, "genotype", None)):
+        raise CheckpointError(f"{checkpoint} does not hold a supernet")
     config = ckpt.get("config", {})
     geno = model.genotype(provenance(
         model, dataset=str(config.get("dataset")), regularizer=str(config.get("regularizer")),

@@ -57,7 +57,7 @@ class SpaceSampler:
 #: Samplers by space name. Modules listed in :data:`_PLUGINS` are imported on first lookup,
 #: so a space living in its own module registers itself there.
 SAMPLERS: Registry[SpaceSampler] = Registry("search space")
-_PLUGINS: tuple[str, ...] = ()
+_PLUGINS: tuple[str, ...] = ("robustnas.space.nb201.sampling_plugin",)
 
 
 def get_sampler(space: str) -> SpaceSampler:

@@ -32,6 +32,7 @@ class NB201Genotype:
 
     ops: tuple[str, ...]
     provenance: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    space = "nb201"
 
     def __post_init__(self) -> None:
         validate_ops(self.ops)
@@ -65,8 +66,12 @@ class NB201Genotype:
         """``(op, source, target)`` of every edge, ``none`` included."""
         return [(op, src, dst) for op, (src, dst) in zip(self.ops, EDGES)]
 
-    def count(self, op: str) -> int:
-        """How many edges use ``op``."""
+    def count(self, op: str, cell: str = "cell") -> int:
+        """How many edges use ``op``. ``cell`` is accepted for the search loop's sake: the
+        one searched cell counts as ``"cell"``, ``"normal"`` and ``"both"``; there is no
+        searched reduction cell (``"reduce"`` counts 0)."""
+        if cell == "reduce":
+            return 0
         return sum(1 for o in self.ops if o == op)
 
     def code(self) -> int:

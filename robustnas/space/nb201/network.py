@@ -31,6 +31,9 @@ class NB201Network(nn.Module):
     ``C`` (16 in the benchmark) is the first stage's width and ``N`` (5) the cells per stage.
     """
 
+    payload_kind = "nb201-network"
+    space = "nb201"
+
     def __init__(self, genotype: NB201Genotype, C: int = 16, N: int = 5, num_classes: int = 10,
                  in_channels: int = 3, mean: Sequence[float] | None = None,
                  std: Sequence[float] | None = None) -> None:
@@ -56,6 +59,14 @@ class NB201Network(nn.Module):
         self.lastact = nn.Sequential(nn.BatchNorm2d(C_prev), nn.ReLU(inplace=False))
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(C_prev, num_classes)
+
+    def payload_arch(self) -> dict:
+        """Constructor arguments plus the cell string (for checkpoints)."""
+        return {**self.config, "genotype": self.genotype.to_dict()}
+
+    def describe(self) -> str:
+        """The cell string, as ``describe_architecture`` shows it."""
+        return f"NAS-Bench-201 {self.genotype.to_string()}"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.stem(self.normalize(x))
