@@ -123,19 +123,20 @@ def test_search_divergence_writes_no_genotype_and_resumes(tmp_path, monkeypatch)
 
     def poisoned(model, optimizer, x, *args, **kwargs):
         seen[0] += 1
-        if seen[0] == 3:  # epoch 2, step 1
+        if seen[0] == 2:  # epoch 2, step 1
             x = x.clone()
             x[0, 0, 0, 0] = float("inf")
         return original(model, optimizer, x, *args, **kwargs)
     monkeypatch.setattr(searcher_module, "weight_step", poisoned)
     with pytest.raises(DivergenceError, match=r"search diverged: the training loss became "
                                               r"nan at epoch 2, step 1"):
-        run_search(tiny_search(out), show_progress=False)
+        run_search(tiny_search(out, max_steps_per_epoch=1), show_progress=False)
     assert not (out / "genotype.json").exists()
     assert not list(out.glob("*.png")) and not list(out.glob("*.svg"))
     assert load_checkpoint(out / "checkpoint.pt")["epoch"] == 1
     monkeypatch.setattr(searcher_module, "weight_step", original)
-    result = run_search(tiny_search(out, w_lr=0.01), resume=True, show_progress=False)
+    result = run_search(tiny_search(out, w_lr=0.01, max_steps_per_epoch=1), resume=True,
+                        show_progress=False)
     assert result.epochs_run == 2 and result.genotype_path.exists()
 
 
@@ -163,9 +164,9 @@ def test_search_skip_nonfinite(tmp_path, monkeypatch):
             x[0, 0, 0, 0] = float("nan")
         return original(model, optimizer, x, *args, **kwargs)
     monkeypatch.setattr(searcher_module, "weight_step", poisoned)
-    result = run_search(tiny_search(tmp_path / "run", skip_nonfinite=True, max_steps_per_epoch=3),
+    result = run_search(tiny_search(tmp_path / "run", skip_nonfinite=True, epochs=1),
                         show_progress=False)
-    assert [r["skipped_steps"] for r in result.history] == [1, 0]
+    assert [r["skipped_steps"] for r in result.history] == [1]
     assert result.genotype_path.exists()
     assert all(torch.isfinite(p).all() for p in load_checkpoint(
         tmp_path / "run" / "checkpoint.pt")["model"]["state_dict"].values()

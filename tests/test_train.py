@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -292,14 +293,19 @@ sys.exit(main(sys.argv[2:]))
 def test_sigkill_of_the_cli_then_resume_is_bit_identical(tmp_path, reference, capsys):
     out = tmp_path / "run"
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
-    proc = subprocess.Popen([sys.executable, "-c", _PAUSE_AFTER_STEPS, "7", *tiny_args(out)],
-                            env=env, cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    stderr = tmp_path / "stderr.txt"
+    with stderr.open("w") as err:
+        proc = subprocess.Popen([sys.executable, "-c", _PAUSE_AFTER_STEPS, "7",
+                                 *tiny_args(out)], env=env, cwd=tmp_path,
+                                stdout=subprocess.PIPE, stderr=err, text=True)
+    watchdog = threading.Timer(300, proc.kill)  # never hang the suite
+    watchdog.start()
     try:
-        assert proc.stdout.readline().strip() == "PAUSED", proc.stderr.read()
+        assert proc.stdout.readline().strip() == "PAUSED", stderr.read_text()
         proc.send_signal(signal.SIGKILL)  # mid-step 7, as a crash or an OOM killer would
         assert proc.wait(timeout=60) == -signal.SIGKILL
     finally:
+        watchdog.cancel()
         if proc.poll() is None:
             proc.kill()
         proc.communicate()
@@ -325,5 +331,9 @@ def test_resume_refuses_changed_options(tmp_path):
 
 
 def test_resume_without_checkpoint(tmp_path, capsys):
+    # no checkpoint: start from scratch (tests/test_train_rundir.py), here without a genotype
     assert main(["retrain", "--resume", "--out", str(tmp_path / "none"), "--quiet"]) == 2
-    assert "does not exist" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "starting from scratch" in err and "no genotype given" in err
+    assert main(["retrain", "--resume", str(tmp_path / "none" / "last.pt"), "--quiet"]) == 2
+    assert "does not exist" in capsys.readouterr().err  # a named checkpoint file must exist
