@@ -214,3 +214,17 @@ def test_post_hoc_ensemble_cli_reports_ensemble_beside_members(member_checkpoint
     assert models[0]["params"] == sum(m["params"] for m in models[1:])
     assert main(["evaluate", "--ensemble", member_checkpoints[0], "--out", str(out)]) == 2
     assert "at least 2" in capsys.readouterr().err
+
+
+def test_measures_on_an_ensemble_skip_the_lipschitz_bound_with_a_note(digits):
+    from robustnas.evaluation import evaluate
+
+    torch.manual_seed(0)
+    ens = build_ensemble("wrn-10-1@0.25,wrn-10-1@0.25", combine="logits", num_classes=10,
+                         in_channels=1)
+    report = evaluate(ens, attacks="clean", eps="0.1", n=8, data=digits, device="cpu",
+                      measures=True, measure_n=4, hessian_iters=2, sanity=False,
+                      progress=False)
+    meas = report.models[0]["measures"]
+    assert meas["jacobian_frobenius"]["mean"] > 0
+    assert meas["lipschitz_upper_bound"] is None and "unsupported" in meas["lipschitz_note"]

@@ -22,6 +22,7 @@ from torch import nn
 from robustnas.attacks import Attack, make_attack
 from robustnas.attacks.autoattack import OfficialAutoAttack
 from robustnas.attacks.standard import PGD, Clean
+from robustnas.errors import UsageError
 from robustnas.evaluation import sanity
 from robustnas.evaluation.corruptions import (
     CORRUPTIONS,
@@ -174,7 +175,11 @@ class ModelEvaluator:
             self.tick(len(yb), "measures")
         jac_t, eig_t = torch.cat(jac), torch.cat(eig)
         start = time.perf_counter()
-        bound = lipschitz_upper_bound(self.model, tuple(self.x.shape[1:]))
+        note = None
+        try:
+            bound = lipschitz_upper_bound(self.model, tuple(self.x.shape[1:]))
+        except UsageError as exc:  # no bound for this architecture (hand-crafted, ensembles)
+            bound, note = math.nan, str(exc)
         return {
             "n": m,
             "jacobian_frobenius": {"mean": float(jac_t.mean()), "std": _std(jac_t),
@@ -184,6 +189,7 @@ class ModelEvaluator:
             "lipschitz_upper_bound": bound if math.isfinite(bound) else None,
             "lipschitz_log10": math.log10(bound) if 0 < bound < math.inf else None,
             "lipschitz_seconds": round(time.perf_counter() - start, 3),
+            **({"lipschitz_note": note} if note else {}),
         }
 
     # -- corruptions -------------------------------------------------------------------
