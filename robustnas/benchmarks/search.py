@@ -1,5 +1,10 @@
 """Search-step throughput: first order (the eager fp32 baseline), second order, each
-regulariser, and on CUDA bf16 autocast / channels_last, all in one process."""
+regulariser, channels_last, and on CUDA bf16 autocast, all timed in one process.
+
+Times and ratios follow :mod:`robustnas.benchmarks.timing`: medians over interleaved
+rounds with their min-max, ratios paired per round against the first variant listed (the
+baseline), CPU time beside wall time on a CPU, and each variant's own peak memory.
+"""
 
 from __future__ import annotations
 
@@ -14,10 +19,15 @@ from torch import nn
 
 from robustnas.benchmarks.timing import (
     format_table,
-    peak_memory_mb,
-    peak_rss_mb,
+    memory_note,
+    memory_text,
     time_interleaved,
+    timing_columns,
+    timing_json,
+    timing_row,
+    variant_memory,
 )
+from robustnas.errors import UsageError
 from robustnas.runtime import resolve_device
 from robustnas.search.architect import Architect, weight_step
 from robustnas.search.objective import RegularizerSet
@@ -39,6 +49,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iters", type=int, default=3)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    p.add_argument("--no-memory", action="store_true",
+                   help="skip the per-variant memory probes (one fresh process each on CPU)")
 
 
 def _variant_settings(name: str) -> dict[str, Any]:
@@ -95,50 +107,78 @@ def make_step(settings: dict[str, Any], args: argparse.Namespace,
     return step
 
 
+def build_variant(name: str, args: argparse.Namespace,
+                  device: torch.device) -> Callable[[], None]:
+    """The step closure of benchmark variant ``name`` (module level: memory probes pickle it)."""
+    return make_step(_variant_settings(name), args, device)
+
+
+def _names(args: argparse.Namespace, device: torch.device) -> list[str]:
+    if args.variants == "auto":
+        names = ["first", "channels_last", "second", "advrush", "lipschitz"]
+        if device.type == "cuda":
+            names += ["bf16", "bf16+channels_last"]
+    else:
+        names = ["first"] + [n.strip() for n in args.variants.split(",")
+                             if n.strip() and n.strip() != "first"]
+    for name in names:
+        try:
+            _variant_settings(name)
+        except ValueError:
+            raise UsageError(f"unknown benchmark variant {name!r} (choose from first, second, "
+                             "advrush, lipschitz, bf16, channels_last, joined with +)") from None
+        if _variant_settings(name)["amp"] and device.type != "cuda":
+            raise UsageError(f"variant {name!r} needs CUDA (bf16 autocast is CUDA-only here)")
+    return list(dict.fromkeys(names))
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Time every variant against the first-order fp32 eager baseline."""
+    """Time every variant against the first-order fp32 eager baseline (paired per round)."""
     device = resolve_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.variants == "auto":
-        names = ["first", "second", "advrush", "lipschitz"]
-        if device.type == "cuda":
-            names += ["bf16", "channels_last", "bf16+channels_last"]
-    else:
-        names = ["first"] + [n for n in args.variants.split(",") if n and n != "first"]
-    steps, memory = {}, {}
+    for key in ("channels", "layers", "batch_size", "image_size", "iters", "rounds"):
+        if getattr(args, key) < 1:
+            raise UsageError(f"--{key.replace('_', '-')} must be at least 1")
+    if args.warmup < 0 or args.classes < 2:
+        raise UsageError("--warmup must be >= 0 and --classes >= 2")
+    names = _names(args, device)
+    baseline = names[0]
+    steps: dict[str, Callable[[], None]] = {}
+    memory: dict[str, dict[str, float | None]] = {}
     for name in names:
         settings = _variant_settings(name)
         if settings["regularizer"] != "none":
             from robustnas.search.regularizers import REGULARIZERS
             if settings["regularizer"] not in REGULARIZERS:
                 continue
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-        steps[name] = make_step(settings, args, device)
-        steps[name]()
-        # CPU has no per-variant peak counter: the process peak RSS after the variant's
-        # first step is reported instead (cumulative: variants are built in order).
-        memory[name] = peak_memory_mb(device) if device.type == "cuda" else peak_rss_mb()
-    seconds = time_interleaved(steps, device, args.warmup, args.iters, args.rounds)
-    base = seconds["first"]
-    rows = [{"variant": name, "step_ms": f"{1000 * s:.1f}",
-             "images_per_s": f"{args.batch_size / s:.1f}",
-             "speed_vs_first_order": f"{base / s:.2f}x", "cost_vs_first_order": f"{s / base:.2f}x",
-             "peak_mem_mb": "" if memory[name] is None else f"{memory[name]:.0f}"}
-            for name, s in seconds.items()]
+        steps[name] = build_variant(name, args, device)  # bad options fail here, in-process
+        if not args.no_memory:
+            memory[name] = variant_memory(build_variant, name, args, device)
+    timings = time_interleaved(steps, device, args.warmup, args.iters, args.rounds)
+    ratio = f"speed_vs_{baseline}"
+    rows = []
+    for name in steps:
+        row = {"variant": name,
+               **timing_row(timings, name, baseline, device, args.batch_size, ratio)}
+        row["own_mem_mb"] = memory_text(memory.get(name))
+        row["raw"] = timing_json(timings, name, baseline) | {"memory": memory.get(name)}
+        rows.append(row)
+    columns = ["variant", *timing_columns(device, ratio)]
+    notes = ["times: median over rounds (min-max); ratios: per-round paired "
+             f"{baseline}/variant wall time, median (min-max)"]
+    if not args.no_memory:
+        columns.append("own_mem_mb")
+        notes.append(memory_note(device))
     return {
         "benchmark": "search",
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
         "threads": torch.get_num_threads(), "torch": torch.__version__,
         "machine": platform.machine(),
-        "process_peak_rss_mb": round(peak_rss_mb(), 1),
-        "peak_mem": ("CUDA max_memory_allocated per variant" if device.type == "cuda" else
-                     "process peak RSS after the variant's first step (cumulative)"),
         "config": {"channels": args.channels, "layers": args.layers,
-                   "batch_size": args.batch_size, "image_size": args.image_size},
+                   "batch_size": args.batch_size, "image_size": args.image_size,
+                   "warmup": args.warmup, "iters": args.iters, "rounds": args.rounds},
+        "notes": notes,
         "rows": rows,
-        "table": format_table(rows, ["variant", "step_ms", "images_per_s",
-                                     "speed_vs_first_order", "cost_vs_first_order",
-                                     "peak_mem_mb"]),
+        "table": format_table(rows, columns) + "".join(f"\nnote: {n}" for n in notes),
     }

@@ -5,12 +5,14 @@ objective's :meth:`~robustnas.train.objectives.base.Objective.compute` (for ``pg
 clean-metric forward in eval mode, the 7-step attack, the training forward), backward,
 gradient-norm clipping at 5 and an SGD step, with the objective's default settings (from
 :class:`robustnas.train.config.RetrainConfig`). Rows, all timed in this process with
-:func:`robustnas.benchmarks.timing.time_interleaved`:
+:func:`robustnas.benchmarks.timing.time_interleaved` (medians with min-max, ratios
+paired per round, CPU time on a CPU, each row's own peak memory):
 
 - ``<objective> fp32``: the eager fp32 baseline every ratio refers to;
-- ``<objective> bf16``, ``<objective> channels_last``, ``<objective> bf16+channels_last``
-  (CUDA only: autocast is CUDA-only in :func:`robustnas.runtime.autocast_factory`, so on a
-  CPU these rows are skipped with a note unless asked for with ``--variants``);
+- ``<objective> channels_last`` (every device);
+- ``<objective> bf16``, ``<objective> bf16+channels_last`` (CUDA only: autocast is
+  CUDA-only in :func:`robustnas.runtime.autocast_factory`, so on a CPU these rows are
+  skipped with a note);
 - ``standard fp32``: a standard-training step (objective ``none`` with DARTS' auxiliary head
   and drop-path) for reference.
 
@@ -29,9 +31,13 @@ from torch import nn
 
 from robustnas.benchmarks.timing import (
     format_table,
-    peak_memory_mb,
-    peak_rss_mb,
+    memory_note,
+    memory_text,
     time_interleaved,
+    timing_columns,
+    timing_json,
+    timing_row,
+    variant_memory,
 )
 from robustnas.config import parse_number
 from robustnas.errors import UsageError
@@ -73,6 +79,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeats", type=int, default=3,
                    help="timed rounds (rows take turns; the median round is reported)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    p.add_argument("--no-memory", action="store_true",
+                   help="skip the per-variant memory probes (one fresh process each on CPU)")
 
 
 def _retrain_config(objective: str, args: argparse.Namespace) -> RetrainConfig:
@@ -139,11 +147,11 @@ def _row_settings(name: str, objective: str) -> tuple[str, bool, bool]:
 def _variants(args: argparse.Namespace, device: torch.device) -> tuple[list[str], list[str]]:
     notes: list[str] = []
     if args.variants == "auto":
-        names = ["fp32"]
+        names = ["fp32", "channels_last"]
         if device.type == "cuda":
-            names += list(CUDA_VARIANTS)
+            names += ["bf16", "bf16+channels_last"]
         else:
-            notes.append("bf16 / channels_last variants skipped: bf16 autocast is CUDA-only "
+            notes.append("bf16 variants skipped: bf16 autocast is CUDA-only "
                          "(robustnas.runtime.autocast_factory); run on a GPU to measure them")
         names.append("standard")
         return names, notes
@@ -163,12 +171,23 @@ def _label(name: str, objective: str, config: RetrainConfig) -> str:
     return f"{objective}{attack} {name}"
 
 
+def build_variant(name: str, args: argparse.Namespace,
+                  device: torch.device) -> Callable[[], None]:
+    """The step closure of row ``name`` (module level: memory probes pickle it)."""
+    row_objective, amp, channels_last = _row_settings(name, _objective(args))
+    return make_step(row_objective, amp, channels_last, args, device)[0]
+
+
+def _objective(args: argparse.Namespace) -> str:
+    return str(args.objective).strip().lower().replace("_", "-")
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Time the adversarial training step and its variants against the eager fp32 one."""
     device = resolve_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
-    objective = str(args.objective).strip().lower().replace("_", "-")
+    objective = _objective(args)
     OBJECTIVES.get(objective)  # unknown objective: UsageError listing the choices
     for name in ("batch_size", "warmup", "iters", "repeats"):
         if getattr(args, name) < (0 if name == "warmup" else 1):
@@ -177,36 +196,38 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         torch.backends.cudnn.benchmark = True
     names, notes = _variants(args, device)
     steps: dict[str, Callable[[], None]] = {}
-    memory: dict[str, float | None] = {}
+    memory: dict[str, dict[str, float | None]] = {}
     configs: dict[str, RetrainConfig] = {}
     labels: dict[str, str] = {}
     for name in names:
         row_objective, amp, channels_last = _row_settings(name, objective)
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-            torch.cuda.reset_peak_memory_stats(device)
         step, config = make_step(row_objective, amp, channels_last, args, device)
-        step()  # first call outside the timing: allocations, cuDNN autotuning
-        memory[name] = peak_memory_mb(device)
+        if not args.no_memory:
+            memory[name] = variant_memory(build_variant, name, args, device)
         label = _label(name, row_objective, config)
         steps[label], configs[label], labels[name] = step, config, label
-    seconds = time_interleaved(steps, device, args.warmup, args.iters, args.repeats)
-    base = seconds[labels["fp32"]]
+    timings = time_interleaved(steps, device, args.warmup, args.iters, args.repeats)
+    base = labels["fp32"]
+    ratio = "speed_vs_fp32"
     rows = []
     for name in names:
         label = labels[name]
-        s = seconds[label]
-        rows.append({"variant": label, "step_ms": f"{1000 * s:.1f}",
-                     "images_per_s": f"{args.batch_size / s:.1f}",
-                     "speed_vs_fp32": f"{base / s:.2f}x",
-                     "peak_mem_mb": "" if memory[name] is None else f"{memory[name]:.0f}"})
-    main_config = configs[labels["fp32"]]
+        rows.append({"variant": label,
+                     **timing_row(timings, label, base, device, args.batch_size, ratio),
+                     "own_mem_mb": memory_text(memory.get(name)),
+                     "raw": timing_json(timings, label, base) | {"memory": memory.get(name)}})
+    columns = ["variant", *timing_columns(device, ratio)]
+    notes.insert(0, "times: median over rounds (min-max); ratios: per-round paired "
+                    "fp32/variant wall time, median (min-max)")
+    if not args.no_memory:
+        columns.append("own_mem_mb")
+        notes.append(memory_note(device))
+    main_config = configs[base]
     return {
         "benchmark": "train",
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
         "threads": torch.get_num_threads(), "torch": torch.__version__,
         "machine": platform.machine(),
-        "process_peak_rss_mb": round(peak_rss_mb(), 1),
         "config": {"genotype": args.genotype, "objective": objective,
                    "channels": args.channels, "layers": args.layers,
                    "batch_size": args.batch_size, "image_size": args.image_size,
@@ -215,6 +236,5 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                    "iters": args.iters, "repeats": args.repeats},
         "notes": notes,
         "rows": rows,
-        "table": format_table(rows, ["variant", "step_ms", "images_per_s", "speed_vs_fp32",
-                                     "peak_mem_mb"]),
+        "table": format_table(rows, columns) + "".join(f"\nnote: {n}" for n in notes),
     }

@@ -88,6 +88,33 @@ class Zero(nn.Module):
         return x[:, :, :: self.stride, :: self.stride].mul(0.0)
 
 
+class _StridedPointwise(nn.Conv2d):
+    """A 1×1 stride-2 convolution that runs in the contiguous layout when it is tiny.
+
+    torch's CPU backward of a strided 1×1 convolution in channels_last corrupts the heap for
+    2 to 6 input channels (seen with torch 2.13; either the input or the weight in
+    channels_last suffices). Below 8 input channels the input and weight are therefore made
+    contiguous first (same values; the layer is too small for the layout to matter).
+    """
+
+    def __init__(self, C_in: int, C_out: int) -> None:
+        super().__init__(C_in, C_out, 1, stride=2, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.in_channels < 8 and x.device.type == "cpu":
+            return nn.functional.conv2d(_plain_strides(x), _plain_strides(self.weight), None,
+                                        self.stride)
+        return super().forward(x)
+
+
+def _plain_strides(t: torch.Tensor) -> torch.Tensor:
+    """``t`` with row-major strides (``contiguous()`` keeps channels_last strides on tensors
+    whose size-1 dimensions make both layouts count as contiguous)."""
+    if t.stride() == torch.empty(t.shape, device="meta").stride():
+        return t
+    return t.clone(memory_format=torch.contiguous_format)
+
+
 class FactorizedReduce(nn.Module):
     """Halve the resolution with two 1×1 stride-2 convs on inputs shifted by one pixel."""
 
@@ -96,8 +123,8 @@ class FactorizedReduce(nn.Module):
         if C_out % 2:
             raise ValueError("FactorizedReduce needs an even number of output channels")
         self.relu = nn.ReLU(inplace=False)
-        self.conv_1 = nn.Conv2d(C_in, C_out // 2, 1, stride=2, bias=False)
-        self.conv_2 = nn.Conv2d(C_in, C_out // 2, 1, stride=2, bias=False)
+        self.conv_1 = _StridedPointwise(C_in, C_out // 2)
+        self.conv_2 = _StridedPointwise(C_in, C_out // 2)
         self.bn = nn.BatchNorm2d(C_out, affine=affine)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
