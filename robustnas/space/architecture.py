@@ -14,7 +14,7 @@ from typing import Any
 from torch import nn
 
 from robustnas.errors import CheckpointError, UsageError
-from robustnas.space.genotype import Genotype, genotype_from_dict, load_genotype
+from robustnas.space.genotype import Genotype, load_genotype
 from robustnas.space.handcrafted import HandcraftedNet, build_handcrafted, is_handcrafted
 from robustnas.space.network import Network
 
@@ -34,9 +34,24 @@ def build_architecture(spec: str | Path | Genotype, *, num_classes: int = 10,
     if not isinstance(spec, Genotype) and is_handcrafted_spec(spec):
         return build_handcrafted(str(spec), num_classes=num_classes, in_channels=in_channels,
                                  mean=mean, std=std)
-    genotype = spec if isinstance(spec, Genotype) else load_genotype(spec)
+    genotype = spec if isinstance(spec, Genotype) else _load_any(spec)
+    if getattr(genotype, "space", "darts") != "darts":  # e.g. a NAS-Bench-201 cell
+        from robustnas.space.spaces import space_of_genotype
+
+        return space_of_genotype(genotype).network(
+            genotype, C=C, layers=layers, num_classes=num_classes, in_channels=in_channels,
+            mean=mean, std=std)
     return Network(genotype, C=C, num_classes=num_classes, layers=layers, auxiliary=auxiliary,
                    in_channels=in_channels, mean=mean, std=std)
+
+
+def _load_any(spec: str | Path) -> Any:
+    """A genotype of any registered search space (DARTS names and files, NB201 strings)."""
+    try:
+        from robustnas.space.spaces import load_any_genotype
+    except ImportError:  # only the DARTS space
+        return load_genotype(spec)
+    return load_any_genotype(spec)
 
 
 def parse_member_list(specs: str | Sequence[str]) -> list[str]:
@@ -133,10 +148,10 @@ def model_from_arch(kind: str, arch: dict[str, Any], source: str) -> nn.Module:
 
 
 def _member_from_payload(payload: dict[str, Any], source: str) -> nn.Module:
-    kind = payload["kind"]
-    if kind == "network":
-        return Network(genotype_from_dict(payload["genotype"], source), **dict(payload["arch"]))
-    return model_from_arch(kind, dict(payload["arch"]), source)
+    """A member described by a weightless payload (any kind ``model_from_payload`` knows)."""
+    from robustnas.space.build import model_from_payload
+
+    return model_from_payload(payload, source, load_weights=False)
 
 
 def handcrafted_model(model: nn.Module) -> bool:
