@@ -50,7 +50,8 @@ def open_storage(url: str, *, heartbeat: int = 60, max_retry: int = 3,
             except Exception as exc:  # SQLAlchemy's errors: bad URL, server down, or ...
                 message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 # ... another worker creating the tables at this very moment: try again
-                if attempt < 9 and ("already exists" in message or "locked" in message):
+                if attempt < 9 and any(text in message for text in (
+                        "already exists", "locked", "UNIQUE constraint")):
                     time.sleep(0.5 + attempt)
                     continue
                 raise UsageError(f"cannot open storage {url!r}: {message}") from None
