@@ -7,11 +7,17 @@ import argparse
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``sample`` subcommand."""
-    p = sub.add_parser("sample", help="draw random architectures (uniform over a search space)")
+    p = sub.add_parser(
+        "sample", help="draw random architectures (uniform over a search space)",
+        description="Draw N distinct architectures uniformly from a search space and write "
+                    "OUT/random_<seed>_<index>.json (genotypes with provenance: sampler, "
+                    "space, seed, index) and OUT/samples.json. DARTS: each node takes 2 "
+                    "distinct inputs among its predecessors, each with one of the 7 "
+                    "operations other than none; normal and reduction cells independent.")
     p.add_argument("--n", type=int, required=True, help="how many architectures to draw")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", required=True, help="directory for the genotype JSON files")
-    p.add_argument("--space", default="darts", help="search space (default darts)")
+    p.add_argument("--space", default="darts", help="search space: darts (default) or nb201")
     p.add_argument("--allow-duplicates", action="store_true",
                    help="allow the same architecture twice (default: all distinct)")
     p.set_defaults(func=run)
