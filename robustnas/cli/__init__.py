@@ -11,7 +11,8 @@ from typing import Any
 from robustnas.errors import RobustnasError
 
 # Each module defines ``register(subparsers)``; its parser's ``func(args) -> int`` runs it.
-COMMANDS = ("search", "derive", "info", "retrain", "evaluate", "bench", "sample", "study", "table")
+COMMANDS = ("search", "derive", "info", "retrain", "evaluate", "bench", "sample", "study", "table",
+            "correlate")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,0 +1,88 @@
+"""``robustnas correlate``: which proxies at initialisation predict tabulated robustness."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``correlate`` subcommand."""
+    p = sub.add_parser("correlate", help="Kendall tau / Spearman rho of proxies at init vs "
+                                         "tabulated NAS-Bench-201 robust accuracy")
+    p.add_argument("--bench-root", required=True, help="robustness benchmark directory")
+    p.add_argument("--bench", default="robustness", help="robustness (default) or "
+                                                         "nas-robbench-201")
+    p.add_argument("--dataset", default="cifar10", help="benchmark dataset (default cifar10)")
+    p.add_argument("--key", action="append", default=None,
+                   help="tabulated key to correlate with (repeatable; default clean + attacks)")
+    p.add_argument("--clean-key", default="clean", help="key ranking the top-k (default clean)")
+    p.add_argument("--top-k", type=int, default=100, help="also correlate over the k best cells "
+                                                          "by clean accuracy (0: off)")
+    p.add_argument("--out", default="runs/correlate", help="output directory")
+    p.add_argument("--proxies", help="proxies file (JSON lines; default OUT/proxies.jsonl); "
+                                     "cells already in it are not measured again")
+    p.add_argument("--cells", type=int, default=0,
+                   help="measure this many evaluated cells (seeded random; default 0 = all)")
+    p.add_argument("--no-compute", action="store_true",
+                   help="only correlate the cells already in the proxies file")
+    p.add_argument("--proxy-dataset", default="digits",
+                   help="images the proxies are measured on (default digits; cifar10 needs "
+                        "its files under --data-root)")
+    p.add_argument("--data-root", default="data")
+    p.add_argument("--proxy-n", type=int, default=32, help="images in the fixed batch")
+    p.add_argument("--channels", type=int, default=16, help="C of the networks (default 16)")
+    p.add_argument("--cells-per-stage", type=int, default=5, help="N (default 5)")
+    p.add_argument("--hessian-iters", type=int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Measure missing proxies, correlate, print the table, write JSON + heatmaps."""
+    import random
+    from pathlib import Path
+
+    from robustnas.errors import UsageError
+    from robustnas.io import atomic_write_text, ensure_writable_dir
+    from robustnas.tables import open_bench
+    from robustnas.tables.correlate import correlate, draw_heatmap, format_table
+    from robustnas.tables.proxies import ProxySettings, compute_proxies, read_results
+
+    for name in ("top_k", "cells"):
+        if getattr(args, name) < 0:
+            raise UsageError(f"--{name.replace('_', '-')} must be >= 0")
+    bench = open_bench(args.bench_root, args.bench)
+    out = ensure_writable_dir(args.out)
+    proxies_path = Path(args.proxies) if args.proxies else out / "proxies.jsonl"
+    if args.no_compute:
+        records = read_results(proxies_path)
+        if not records:
+            raise UsageError(f"{proxies_path} holds no proxies (run without --no-compute)")
+    else:
+        reps = list(bench.meta.representatives)
+        if args.cells:
+            reps = sorted(random.Random(args.seed).sample(reps, min(args.cells, len(reps))),
+                          key=int)
+        settings = ProxySettings(dataset=args.proxy_dataset, data_root=args.data_root,
+                                 n=args.proxy_n, seed=args.seed, C=args.channels,
+                                 N=args.cells_per_stage, hessian_iters=args.hessian_iters)
+
+        def progress(i: int, total: int) -> None:
+            if i == total or i % 10 == 0:
+                print(f"proxies: {i}/{total} cells", file=sys.stderr)
+
+        records = compute_proxies([bench.meta.strings[r] for r in reps], proxies_path,
+                                  settings, progress)
+    results = correlate(records, bench, args.dataset, args.key, top_k=args.top_k or None,
+                        clean_key=args.clean_key)
+    print(format_table(results))
+    atomic_write_text(out / "correlations.json",
+                      json.dumps([vars(r) for r in results], indent=2) + "\n")
+    written = [out / "correlations.json", proxies_path]
+    for subset in dict.fromkeys(r.subset for r in results):
+        written.append(draw_heatmap(results, out / f"kendall_{subset}.png", subset))
+    for path in written:
+        print(f"written: {path}")
+    return 0

@@ -1,0 +1,142 @@
+"""Robustness proxies of NAS-Bench-201 cells at initialisation (seed 003, use case i).
+
+For each cell: build its network with a fixed seed, put it in eval mode (batch norm with its
+initial running statistics, so per-sample figures do not interact) and measure, on one fixed
+seeded batch of training images in [0, 1]: the mean Frobenius norm of the input-logit
+Jacobian, the mean top eigenvalue of the input Hessian of the cross-entropy loss, the log10
+of the certified Lipschitz upper bound (:mod:`robustnas.evaluation.lipschitz`), the
+parameter count and the MACs. Results are appended to a JSON-lines file one cell at a time,
+so an interrupted run resumes where it stopped (cells already in the file are skipped).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from robustnas.errors import DataError, UsageError
+from robustnas.space.nb201.genotype import NB201Genotype, load_nb201_genotype
+
+PROXIES = ("jacobian_frobenius", "hessian_top_eigenvalue", "lipschitz_log10", "params", "macs")
+
+
+@dataclass(frozen=True)
+class ProxySettings:
+    """What the proxies are measured on (recorded with every result)."""
+
+    dataset: str = "digits"
+    data_root: str = "data"
+    n: int = 32
+    seed: int = 0
+    C: int = 16
+    N: int = 5
+    hessian_iters: int = 10
+
+    def key(self) -> dict[str, Any]:
+        """The settings as plain data."""
+        return dict(vars(self))
+
+
+def _batch(settings: ProxySettings) -> tuple[torch.Tensor, torch.Tensor, Any]:
+    from robustnas.data import load_dataset
+
+    ds = load_dataset(settings.dataset, root=settings.data_root)
+    if settings.n < 1 or settings.n > len(ds.train_y):
+        raise UsageError(f"proxy batch size must be in 1..{len(ds.train_y)}, got {settings.n}")
+    gen = torch.Generator().manual_seed(settings.seed)
+    idx = torch.randperm(len(ds.train_y), generator=gen)[: settings.n]
+    return ds.train_x[idx].float() / 255.0, ds.train_y[idx], ds
+
+
+def measure_cell(genotype: NB201Genotype, x: torch.Tensor, y: torch.Tensor, ds: Any,
+                 settings: ProxySettings) -> dict[str, float]:
+    """All proxies of one cell's freshly initialised network on ``(x, y)``."""
+    from robustnas.evaluation.lipschitz import lipschitz_upper_bound
+    from robustnas.evaluation.measures import hessian_top_eigenvalue, jacobian_frobenius
+    from robustnas.space.complexity import count_macs, count_parameters
+    from robustnas.space.nb201.network import NB201Network
+
+    torch.manual_seed(settings.seed)
+    net = NB201Network(genotype, C=settings.C, N=settings.N, num_classes=ds.num_classes,
+                       in_channels=ds.in_channels, mean=ds.mean, std=ds.std).eval()
+    gen = torch.Generator().manual_seed(settings.seed)
+    jac = float(jacobian_frobenius(net, x).mean())
+    hess = float(hessian_top_eigenvalue(net, x, y, iters=settings.hessian_iters,
+                                        generator=gen).mean())
+    lip = lipschitz_upper_bound(net, tuple(x.shape[1:]))
+    return {"jacobian_frobenius": jac, "hessian_top_eigenvalue": hess,
+            "lipschitz_log10": math.log10(lip) if lip > 0 else float("-inf"),
+            "params": float(count_parameters(net)),
+            "macs": float(count_macs(net, tuple(x.shape[1:])))}
+
+
+def read_results(path: str | Path) -> dict[str, dict[str, Any]]:
+    """``{cell string: record}`` of a proxies file (empty when it does not exist)."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for n, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            out[NB201Genotype.from_string(record["arch"]).to_string()] = record
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            if n == len(path.read_text().splitlines()):
+                break  # a line cut short by a kill: it is recomputed
+            raise DataError(f"{path}:{n}: not a proxies record ({exc})") from None
+    return out
+
+
+def compute_proxies(cells: Iterable[NB201Genotype | str], out: str | Path,
+                    settings: ProxySettings | None = None,
+                    progress: Callable[[int, int], None] | None = None) -> dict[str, dict]:
+    """Measure every cell not yet in ``out`` and append it there; returns all records.
+
+    Refuses a file measured with different settings (mixing them would bias correlations).
+    """
+    settings = settings or ProxySettings()
+    path = Path(out)
+    done = read_results(path)
+    for record in done.values():
+        if record.get("settings") != settings.key():
+            raise UsageError(f"{path} holds proxies measured with other settings "
+                             f"({record.get('settings')}); use another file")
+        break
+    todo = []
+    for cell in cells:
+        geno = load_nb201_genotype(cell)
+        if geno.to_string() not in done and geno not in todo:
+            todo.append(geno)
+    if not todo:
+        return done
+    x, y, ds = _batch(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():  # drop a last line cut short by a kill before appending
+        raw = path.read_bytes()
+        if raw and not raw.endswith(b"\n"):
+            path.write_bytes(raw[: raw.rfind(b"\n") + 1])
+    with path.open("a") as handle:
+        for i, geno in enumerate(todo):
+            record = {"arch": geno.to_string(), **measure_cell(geno, x, y, ds, settings),
+                      "settings": settings.key()}
+            handle.write(json.dumps(record) + "\n")
+            handle.flush()
+            done[geno.to_string()] = record
+            if progress is not None:
+                progress(i + 1, len(todo))
+    return done
+
+
+def proxy_matrix(records: dict[str, dict[str, Any]],
+                 names: Sequence[str] = PROXIES) -> tuple[list[str], dict[str, list[float]]]:
+    """``(cell strings, {proxy: values})`` in a fixed order."""
+    archs = sorted(records)
+    return archs, {name: [float(records[a][name]) for a in archs] for name in names}
