@@ -37,7 +37,12 @@ def run(args: argparse.Namespace) -> int:
     from robustnas.space.info import genotype_info
     from robustnas.space.info_defaults import KEYS, default_sizes
 
-    sizes, note = default_sizes(args.genotype, {k: getattr(args, k) for k in KEYS})
+    given = {k: getattr(args, k) for k in KEYS}
+    if given["image_size"] is None and str(args.genotype or "").endswith((".pt", ".pth")):
+        from robustnas.space.architecture import checkpoint_image_size
+
+        given["image_size"] = checkpoint_image_size(args.genotype)  # None: not recorded
+    sizes, note = default_sizes(args.genotype, given)
     for key, value in sizes.items():
         setattr(args, key, value)
     if note:

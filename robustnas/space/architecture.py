@@ -228,3 +228,13 @@ def model_info(spec: str | Path | None = None, *, ensemble: str | Sequence[str] 
         "macs": count_macs(model, (in_channels, image_size, image_size)),
         "describe": describe_architecture(model),
     }
+
+
+def checkpoint_image_size(path: str | Path) -> int | None:
+    """The image size of the dataset a model checkpoint records (None when unknown)."""
+    from robustnas.io import load_checkpoint
+    from robustnas.space.info_defaults import DATASET_SIZES
+
+    dataset = load_checkpoint(path).get("dataset")
+    name = dataset.get("name") if isinstance(dataset, dict) else None
+    return DATASET_SIZES.get(str(name), {}).get("image_size")
