@@ -129,12 +129,29 @@ def test_drawing_from_threads_matches_sequential(pdarts):
         np.testing.assert_array_equal(a, b)
 
 
-def test_edge_labels_follow_darts_order():
+def test_edge_labels_follow_darts_order_and_the_genotype_numbering():
     labels = edge_labels(14)
-    expected = [f"node {j} <- input {i}" for j in range(4) for i in range(j + 2)]
+    names = {0: "$c_{k-2}$", 1: "$c_{k-1}$"}
+    expected = [f"node {j} ← {names.get(i, f'node {i}')}" for j in range(2, 6)
+                for i in range(j)]
     assert labels == expected
-    assert labels[5] == "node 2 <- input 0"
+    assert labels[5] == "node 4 ← $c_{k-2}$" and labels[7] == "node 4 ← node 2"
     assert edge_labels(7) == [f"edge {k}" for k in range(7)]
+
+
+def test_cell_picture_numbers_nodes_as_the_json(tmp_path, pdarts):
+    _, svg = draw_cell(pdarts.normal, pdarts.normal_concat, tmp_path / "cell")
+    texts = set(svg_texts(svg))
+    assert {"2", "3", "4", "5"} <= texts and not {"0", "1"} & texts
+
+
+def test_probability_heatmap_is_centred_on_uniform_with_three_decimals(tmp_path):
+    weights = torch.full((2, 8), 0.125)
+    weights[0, :2] = torch.tensor([0.131, 0.119])
+    _, svg = draw_alpha_heatmap(weights, [f"op{i}" for i in range(8)], tmp_path / "h")
+    texts = svg_texts(svg)
+    assert "0.131" in texts and "0.119" in texts and texts.count("0.125") >= 14
+    assert "white = uniform 1/8" in texts
 
 
 def test_alpha_heatmap_array():
@@ -151,8 +168,8 @@ def test_alpha_heatmap_svg_has_labels_and_values(tmp_path):
     weights[4, 0] = float("nan")
     _, svg = draw_alpha_heatmap(weights, ["a", "b", "c"], tmp_path / "heat", title="α")
     texts = svg_texts(svg)
-    assert {"a", "b", "c", "α", "node 0 <- input 1", "node 1 <- input 2"} <= set(texts)
-    assert texts.count("0.75") == 1 and texts.count("0.10") == 13 and "nan" in texts
+    assert {"a", "b", "c", "α", "node 3 ← node 2"} <= set(texts)
+    assert texts.count("0.75") == 1 and texts.count("0.1") == 13 and "nan" in texts
 
 
 def test_alpha_heatmap_rejects_mismatched_shapes():

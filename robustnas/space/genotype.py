@@ -1,9 +1,11 @@
 """Genotypes: the discrete cells found by a search, their JSON form and validation.
 
 A genotype holds, for the normal and the reduction cell, two ``(op, input)`` pairs per
-intermediate node. Inputs 0 and 1 are the cell's two inputs; input ``k >= 2`` is
-intermediate node ``k - 2``. The JSON file is versioned and carries the provenance of the
-search that produced it.
+intermediate node. States are numbered once, the same way in the JSON, the cell pictures,
+the α heatmaps and error messages: 0 and 1 are the cell's inputs ``c_{k-2}`` and
+``c_{k-1}``, 2, 3, ... the intermediate nodes in order (the ``i``-th pair of edges feeds
+node ``i + 2``), and ``concat`` lists the states the output concatenates. The JSON file is
+versioned and carries the provenance of the search that produced it.
 """
 
 from __future__ import annotations
@@ -121,10 +123,10 @@ def validate(geno: Genotype) -> None:
                 raise GenotypeError(f"{cell_name} edge {k}: unknown operation {op!r} "
                                     f"(choose from: {choices})")
             if not 0 <= idx < node + 2:
-                raise GenotypeError(f"{cell_name} edge {k} (node {node}): input {idx} out of "
-                                    f"range 0..{node + 1}")
+                raise GenotypeError(f"{cell_name} edge {k} (node {node + 2}): input {idx} out "
+                                    f"of range 0..{node + 1}")
             if k % 2 and edges[k - 1] == (op, idx):
-                raise GenotypeError(f"{cell_name} node {node} uses the edge ({op}, {idx}) "
+                raise GenotypeError(f"{cell_name} node {node + 2} uses the edge ({op}, {idx}) "
                                     f"twice; the two edges of a node must differ")
         steps = len(edges) // 2
         out_of_range = any(not 0 <= c < steps + 2 for c in concat)

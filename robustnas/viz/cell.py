@@ -1,8 +1,9 @@
 """Pictures of DARTS cells: inputs on the left, intermediate nodes by depth, output on the right.
 
 A cell is a list of ``(op, input)`` pairs, two per intermediate node: inputs 0 and 1 are the
-cell inputs ``c_{k-2}`` and ``c_{k-1}``, input ``i >= 2`` is intermediate node ``i - 2``, and
-the output ``c_{k}`` concatenates the states listed in ``concat``. Drawing uses matplotlib
+cell inputs ``c_{k-2}`` and ``c_{k-1}``, input ``i >= 2`` is the intermediate node drawn as
+``i`` (the genotype's state numbers, as in the JSON and the α heatmaps), and the output
+``c_{k}`` concatenates the states listed in ``concat``. Drawing uses matplotlib
 only (Agg, no pyplot, no graphviz). Edges are quadratic Bézier curves whose bend and label
 position are picked greedily among a few candidates so that curves avoid unrelated nodes
 and labels do not overlap.
@@ -74,7 +75,7 @@ def check_cell(edges: Sequence[Sequence[Any]], concat: Sequence[int]) -> tuple[
     steps = len(pairs) // 2
     for k, (op, idx) in enumerate(pairs):
         if not 0 <= idx < k // 2 + 2:
-            raise GenotypeError(f"edge {k} ({op}) of node {k // 2}: input {idx} out of range "
+            raise GenotypeError(f"edge {k} ({op}) of node {k // 2 + 2}: input {idx} out of range "
                                 f"0..{k // 2 + 1}")
     if not out or len(set(out)) != len(out) or any(not 0 <= c < steps + 2 for c in out):
         raise GenotypeError(f"concat {out} must list distinct states in 0..{steps + 1}")
@@ -186,7 +187,9 @@ def _trim(curve: _Curve, radius: float) -> _Curve:
 
 
 def _state_label(state: int) -> str:
-    return {0: r"$c_{k-2}$", 1: r"$c_{k-1}$", -1: r"$c_{k}$"}.get(state, str(state - 2))
+    # The genotype's state numbers (0, 1: inputs; 2, 3, ...: intermediate nodes), so the
+    # picture, the JSON and the α heatmap name every node the same way.
+    return {0: r"$c_{k-2}$", 1: r"$c_{k-1}$", -1: r"$c_{k}$"}.get(state, str(state))
 
 
 def _build_figure(edges: Sequence[Sequence[Any]], concat: Sequence[int],

@@ -12,16 +12,22 @@ from robustnas.errors import UsageError
 from robustnas.viz._render import figure_array, new_figure, write_figure
 
 
-def edge_labels(num_edges: int) -> list[str]:
-    """Row labels ``"node j <- input i"`` in DARTS edge order (node 0's 2 inputs, node 1's 3 ...).
+def state_name(state: int) -> str:
+    """A cell state as the pictures name it: ``c_{k-2}``, ``c_{k-1}`` (mathtext), ``node i``."""
+    return {0: r"$c_{k-2}$", 1: r"$c_{k-1}$"}.get(state, f"node {state}")
 
-    Input ``i`` follows the genotype convention (0, 1: cell inputs; ``i >= 2``: node
-    ``i - 2``). A count that is not a DARTS edge count gets plain ``"edge k"`` labels.
+
+def edge_labels(num_edges: int) -> list[str]:
+    """Row labels ``"node j ← source"`` in DARTS edge order (node 2's 2 inputs, node 3's 3 ...).
+
+    States are numbered as in the genotype JSON and the cell pictures: 0 and 1 are the cell
+    inputs (labelled ``c_{k-2}``, ``c_{k-1}``), 2, 3, ... the intermediate nodes. A count that
+    is not a DARTS edge count gets plain ``"edge k"`` labels.
     """
     labels: list[str] = []
-    node = 0
+    node = 2
     while len(labels) < num_edges:
-        labels += [f"node {node} <- input {i}" for i in range(node + 2)]
+        labels += [f"node {node} ← {state_name(i)}" for i in range(node)]
         node += 1
     if len(labels) != num_edges:
         return [f"edge {k}" for k in range(num_edges)]
@@ -53,10 +59,19 @@ def _build_figure(weights: Any, primitives: Sequence[str], title: str | None) ->
     bar = fig.add_axes(((left + body_w + 0.12) / width, bottom / height, 0.12 / width,
                         body_h / height))
     finite = values[np.isfinite(values)]
-    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    if hi - lo < 1e-12:
-        lo, hi = lo - 0.5, hi + 0.5
-    image = ax.imshow(np.ma.masked_invalid(values), cmap="viridis", vmin=lo, vmax=hi,
+    uniform = _uniform_weight(values)
+    if uniform is not None:
+        # Probabilities: a diverging scale centred on the uniform weight 1/K, so that the
+        # differences that exist are visible (white = uniform), and three decimals.
+        spread = float(np.abs(finite - uniform).max()) if finite.size else 0.0
+        spread = max(spread, 1e-6)
+        lo, hi, cmap, fmt = uniform - spread, uniform + spread, "RdBu_r", "{:.3f}"
+    else:
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        if hi - lo < 1e-12:
+            lo, hi = lo - 0.5, hi + 0.5
+        cmap, fmt = "viridis", "{:.3g}"
+    image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=lo, vmax=hi,
                       aspect="auto", interpolation="nearest")
     ax.set_xticks(range(cols), [str(p) for p in primitives], rotation=35, ha="right",
                   fontsize=7)
@@ -70,11 +85,23 @@ def _build_figure(weights: Any, primitives: Sequence[str], title: str | None) ->
         for c in range(cols):
             v = values[r, c]
             shade = (v - lo) / (hi - lo) if np.isfinite(v) else 1.0
-            ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=6,
-                    color="black" if shade > 0.55 else "white",
+            dark = abs(shade - 0.5) > 0.35 if uniform is not None else shade <= 0.55
+            ax.text(c, r, fmt.format(v), ha="center", va="center", fontsize=6,
+                    color="white" if dark else "black",
                     fontweight="bold" if c == winners[r] else "normal")
-    fig.colorbar(image, cax=bar).ax.tick_params(labelsize=6)
+    colorbar = fig.colorbar(image, cax=bar)
+    colorbar.ax.tick_params(labelsize=6)
+    if uniform is not None:
+        colorbar.set_label(f"white = uniform 1/{cols}", fontsize=6)
     return fig
+
+
+def _uniform_weight(values: np.ndarray) -> float | None:
+    """``1/K`` when every finite row is a probability distribution over the K columns."""
+    rows = values[np.isfinite(values).all(axis=1)]
+    if not rows.size or (rows < 0).any() or not np.allclose(rows.sum(axis=1), 1.0, atol=1e-4):
+        return None
+    return 1.0 / values.shape[1]
 
 
 def alpha_heatmap(weights: Any, primitives: Sequence[str], title: str | None = None,
