@@ -25,7 +25,22 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "aa_apgd-ce@Linf, aa_square@Linf or a corruption; default: all present")
     q.add_argument("--measure", default="accuracy", help="accuracy (default) or confidence")
     q.add_argument("--json", action="store_true", help="print a JSON object")
+    q.add_argument("--ranks", action="store_true",
+                   help="also the rank of each number among all evaluated cells")
     q.set_defaults(func=run_query)
+    s = tsub.add_parser("search", help="black-box NAS on the table: best found vs queries")
+    s.add_argument("--bench-root", required=True)
+    s.add_argument("--bench", default="robustness")
+    s.add_argument("--dataset", default="cifar10")
+    s.add_argument("--key", default="pgd@Linf", help="objective key (default pgd@Linf)")
+    s.add_argument("--eps", type=float, default=None,
+                   help="level of the key (ε in 1/255 for attacks; default 1 for attacks)")
+    s.add_argument("--methods", default="random,evolution,tpe,nsga2",
+                   help="comma list of random, evolution, tpe, nsga2")
+    s.add_argument("--budget", type=int, default=100, help="queries per run (default 100)")
+    s.add_argument("--seeds", type=int, default=5, help="runs per method (default 5)")
+    s.add_argument("--out", default="runs/table-search", help="output directory")
+    s.set_defaults(func=run_search)
 
 
 def format_result(result: object) -> str:
@@ -64,4 +79,34 @@ def run_query(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_dict(), indent=2))
     else:
         print(format_result(result))
+    if args.ranks:
+        from robustnas.tables.lookup import rank_lines
+
+        print("\n".join(rank_lines(bench, arch, args.dataset, args.key)))
+    return 0
+
+
+def run_search(args: argparse.Namespace) -> int:
+    """Run the table-driven searches, print the summary, write curves and the plot."""
+    from robustnas.io import atomic_write_text, ensure_writable_dir
+    from robustnas.tables import open_bench
+    from robustnas.tables.nas import plot_curves, run_table_search
+
+    bench = open_bench(args.bench_root, args.bench)
+    level = args.eps
+    if level is None and bench.series(args.dataset, args.key).levels is not None:
+        level = 1.0
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    curves = run_table_search(bench, args.dataset, args.key, level, methods, args.budget,
+                              args.seeds)
+    out = ensure_writable_dir(args.out)
+    atomic_write_text(out / "curves.json", json.dumps(curves.to_dict(), indent=2) + "\n")
+    plot = plot_curves(curves, out / "best_found.png")
+    print(f"objective: {curves.label}; best in table {curves.best_possible:.4f}; "
+          f"{args.budget} queries x {args.seeds} seeds")
+    for name, s in curves.summary().items():
+        print(f"  {name:<10} final best {s['final_mean']:.4f} ± {s['final_std']:.4f}  "
+              f"found the optimum in {100 * s['found_optimum']:.0f}% of runs")
+    print(f"written: {out / 'curves.json'}")
+    print(f"written: {plot}")
     return 0

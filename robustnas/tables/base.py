@@ -161,6 +161,16 @@ class TableBench(ABC):
         return ArchResult(arch_id, rep, self.meta.strings[arch_id], dataset, measure,
                           tuple(entries), level_names)
 
+    def rank(self, arch: Any, dataset: str, key: str, level: float | None = None,
+             measure: str = "accuracy") -> tuple[int, int]:
+        """``(rank, cells)``: 1 + how many evaluated cells score strictly higher on ``key``."""
+        _, rep = self.meta.resolve(arch)
+        ids, values = self.column(dataset, key, level, measure)
+        mine = values[ids.index(rep)] if rep in ids else float("nan")
+        if not np.isfinite(mine):
+            raise DataError(f"architecture {rep} has no {key} value")
+        return int(np.sum(values > mine)) + 1, len(ids)
+
     def column(self, dataset: str, key: str, level: float | None = None,
                measure: str = "accuracy") -> tuple[tuple[str, ...], np.ndarray]:
         """``(representative ids, values)`` of every evaluated cell for one key (and level)."""

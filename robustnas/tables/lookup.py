@@ -1,0 +1,50 @@
+"""Where a cell stands in the table: its numbers and ranks among all evaluated cells.
+
+Used at the end of a differentiable NB201 search (``search_lookup``) and by
+``robustnas table query --ranks``, so that a found cell's robustness is known without
+training it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from robustnas.errors import RobustnasError
+from robustnas.tables.base import TableBench
+
+
+def rank_lines(bench: TableBench, arch: Any, dataset: str,
+               keys: list[str] | None = None) -> list[str]:
+    """One line per key (and ε): value and rank among all evaluated cells."""
+    result = bench.query(arch, dataset, keys)
+    lines = [f"{result.string} (id {result.arch_id}, evaluated as {result.representative}) "
+             f"on {dataset}:"]
+    for key, levels, values in result.entries:
+        if levels is None:
+            r, n = bench.rank(arch, dataset, key)
+            lines.append(f"  {key}: {values:.4f} (rank {r}/{n})")
+            continue
+        parts = []
+        for level, value in zip(levels, values):
+            r, n = bench.rank(arch, dataset, key, level)
+            parts.append(f"{level:g}: {value:.4f} (#{r})")
+        lines.append(f"  {key} [{result.level_names[key]}, rank of {n}]: " + "  ".join(parts))
+    return lines
+
+
+def search_lookup(genotype: Any, bench_root: str | Path, dataset: str,
+                  bench: str = "robustness") -> list[str]:
+    """The table lines of a searched cell, or one line saying why there are none."""
+    from robustnas.tables import open_bench
+    from robustnas.tables.robustness import ATTACK_KEYS, CLEAN_KEY
+
+    try:
+        table = open_bench(bench_root, bench)
+        keys = None
+        if bench == "robustness":
+            present = table.available_keys(dataset)
+            keys = [k for k in (CLEAN_KEY, *ATTACK_KEYS) if k in present] or None
+        return rank_lines(table, genotype, dataset, keys)
+    except RobustnasError as exc:
+        return [f"table lookup skipped: {exc}"]
