@@ -49,9 +49,9 @@ _TEMP_PATTERN = re.compile(r"^\..+\.[A-Za-z0-9_]+\.tmp$|^\.write-test-[A-Za-z0-9
 # Files a run writes at the top of its directory (removed by ``overwrite``).
 _RUN_FILE_PATTERN = re.compile(
     r"^events\.out\.tfevents\..*$|.*\.(pt|png|svg|json|jsonl|yaml|yml|csv)$")
-# Any one of these means "this directory holds a run".
-RUN_MARKERS = ("config.yaml", "checkpoint.pt", "last.pt", "best.pt", "genotype.json",
-               "summary.json")
+# Any one of these means "this directory holds a run" (a run killed before its first
+# checkpoint leaves only config.yaml, genotype.json and TensorBoard events: nothing to continue).
+RUN_MARKERS = ("checkpoint.pt", "last.pt", "best.pt", "summary.json")
 
 Printer = Callable[[str], None]
 
@@ -196,6 +196,10 @@ class RunDirLock:
 
     def _busy_message(self, holder: LockInfo | None) -> str:
         who = holder.describe() if holder is not None else "another process"
+        if holder is not None and holder.pid == os.getpid() and \
+                holder.host == socket.gethostname():
+            who = (f"this process (an earlier run object on it was not closed: call its "
+                   f"close(), or run it to the end), started {holder.started}")
         return (f"run directory {self.run_dir} is in use by {who} (lock {self.path}); "
                 f"wait for it to finish, stop it, or use another --out")
 
@@ -221,6 +225,12 @@ class RunDirLock:
                 pass
         finally:
             os.close(fd)  # drops the flock
+
+    def __del__(self) -> None:  # an object dropped without release() frees the directory
+        try:
+            self.release()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
 
     def __enter__(self) -> RunDirLock:
         message = self.acquire()
@@ -288,13 +298,15 @@ def remove_stale_temps(run_dir: str | Path) -> list[Path]:
 
 
 def holds_run(run_dir: str | Path, markers: Iterable[str] = RUN_MARKERS) -> bool:
-    """Whether ``run_dir`` holds (part of) a run: a marker file or TensorBoard events."""
+    """Whether ``run_dir`` holds a run that could be continued (one of the ``markers``: a
+    checkpoint or a summary)."""
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        return False
-    if any((run_dir / name).exists() for name in markers):
-        return True
-    return any(e.name.startswith("events.out.tfevents.") for e in _entries(run_dir))
+    return run_dir.is_dir() and any((run_dir / name).exists() for name in markers)
+
+
+def _event_files(run_dir: Path) -> list[Path]:
+    return [e for e in _entries(run_dir)
+            if e.name.startswith("events.out.tfevents.") and e.is_file()]
 
 
 def remove_run_files(run_dir: str | Path) -> list[Path]:
@@ -390,6 +402,13 @@ def open_run_dir(path: str | Path, *, resume: bool = False, overwrite: bool = Fa
             removed = remove_run_files(path)
             if say:
                 say(f"removed {len(removed)} file(s) of the previous run in {path}")
+        elif not resume:  # a run that never checkpointed: its curves would mix with ours
+            events = _event_files(Path(path))
+            for event in events:
+                event.unlink(missing_ok=True)
+            if events and say:
+                say(f"removed the TensorBoard events of a run in {path} that never reached "
+                    f"its first checkpoint")
     except BaseException:
         lock.release()
         raise

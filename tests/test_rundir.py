@@ -124,6 +124,20 @@ def test_open_refuses_a_run_and_overwrite_replaces_it(tmp_path):
         pass
 
 
+def test_a_run_that_never_checkpointed_is_replaced_without_mixing(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("config.yaml", "genotype.json", "events.out.tfevents.1.host.1.0"):
+        (run / name).write_text("old")
+    assert not holds_run(run)
+    check_run_dir(run)  # nothing to continue: a new run may start here
+    said: list[str] = []
+    with open_run_dir(run, say=said.append):
+        pass
+    assert sorted(p.name for p in run.iterdir()) == ["config.yaml", "genotype.json"]
+    assert any("never reached its first checkpoint" in s for s in said)
+
+
 def test_resume_keeps_the_run_and_cleans_temps(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
@@ -161,3 +175,30 @@ def test_lock_holder_probe_does_not_disturb_acquire(tmp_path):
         assert lock_holder(run).pid == os.getpid()
     assert time.time() - t0 < 5
     lock.release()
+
+
+STEP = textwrap.dedent("""
+    import time
+    from robustnas.runtime import graceful_stop
+    with graceful_stop() as stop:
+        print("ready", flush=True)
+        time.sleep(60)  # one long training step
+        print("step finished", flush=True)
+""")
+
+
+def test_ctrl_c_says_stopping_at_once_not_after_the_step():
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-c", STEP], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        proc.send_signal(signal.SIGINT)
+        line = ""
+        while not line.strip():
+            line = proc.stderr.readline()
+        assert line.startswith("stopping after this step")
+        assert proc.poll() is None  # said while the step still runs
+    finally:
+        proc.kill()
+        proc.wait()

@@ -7,6 +7,7 @@ import sys
 
 from robustnas.cli.options import add_quiet_option, add_threads_option
 from robustnas.config import parse_number, parse_set_overrides
+from robustnas.errors import UsageError
 
 # command-line option -> RetrainConfig field
 _FIELDS = {
@@ -106,8 +107,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     x.add_argument("--seed", type=int)
     x.add_argument("--device", help="auto, cpu, cuda, cuda:N")
     x.add_argument("--out", metavar="DIR", help="run directory (default runs/retrain)")
+    x.add_argument("--overwrite", action="store_true",
+                   help="start a new run in an --out that holds one, deleting the old run's files")
     x.add_argument("--resume", nargs="?", const=True, default=False, metavar="PATH",
-                   help="continue <out>/last.pt, or the given run directory / checkpoint")
+                   help="continue <out>/last.pt, or the given run directory / checkpoint, "
+                        "with its saved settings except those given here (from scratch if "
+                        "there is no checkpoint yet)")
     x.add_argument("--amp", action="store_true", default=None, help="bf16 autocast (CUDA only)")
     x.add_argument("--channels-last", action="store_true", default=None)
     x.add_argument("--sync-bn", action="store_true", default=None,
@@ -134,9 +139,12 @@ def run(args: argparse.Namespace) -> int:
     from robustnas.train import TrainingInterrupted, retrain
 
     overrides = build_overrides(args)
+    if args.resume and args.overwrite:
+        raise UsageError("--resume continues the run in --out and --overwrite replaces it: "
+                         "give one of them")
     try:
         result = retrain(config_file=args.config, overrides=overrides, resume=args.resume,
-                         show_progress=not args.quiet)
+                         show_progress=not args.quiet, overwrite=args.overwrite)
     except TrainingInterrupted as exc:
         print(f"robustnas retrain: {exc}", file=sys.stderr)
         return 130

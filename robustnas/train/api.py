@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from robustnas.config import config_to_dict, read_yaml, resolve_config
 from robustnas.errors import UsageError
+from robustnas.resume import merge_resumed, saved_run_settings, say_changes
 from robustnas.train.config import RESUMABLE_KEYS, RetrainConfig
 from robustnas.train.result import RetrainResult
 from robustnas.train.state import LAST_NAME, load_train_state, resolve_checkpoint_path
@@ -17,7 +19,8 @@ from robustnas.train.trainer import StepCallback, Trainer
 def retrain(config: RetrainConfig | None = None, *, config_file: str | Path | None = None,
             overrides: Mapping[str, Any] | None = None, resume: bool | str | Path = False,
             show_progress: bool = True,
-            step_callback: StepCallback | None = None) -> RetrainResult:
+            step_callback: StepCallback | None = None,
+            overwrite: bool = False) -> RetrainResult:
     """Train a genotype's network; the Python API of ``robustnas retrain``.
 
     Pass either a :class:`RetrainConfig`, or a YAML ``config_file`` and/or ``overrides``
@@ -29,7 +32,13 @@ def retrain(config: RetrainConfig | None = None, *, config_file: str | Path | No
     checkpoint file) continues that checkpoint, writing to its directory unless ``out`` is
     given. The checkpoint's configuration is used; only the options in
     :data:`robustnas.train.config.RESUMABLE_KEYS` (device, evaluation and checkpoint
-    settings, ...) may be changed, anything else raises :class:`UsageError`.
+    settings, ...) may be changed, anything else raises :class:`UsageError`; each change
+    is printed (``resume: changing eval_n 1000 -> 500``). When there is no checkpoint yet
+    (``resume`` is ``True`` or a run directory), the run starts from scratch with the
+    settings of the directory's ``config.yaml`` (if any) and the given ones, saying so.
+
+    A new run refuses an ``out`` that already holds a run (``RunDirOccupied``) unless
+    ``overwrite``, which deletes the old run's files first.
 
     Raises :class:`robustnas.train.trainer.TrainingInterrupted` when stopped by
     SIGINT/SIGTERM (after saving ``last.pt``).
@@ -37,13 +46,14 @@ def retrain(config: RetrainConfig | None = None, *, config_file: str | Path | No
     state = None
     if resume:
         state, config = _resumed(config, config_file, overrides, resume)
+        overwrite = state is None  # no checkpoint: clear what the killed run left
     elif config is None:
         config = resolve_config(RetrainConfig, config_file, overrides)
         _check_best_by_needs_evaluation(config, config_file, overrides)
     else:
         config.validate()
     trainer = Trainer(config, resume_state=state, show_progress=show_progress,
-                      step_callback=step_callback)
+                      step_callback=step_callback, overwrite=overwrite)
     return trainer.run()
 
 
@@ -61,8 +71,9 @@ def _check_best_by_needs_evaluation(config: RetrainConfig, config_file: str | Pa
 
 def _resumed(config: RetrainConfig | None, config_file: str | Path | None,
              overrides: Mapping[str, Any] | None,
-             resume: bool | str | Path) -> tuple[dict[str, Any], RetrainConfig]:
-    """Load the checkpoint to continue and merge the requested options into its config."""
+             resume: bool | str | Path) -> tuple[dict[str, Any] | None, RetrainConfig]:
+    """Load the checkpoint to continue and merge the requested options into its config
+    (state ``None``: no checkpoint yet, start from scratch)."""
     if config is not None:
         explicit = config_to_dict(config)
     else:
@@ -75,6 +86,8 @@ def _resumed(config: RetrainConfig | None, config_file: str | Path | None,
     else:
         path = resolve_checkpoint_path(resume)
         explicit.setdefault("out", str(path.parent))
+    if not path.exists() and (resume is True or Path(resume).is_dir()):
+        return None, _from_scratch(path.parent, explicit)
     state = load_train_state(path)
     saved_dict = dict(state["config"])
     saved = resolve_config(RetrainConfig, None, saved_dict)
@@ -90,7 +103,22 @@ def _resumed(config: RetrainConfig | None, config_file: str | Path | None,
     if changed:
         raise UsageError(f"cannot change {', '.join(changed)} when resuming {path} "
                          f"(start a new run with a different --out instead)")
+    say_changes((f, getattr(saved, f), getattr(resumed, f)) for f in saved_dict
+                if f != "out" and getattr(resumed, f, None) != getattr(saved, f, None))
     return state, resumed
+
+
+def _from_scratch(run_dir: Path, explicit: dict[str, Any]) -> RetrainConfig:
+    """``--resume`` of a run killed before its first checkpoint: its saved settings (if
+    any) with the given ones on top."""
+    saved = saved_run_settings(run_dir)
+    where = "its config.yaml" if saved is not None else "the given settings"
+    print(f"resume: no checkpoint in {run_dir}: starting from scratch with {where}",
+          file=sys.stderr, flush=True)
+    config, changes = merge_resumed(RetrainConfig, saved or {}, explicit)
+    if saved is not None:
+        say_changes(changes)
+    return config
 
 
 def _check_same_genotype(spec: str, state: dict[str, Any], path: Path) -> None:

@@ -29,6 +29,9 @@ from robustnas.config import config_to_dict, save_config
 from robustnas.divergence import DivergenceGuard, change_learning_rate
 from robustnas.errors import RobustnasError, UsageError
 from robustnas.io import atomic_write_text, ensure_writable_dir
+from robustnas.monitor.history import write_history
+from robustnas.monitor.hparams import RETRAIN_METRICS, log_hparams
+from robustnas.rundir import RunDir, check_run_dir, open_run_dir
 from robustnas.runtime import (
     autocast_factory,
     graceful_stop,
@@ -81,16 +84,27 @@ class Trainer:
     """
 
     def __init__(self, config: RetrainConfig, *, resume_state: dict[str, Any] | None = None,
-                 show_progress: bool = True, step_callback: StepCallback | None = None) -> None:
+                 show_progress: bool = True, step_callback: StepCallback | None = None,
+                 overwrite: bool = False) -> None:
         self.config = config
         self.show_progress = show_progress
         self.step_callback = step_callback
+        self.overwrite = overwrite  # replace a run already in config.out
+        self.run_dir_handle: RunDir | None = None  # the locked run directory (rank 0)
         self.dist, self.device = D.setup_distributed(config.device)
         try:
+            if self.dist.is_main:  # before any work: refuse a busy or occupied --out
+                check_run_dir(config.out, resume=resume_state is not None, overwrite=overwrite)
             self._build(resume_state)
         except BaseException:
+            self.close_run_dir()
             D.teardown_distributed(self.dist)
             raise
+
+    def close_run_dir(self) -> None:
+        """Release the run directory's lock (:meth:`run` does this when it ends)."""
+        if self.run_dir_handle is not None:
+            self.run_dir_handle.close()
 
     # -- construction ------------------------------------------------------------------
     def _build(self, resume_state: dict[str, Any] | None) -> None:
@@ -154,6 +168,8 @@ class Trainer:
                   "last.pt holds the final weights")
         main = self.dist.is_main
         if main:
+            self.run_dir_handle = open_run_dir(self.run_dir, resume=resume_state is not None,
+                                               overwrite=self.overwrite)
             ensure_writable_dir(self.run_dir)
             save_config(config, self.run_dir / "config.yaml")
             if self.genotype is not None:
@@ -163,6 +179,7 @@ class Trainer:
         self.log = RetrainLogger(self.run_dir, enabled=main, epochs=config.epochs)
         self.log.text("config", "\n".join(f"    {k}: {v}" for k, v in
                                           config_to_dict(config).items()))
+        log_hparams(self.log.writer, config, RETRAIN_METRICS)
         self.log.text("genotype", describe_architecture(net))
         if main and "warning" in self.data.selection:
             import sys
@@ -247,6 +264,7 @@ class Trainer:
             return self._finish()
         finally:
             self.log.close()
+            self.close_run_dir()
             D.teardown_distributed(self.dist)
 
     def _run_epoch(self, stop: Any) -> None:
@@ -401,6 +419,7 @@ class Trainer:
 
         atomic_write_text(self.run_dir / "summary.json",
                           json.dumps(self.summary(finished), indent=2) + "\n")
+        write_history(self.run_dir, self.history)  # history.json / history.csv
 
     def _finish(self) -> RetrainResult:
         if self.dist.is_main:
