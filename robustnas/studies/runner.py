@@ -163,8 +163,9 @@ class _Worker:
                     "label": job.label, "regularizer": job.regularizer, "seed": job.seed,
                     "config": job.config}})
         have = {t.user_attrs.get("key") for t in study.get_trials(deepcopy=False)}
-        for arch in self.expanded.architectures:
-            for seed in self.spec.seeds:
+        # seed-major: a study stopped half-way has every architecture with the first seeds
+        for seed in self.spec.seeds:
+            for arch in self.expanded.architectures:
                 key = f"{arch.label}@{seed}"
                 if key not in have:
                     study.enqueue_trial({}, user_attrs={"key": key, "arch": arch.to_attrs(),
@@ -333,7 +334,8 @@ class _Worker:
         remaining = max(total - len(done), 0)
         eta = "?"
         if durations and remaining:
-            workers = max(running, 1)
+            # the trials running elsewhere, plus this worker unless it is finishing
+            workers = max(running + (0 if what == "done" else 1), 1)
             eta = _hms(sum(durations) / len(durations) * remaining / workers)
         elif not remaining:
             eta = "0:00:00"

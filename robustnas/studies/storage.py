@@ -60,9 +60,11 @@ def open_storage(url: str, *, heartbeat: int = 60, max_retry: int = 3,
 
 def retry_callback(max_retry: int | None) -> Callable[[optuna.Study, Any], None]:
     """Optuna's callback that queues a copy of a failed trial (params and user attributes)."""
-    cls = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None) \
-        or optuna.storages.RetryFailedTrialCallback  # Optuna < 4.9
-    return cls(max_retry=max_retry)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        cls = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None) \
+            or optuna.storages.RetryFailedTrialCallback  # Optuna < 4.9
+        return cls(max_retry=max_retry)
 
 
 def fail_stale(study: optuna.Study) -> None:
