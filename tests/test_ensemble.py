@@ -217,15 +217,34 @@ def test_post_hoc_ensemble_cli_reports_ensemble_beside_members(member_checkpoint
     assert "at least 2" in capsys.readouterr().err
 
 
-def test_measures_on_an_ensemble_skip_the_lipschitz_bound_with_a_note(digits):
+def test_measures_on_ensembles_lipschitz_bound_or_note(digits):
     from robustnas.evaluation import evaluate
 
     torch.manual_seed(0)
-    ens = build_ensemble("wrn-10-1@0.25,wrn-10-1@0.25", combine="logits", num_classes=10,
-                         in_channels=1)
-    report = evaluate(ens, attacks="clean", eps="0.1", n=8, data=digits, device="cpu",
-                      measures=True, measure_n=4, hessian_iters=2, sanity=False,
-                      progress=False)
+    kw = dict(num_classes=10, in_channels=1)
+    probs = build_ensemble("wrn-10-1@0.25,wrn-10-1@0.25", combine="probs", **kw)
+    logits = build_ensemble("wrn-10-1@0.25,wrn-10-1@0.25", combine="logits", **kw)
+    report = evaluate([probs, logits], attacks="clean", eps="0.1", n=8, data=digits,
+                      device="cpu", measures=True, measure_n=4, hessian_iters=2,
+                      sanity=False, progress=False)
     meas = report.models[0]["measures"]
     assert meas["jacobian_frobenius"]["mean"] > 0
-    assert meas["lipschitz_upper_bound"] is None and "unsupported" in meas["lipschitz_note"]
+    assert meas["lipschitz_upper_bound"] is None and "probability" in meas["lipschitz_note"]
+    assert report.models[1]["measures"]["lipschitz_upper_bound"] > 0
+
+
+def test_ensemble_lipschitz_bound_composes_the_members_bounds():
+    from robustnas.evaluation.lipschitz import lipschitz_upper_bound
+
+    torch.manual_seed(0)
+    net = build_architecture("PDARTS", **KW)
+    with torch.no_grad():  # non-trivial batch-norm statistics
+        net.train()
+        for _ in range(3):
+            net(torch.rand(16, 1, 8, 8))
+    net.eval()
+    single = lipschitz_upper_bound(net, (1, 8, 8))
+    twins = Ensemble([net, copy.deepcopy(net)], combine="logits").eval()
+    assert lipschitz_upper_bound(twins, (1, 8, 8)) == pytest.approx(single, rel=1e-9)
+    feats = Ensemble([copy.deepcopy(net), copy.deepcopy(net)], combine="features").eval()
+    assert lipschitz_upper_bound(feats, (1, 8, 8)) > 0

@@ -153,3 +153,30 @@ def test_info_cli(capsys):
     assert f"{expected:,}" in out and "resnet18@0.25" in out
     assert main(["info", "wrn-28-10@x"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+@pytest.mark.parametrize("name", [
+    "resnet18", "preact-resnet18",
+    *(pytest.param(n, marks=pytest.mark.slow) for n in sorted(PUBLISHED)
+      if n not in ("resnet18", "preact-resnet18"))])
+def test_lipschitz_bound_is_above_the_local_jacobian_norm(name):
+    """The certified bound must exceed ‖J(x)‖₂ (estimated by power iteration) anywhere."""
+    from robustnas.evaluation.lipschitz import lipschitz_upper_bound
+
+    torch.manual_seed(0)
+    width = "0.25" if name.startswith("wrn") else "0.0625"
+    net = build_handcrafted(f"{name}@{width}", in_channels=1, mean=[0.3], std=[0.4])
+    with torch.no_grad():  # non-trivial batch-norm statistics
+        for _ in range(3):
+            net(torch.rand(16, 1, 8, 8))
+    net.eval()
+    bound = lipschitz_upper_bound(net, (1, 8, 8))
+    x = torch.rand(1, 1, 8, 8)
+    v = torch.randn_like(x)
+    for _ in range(8):  # power iteration on JᵀJ
+        v = v / v.norm()
+        _, jv = torch.func.jvp(net, (x,), (v,))
+        _, vjp = torch.func.vjp(net, x)
+        (v,) = vjp(jv)
+    sigma = float(torch.func.jvp(net, (x,), (v / v.norm(),))[1].norm())
+    assert 0 < sigma <= bound

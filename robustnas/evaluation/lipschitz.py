@@ -219,4 +219,6 @@ def lipschitz_upper_bound(model: nn.Module, input_shape: tuple[int, ...]) -> flo
         from robustnas.space.nb201.lipschitz import nb201_lipschitz
 
         return nb201_lipschitz(model, b)
+    if hasattr(model, "lipschitz_bound"):  # hand-crafted networks, ensembles
+        return float(model.lipschitz_bound(b.module))
     raise UsageError(f"Lipschitz bound: unsupported model {type(model).__name__}")

@@ -19,7 +19,8 @@ all members plus the shared head.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -150,6 +151,19 @@ class Ensemble(nn.Module):
         probs = torch.stack([o.float().softmax(1) for o in outs]).mean(0)
         return probs.clamp_min(1e-12).log()
 
+    def lipschitz_bound(self, bound: Callable[[nn.Module], float]) -> float:
+        """Upper bound on the L2 Lipschitz constant of the logits (eval mode): the mean of
+        the members' bounds (logits), or head × pooling × the mean of the members'
+        feature-map bounds (features). ``probs`` (log of a mean of softmaxes) has none."""
+        if self.combine == "probs":
+            raise UsageError("Lipschitz bound: unsupported for a probability-averaging "
+                             "ensemble (the log of averaged probabilities is unbounded)")
+        if self.combine == "logits":
+            return sum(_member_bound(m, bound, features=False) for m in self.members) \
+                / len(self.members)
+        feats = sum(_member_bound(m, bound, features=True) for m in self.members)
+        return feats / len(self.members) * bound(self.global_pooling) * bound(self.head)
+
     def payload_arch(self) -> dict[str, Any]:
         """Constructor arguments, with each member described as a weightless payload."""
         from robustnas.space.build import model_payload
@@ -168,6 +182,35 @@ class Ensemble(nn.Module):
 
         names = ", ".join(describe_architecture(m, short=True) for m in self.members)
         return f"ensemble({self.combine}) of {len(self.members)}: {names}"
+
+
+def _member_bound(member: nn.Module, bound: Callable[[nn.Module], float],
+                  features: bool) -> float:
+    """Lipschitz bound of a member's feature map or logits (hand-crafted or DARTS)."""
+    from robustnas.space.network import Network
+
+    if isinstance(member, Network):
+        feats = _darts_features_bound(member, bound)
+        return feats if features else \
+            feats * bound(member.global_pooling) * bound(member.classifier)
+    method = getattr(member, "lipschitz_features" if features else "lipschitz_bound", None)
+    if method is None:
+        raise UsageError(f"Lipschitz bound: unsupported ensemble member "
+                         f"{type(member).__name__}")
+    return float(method(bound))
+
+
+def _darts_features_bound(net: nn.Module, bound: Callable[[nn.Module], float]) -> float:
+    """A DARTS network's last cell output: a node sums its edges' bounds times their inputs'
+    bounds; a cell's output (a concatenation) has the root of the sum of squares."""
+    l0 = l1 = bound(net.normalize) * bound(net.stem)
+    for cell in net.cells:
+        states = [bound(cell.preprocess0) * l0, bound(cell.preprocess1) * l1]
+        for node in range(cell.steps):
+            states.append(sum(bound(cell.ops[k]) * states[cell.indices[k]]
+                              for k in (2 * node, 2 * node + 1)))
+        l0, l1 = l1, math.sqrt(sum(states[i] ** 2 for i in cell.concat))
+    return l1
 
 
 def _logits(out: Any) -> torch.Tensor:

@@ -59,6 +59,16 @@ class HandcraftedNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.global_pooling(self.forward_features(x)).flatten(1))
 
+    def lipschitz_features(self, bound: Any) -> float:
+        """Upper bound on the L2 Lipschitz constant of :meth:`forward_features` (eval mode);
+        ``bound(module)`` bounds one layer (see :mod:`robustnas.evaluation.lipschitz`)."""
+        raise NotImplementedError
+
+    def lipschitz_bound(self, bound: Any) -> float:
+        """Upper bound on the L2 Lipschitz constant of the logits (eval mode)."""
+        return (self.lipschitz_features(bound) * bound(self.global_pooling)
+                * bound(self.classifier))
+
     def payload_arch(self) -> dict[str, Any]:
         """Constructor arguments, as stored in checkpoints."""
         return dict(self.config)

@@ -12,7 +12,8 @@ keep at least a 1×1 map; on 32×32 inputs this is identical.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +37,11 @@ class DenseLayer(nn.Module):
         out = self.conv2(F.relu(self.bn2(out)))
         return torch.cat([out, x], 1)
 
+    def lipschitz(self, bound: Callable[[nn.Module], float]) -> float:
+        """Concatenation of the new features and the input: sqrt(L_new² + 1)."""
+        new = math.prod(bound(m) for m in (self.bn1, self.conv1, self.bn2, self.conv2))
+        return math.hypot(new, 1.0)
+
 
 class Transition(nn.Module):
     """BN-ReLU-conv1×1, then 2×2 average pooling."""
@@ -44,9 +50,13 @@ class Transition(nn.Module):
         super().__init__()
         self.bn = nn.BatchNorm2d(c_in)
         self.conv = nn.Conv2d(c_in, c_out, 1, bias=False)
+        self.pool = nn.AvgPool2d(2, ceil_mode=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.avg_pool2d(self.conv(F.relu(self.bn(x))), 2, ceil_mode=True)
+        return self.pool(self.conv(F.relu(self.bn(x))))
+
+    def lipschitz(self, bound: Callable[[nn.Module], float]) -> float:
+        return bound(self.bn) * bound(self.conv) * bound(self.pool)
 
 
 class DenseNet(HandcraftedNet):
@@ -75,6 +85,10 @@ class DenseNet(HandcraftedNet):
 
     def body(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.final_bn(self.dense(self.stem(x))))
+
+    def lipschitz_features(self, bound: Any) -> float:
+        parts = math.prod(part.lipschitz(bound) for part in self.dense)
+        return bound(self.normalize) * bound(self.stem) * parts * bound(self.final_bn)
 
 
 @HANDCRAFTED.register("densenet121")

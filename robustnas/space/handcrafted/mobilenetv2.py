@@ -12,7 +12,9 @@ parameters. (That definition uses ReLU, not ReLU6, and so does this one.)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -51,6 +53,12 @@ class InvertedResidual(nn.Module):
         out = self.bn3(self.conv3(out))
         return out + self.shortcut(x) if self.shortcut is not None else out
 
+    def lipschitz(self, bound: Callable[[nn.Module], float]) -> float:
+        """Main path, plus the shortcut when there is one."""
+        main = math.prod(bound(m) for m in (self.conv1, self.bn1, self.conv2, self.bn2,
+                                            self.conv3, self.bn3))
+        return main + (bound(self.shortcut) if self.shortcut is not None else 0.0)
+
 
 class MobileNetV2(HandcraftedNet):
     """CIFAR MobileNetV2."""
@@ -76,6 +84,10 @@ class MobileNetV2(HandcraftedNet):
 
     def body(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.blocks(self.stem(x)))
+
+    def lipschitz_features(self, bound: Any) -> float:
+        blocks = math.prod(block.lipschitz(bound) for block in self.blocks)
+        return bound(self.normalize) * bound(self.stem) * blocks * bound(self.head)
 
 
 @HANDCRAFTED.register("mobilenetv2")

@@ -10,7 +10,9 @@ variant omits the final BN and has 1,024 fewer).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +39,12 @@ class PreActBlock(nn.Module):
         out = self.conv2(F.relu(self.bn2(self.conv1(out))))
         return out + shortcut
 
+    def lipschitz(self, bound: Callable[[nn.Module], float]) -> float:
+        """Main path plus shortcut (the projection sees the pre-activated input)."""
+        main = math.prod(bound(m) for m in (self.bn1, self.conv1, self.bn2, self.conv2))
+        short = bound(self.shortcut) * bound(self.bn1) if self.shortcut is not None else 1.0
+        return main + short
+
 
 class PreActResNet(HandcraftedNet):
     """CIFAR pre-activation ResNet with ``blocks`` basic blocks per stage."""
@@ -61,6 +69,11 @@ class PreActResNet(HandcraftedNet):
 
     def body(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.final_bn(self.stages(self.stem(x))))
+
+    def lipschitz_features(self, bound: Any) -> float:
+        blocks = [block.lipschitz(bound) for stage in self.stages for block in stage]
+        return (bound(self.normalize) * bound(self.stem) * math.prod(blocks)
+                * bound(self.final_bn))
 
 
 @HANDCRAFTED.register("preact-resnet18")

@@ -9,7 +9,9 @@ parameters, ResNet-50 23,520,842.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -42,6 +44,11 @@ class BasicBlock(nn.Module):
         out = F.relu(self.bn1(self.conv1(x)))
         return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
 
+    def lipschitz(self, bound: Callable[[nn.Module], float]) -> float:
+        """Residual sum: main path plus shortcut (ReLUs are 1-Lipschitz)."""
+        main = math.prod(bound(m) for m in (self.conv1, self.bn1, self.conv2, self.bn2))
+        return main + bound(self.shortcut)
+
 
 class Bottleneck(nn.Module):
     """1×1 reduce, 3×3 (carries the stride), 1×1 expand ×4, each with BN."""
@@ -63,6 +70,12 @@ class Bottleneck(nn.Module):
         out = F.relu(self.bn1(self.conv1(x)))
         out = F.relu(self.bn2(self.conv2(out)))
         return F.relu(self.bn3(self.conv3(out)) + self.shortcut(x))
+
+    def lipschitz(self, bound: Callable[[nn.Module], float]) -> float:
+        """Residual sum: main path plus shortcut (ReLUs are 1-Lipschitz)."""
+        main = math.prod(bound(m) for m in (self.conv1, self.bn1, self.conv2, self.bn2,
+                                            self.conv3, self.bn3))
+        return main + bound(self.shortcut)
 
 
 class ResNet(HandcraftedNet):
@@ -88,6 +101,10 @@ class ResNet(HandcraftedNet):
 
     def body(self, x: torch.Tensor) -> torch.Tensor:
         return self.stages(self.stem(x))
+
+    def lipschitz_features(self, bound: Any) -> float:
+        blocks = [block.lipschitz(bound) for stage in self.stages for block in stage]
+        return bound(self.normalize) * bound(self.stem) * math.prod(blocks)
 
 
 @HANDCRAFTED.register("resnet18")

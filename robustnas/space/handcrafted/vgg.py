@@ -11,6 +11,7 @@ vanishing; on 32×32 inputs this is identical.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -44,6 +45,9 @@ class VGG(HandcraftedNet):
 
     def body(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
+
+    def lipschitz_features(self, bound: Any) -> float:
+        return bound(self.normalize) * bound(self.features)
 
 
 @HANDCRAFTED.register("vgg16-bn")

@@ -10,8 +10,10 @@ average pooling and a linear classifier (with bias). No dropout. 10 classes: WRN
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -39,6 +41,12 @@ class WideBlock(nn.Module):
         pre = F.relu(self.bn1(x))
         out = self.conv2(F.relu(self.bn2(self.conv1(pre))))
         return out + (self.shortcut(pre) if self.shortcut is not None else x)
+
+    def lipschitz(self, bound: Callable[[nn.Module], float]) -> float:
+        """Main path plus shortcut (the projection sees the pre-activated input)."""
+        main = math.prod(bound(m) for m in (self.bn1, self.conv1, self.bn2, self.conv2))
+        short = bound(self.shortcut) * bound(self.bn1) if self.shortcut is not None else 1.0
+        return main + short
 
 
 class WideResNet(HandcraftedNet):
@@ -69,6 +77,11 @@ class WideResNet(HandcraftedNet):
 
     def body(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.final_bn(self.groups(self.stem(x))))
+
+    def lipschitz_features(self, bound: Any) -> float:
+        blocks = [block.lipschitz(bound) for group in self.groups for block in group]
+        return (bound(self.normalize) * bound(self.stem) * math.prod(blocks)
+                * bound(self.final_bn))
 
 
 def parse_wrn(name: str) -> tuple[int, int] | None:
