@@ -2,11 +2,19 @@
 
 ``load_dataset(name, root, download, **options)`` returns an :class:`ImageDataset` of
 ``uint8`` images; registered names: ``cifar10``, ``cifar100``, ``svhn``, ``digits``
-(bundled, offline) and ``synthetic`` (generated, for tests). A new dataset is a new module
-that registers a factory in :data:`DATASETS` and is imported below.
+(bundled, offline), ``synthetic`` (generated, for tests), and your own data: ``imagefolder``
+(class sub-folders of PNG/JPEG files) and ``npz`` (arrays ``x``, ``y``). A new dataset is a
+new module that registers a factory in :data:`DATASETS` and is imported below.
 """
 
-from robustnas.data import cifar, digits, svhn, synthetic  # noqa: F401  (registration)
+from robustnas.data import (  # noqa: F401  (registration)
+    cifar,
+    digits,
+    imagefolder,
+    npzfile,
+    svhn,
+    synthetic,
+)
 from robustnas.data.augment import Augment, AugmentParams, default_augment
 from robustnas.data.base import DATASETS, ImageDataset, channel_stats, load_dataset
 from robustnas.data.loader import DeviceLoader, Loaders, build_loaders, derive_seed

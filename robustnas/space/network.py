@@ -59,7 +59,12 @@ class Cell(nn.Module):
 
 
 class AuxiliaryHead(nn.Module):
-    """DARTS' CIFAR auxiliary classifier (input 8×8 on CIFAR; adapts for smaller inputs)."""
+    """DARTS' CIFAR auxiliary classifier.
+
+    DARTS pools its 8×8 input (32×32 images) with a 5×5 window at stride 3 to 2×2 before a
+    2×2 convolution. Inputs where that window does not give 2×2 (e.g. 7×7 from 28×28 images,
+    16×16 from 64×64, or smaller than 5×5) are average-pooled adaptively to 2×2 instead.
+    """
 
     def __init__(self, C: int, num_classes: int) -> None:
         super().__init__()
@@ -72,9 +77,9 @@ class AuxiliaryHead(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = torch.relu(x)
-        if x.shape[-1] >= 5:
+        if all(size >= 5 and (size - 5) // 3 + 1 == 2 for size in x.shape[-2:]):
             x = nn.functional.avg_pool2d(x, 5, stride=3, padding=0, count_include_pad=False)
-        else:  # tiny inputs (e.g. 8×8 digits): pool to the 2×2 the head expects
+        else:  # other sizes: pool to the 2×2 the head expects
             x = nn.functional.adaptive_avg_pool2d(x, 2)
         x = self.features[1:](x)
         return self.classifier(x.flatten(1))
