@@ -26,6 +26,9 @@ def run(args: argparse.Namespace) -> int:
         path = path / CHECKPOINT_NAME
     genotype, written = derive_from_checkpoint(path, args.output, draw=not args.no_pictures)
     print(f"genotype: {genotype.describe()}")
+    from robustnas.cli.search import print_decisiveness
+
+    print_decisiveness(genotype.provenance)
     print(f"written: {written['genotype']}")
     for picture in written["pictures"]:
         print(f"written: {picture}")

@@ -26,6 +26,8 @@ class SearchConfig:
     warmup_epochs: int = 0
     # supernet
     space: str = "darts"  # search space (robustnas.space.spaces): darts or nb201
+    bench_root: str = ""  # nb201: look the found cell up in this robustness table at the end
+    bench_dataset: str = "cifar10"  # ... for this table dataset
     C: int = 16
     layers: int = 8  # nb201: cells in all 3 stages (NAS-Bench-201's N = 5 is 15)
     steps: int = 4
@@ -41,6 +43,9 @@ class SearchConfig:
     arch_beta1: float = 0.5
     arch_beta2: float = 0.999
     arch_weight_decay: float = 1e-3
+    # order 2: finite-difference radius r of the implicit term, ε = r/‖v‖ (DARTS: 0.01;
+    # see robustnas/search/architect.py for its measured error)
+    fd_radius: float = 0.01
     # robustness regularisers: "none", "advrush", "advrush:1,lipschitz:0.5"
     regularizer: str = "none"
     regularizer_options: dict[str, Any] = field(default_factory=dict)
@@ -67,6 +72,9 @@ class SearchConfig:
         get_space(self.space)  # unknown space: UsageError listing the choices
         if self.order not in (1, 2):
             raise UsageError(f"order must be 1 or 2, got {self.order}")
+        if not 0.0 < self.fd_radius < float("inf"):
+            raise UsageError(f"fd_radius must be a positive number (DARTS: 0.01), got "
+                             f"{self.fd_radius}")
         if not 0.0 < self.train_portion < 1.0:
             raise UsageError(f"train_portion must be in (0, 1), got {self.train_portion}")
         for name in ("epochs", "batch_size", "C", "layers", "steps"):

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from robustnas.monitor.units import format_rate
 from robustnas.search.config import SearchConfig
 from robustnas.search.objective import RegularizerSet
 from robustnas.space.genotype import Genotype
@@ -29,6 +30,9 @@ class EpochLogger:
         self.guard = _make_guard(config)
         self.writer.text("config", "\n".join(f"    {k}: {v}" for k, v in
                                              vars(config).items()), 0)
+        from robustnas.monitor.hparams import SEARCH_METRICS, log_hparams
+
+        log_hparams(self.writer, config, SEARCH_METRICS)
 
     # -- per epoch ---------------------------------------------------------------------
     def end_epoch(self, epoch: int, record: dict[str, Any], genotype: Genotype,
@@ -44,6 +48,11 @@ class EpochLogger:
                    "genotype/skip_connect_normal": genotype.count("skip_connect", "normal"),
                    "genotype/skip_connect_reduce": genotype.count("skip_connect", "reduce")},
                   step)
+        from robustnas.search.decisiveness import model_decisiveness
+
+        decided = model_decisiveness(self.model)
+        record.update(decided.scalars())
+        w.scalars(decided.scalars(), step)
         for key, value in record.items():
             if key.startswith(("regularizer", "arch_val_loss")) and isinstance(value, float):
                 w.scalar(key, value, step)
@@ -51,8 +60,9 @@ class EpochLogger:
         self._pictures(step, genotype)
         summary = (f"epoch {step}/{self.config.epochs}: train loss {record['train_loss']:.3f} "
                    f"acc {record['train_acc']:.3f} | val loss {record['val_loss']:.3f} "
-                   f"acc {record['val_acc']:.3f} | {record['images_per_second']:.0f} img/s | "
-                   f"skips {genotype.count('skip_connect', 'normal')}")
+                   f"acc {record['val_acc']:.3f} | {format_rate(record['images_per_second'])} | "
+                   f"skips {genotype.count('skip_connect', 'normal')} | "
+                   f"α margin {decided.median_op_margin:.2f}/{decided.num_ops}")
         print(summary, file=sys.stderr)
         w.flush()
         if self.guard is None:

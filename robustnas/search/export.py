@@ -16,7 +16,10 @@ from robustnas.space.supernet import SuperNet
 
 def provenance(model: SuperNet, *, dataset: str, regularizer: str, seed: int, epoch: int,
                **extra: Any) -> dict[str, Any]:
-    """Where a derived genotype came from, including the final softmax(α)."""
+    """Where a derived genotype came from, including the final softmax(α) and how decisive
+    it is (:mod:`robustnas.search.decisiveness`)."""
+    from robustnas.search.decisiveness import model_decisiveness
+
     probs = model.alpha_softmax()
     return {
         "dataset": dataset,
@@ -26,6 +29,9 @@ def provenance(model: SuperNet, *, dataset: str, regularizer: str, seed: int, ep
         "primitives": list(model.primitives),
         "alpha_softmax": {k: [[round(float(v), 6) for v in row] for row in t.tolist()]
                           for k, t in probs.items()},
+        "decisiveness": model_decisiveness(model).to_dict(),
+        "supernet": {k: v for k, v in getattr(model, "config", {}).items()
+                     if k in ("C", "layers", "steps", "num_classes", "in_channels", "N")},
         "robustnas_version": __version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         **extra,

@@ -21,6 +21,7 @@ from robustnas.config import config_to_dict, resolve_config, save_config
 from robustnas.divergence import DivergenceGuard, split_parameters
 from robustnas.errors import RobustnasError, UsageError
 from robustnas.io import check_writable_dir, ensure_writable_dir
+from robustnas.monitor.history import write_history
 from robustnas.resume import explicit_settings
 from robustnas.rundir import check_run_dir, open_run_dir
 from robustnas.runtime import (
@@ -133,7 +134,7 @@ class Searcher:
             betas=(config.arch_beta1, config.arch_beta2), weight_decay=config.arch_weight_decay)
         self.architect = Architect(self.model, self.arch_optimizer, self.w_optimizer,
                                    self.regularizers, self.criterion, order=config.order,
-                                   autocast=self.autocast)
+                                   autocast=self.autocast, fd_radius=config.fd_radius)
         self.guard = _divergence_guard(self)
         self.rundir = open_run_dir(self.run_dir, resume=resume, overwrite=overwrite or scratch)
         try:
@@ -304,6 +305,7 @@ class Searcher:
             record["skipped_steps"] = self.guard.end_epoch()
         stopped = self.log.end_epoch(self.epoch, record, genotype, self.data.val_eval)
         self.history.append(record)
+        write_history(self.run_dir, self.history)  # history.json / history.csv
         self.scheduler.step()
         self.epoch += 1
         self.step = 0
@@ -317,6 +319,10 @@ class Searcher:
             seed=config.seed, epoch=self.epoch, order=config.order,
             stopped_early=stopped_early))
         written = export_genotype(genotype, self.run_dir / "genotype.json")
+        if config.bench_root and getattr(genotype, "space", "darts") == "nb201":
+            from robustnas.tables.lookup import write_search_lookup
+
+            write_search_lookup(genotype, config, self.run_dir)
         self.log.close()
         return SearchResult(self.run_dir, genotype, written["genotype"], written["pictures"],
                             self.epoch, self.history, stopped_early)

@@ -6,6 +6,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from robustnas.monitor.units import format_rate
+
 # record key -> TensorBoard tag
 TAGS = {
     "train_loss": "train/loss",
@@ -65,6 +67,6 @@ def summary_line(record: dict[str, Any], epochs: int) -> str:
         line += f" | held-out clean {record['eval_clean_acc']:.3f}"
         if record.get("eval_robust_acc") is not None:
             line += f" pgd {record['eval_robust_acc']:.3f}"
-    line += (f" | lr {record['lr']:.4g} | {record['images_per_second']:.0f} img/s"
+    line += (f" | lr {record['lr']:.4g} | {format_rate(record['images_per_second'])}"
              f" | {record['epoch_seconds']:.1f}s")
     return line
