@@ -111,3 +111,15 @@ def test_cli_table_search(bench_root, tmp_path, capsys):
     assert main(["table", "query", "7", "--bench-root", str(bench_root), "--ranks",
                  "--key", "clean"]) == 0
     assert "rank" in capsys.readouterr().out
+
+
+def test_differentiable_search_looks_its_cell_up(bench_root, tmp_path):
+    from robustnas.search import run_search
+
+    result = run_search(overrides=dict(
+        space="nb201", dataset="digits", epochs=1, batch_size=16, C=2, layers=3,
+        max_steps_per_epoch=1, out=str(tmp_path / "s"), bench_root=str(bench_root)),
+        show_progress=False)
+    lines = (result.run_dir / "table_lookup.txt").read_text().splitlines()
+    assert lines[0].startswith(result.genotype.to_string())
+    assert "rank" in lines[1] and lines[2].startswith("  pgd@Linf")

@@ -48,3 +48,15 @@ def search_lookup(genotype: Any, bench_root: str | Path, dataset: str,
         return rank_lines(table, genotype, dataset, keys)
     except RobustnasError as exc:
         return [f"table lookup skipped: {exc}"]
+
+
+def write_search_lookup(genotype: Any, config: Any, run_dir: Path) -> list[str]:
+    """Print the found cell's table lines to stderr and save them as ``table_lookup.txt``."""
+    import sys
+
+    from robustnas.io import atomic_write_text
+
+    lines = search_lookup(genotype, config.bench_root, config.bench_dataset)
+    print("\n".join(["table lookup (no training needed):", *lines]), file=sys.stderr)
+    atomic_write_text(Path(run_dir) / "table_lookup.txt", "\n".join(lines) + "\n")
+    return lines
