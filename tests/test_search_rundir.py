@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -19,7 +20,7 @@ from robustnas.config import read_yaml
 from robustnas.io import load_checkpoint
 from robustnas.rundir import LOCK_NAME
 from robustnas.search.config import SearchConfig
-from robustnas.search.resume import resumed_search_config
+from robustnas.search.resume import apply_optimizer_settings, resumed_search_config
 from robustnas.search.searcher import Searcher, run_search
 
 REPO = Path(__file__).resolve().parents[1]
@@ -91,19 +92,16 @@ def test_resume_keeps_saved_settings_and_says_what_changes(tmp_path, capsys):
     assert (saved["w_lr"], saved["arch_lr"], saved["device"]) == (0.01, 0.002, "cpu")
     assert main(["search", "--resume", "--out", str(out), "--quiet", "--channels", "8"]) == 2
     assert "cannot change C when resuming" in capsys.readouterr().err
-
-
-def test_changed_learning_rates_reach_the_optimisers(tmp_path):
-    out = tmp_path / "run"
-    run_search(_tiny(out, epochs=2), show_progress=False)
-    config, state = resumed_search_config(out, {"w_lr": 0.05, "w_lr_min": 0.0,
+    # changed learning rates reach the optimisers
+    config, state = resumed_search_config(out, {"w_lr": 0.05, "w_lr_min": 0.002,
                                                 "arch_lr": 0.01, "arch_beta1": 0.9})
     assert state is not None
     searcher = Searcher(config, show_progress=False, resume=True)
     try:
         group = searcher.w_optimizer.param_groups[0]
         # cosine at epoch 2 of 2 from the new w_lr to the new w_lr_min
-        assert group["lr"] == pytest.approx(0.0) and searcher.scheduler.base_lrs == [0.05]
+        assert group["lr"] == pytest.approx(0.002) and searcher.scheduler.base_lrs == [0.05]
+        assert searcher.scheduler.get_last_lr() == [group["lr"]]
         arch = searcher.arch_optimizer.param_groups[0]
         assert arch["lr"] == 0.01 and arch["betas"] == (0.9, 0.999)
     finally:
@@ -115,6 +113,24 @@ def test_changed_learning_rates_reach_the_optimisers(tmp_path):
             state["w_optimizer"]["param_groups"][0]["lr"]
     finally:
         searcher.close()
+
+
+def test_new_learning_rate_restarts_the_cosine_value_mid_schedule():
+    w = torch.nn.Parameter(torch.zeros(2))
+    a = torch.nn.Parameter(torch.zeros(2))
+    w_opt = torch.optim.SGD([w], lr=0.025, momentum=0.9)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, T_max=4, eta_min=0.001)
+    for _ in range(2):  # epoch 2 of 4: half way
+        w_opt.step()
+        sched.step()
+    arch_opt = torch.optim.Adam([a], lr=3e-4)
+    config = SearchConfig(w_lr=0.1, w_lr_min=0.0, w_momentum=0.5, arch_lr=0.02)
+    apply_optimizer_settings(config, w_opt, sched, arch_opt)
+    assert w_opt.param_groups[0]["lr"] == pytest.approx(0.05)  # (0.1 + 0) / 2
+    assert w_opt.param_groups[0]["momentum"] == 0.5 and arch_opt.param_groups[0]["lr"] == 0.02
+    w_opt.step()
+    sched.step()  # the schedule goes on from the new values: epoch 3 of 4
+    assert w_opt.param_groups[0]["lr"] == pytest.approx(0.1 * (1 + math.cos(math.pi * 3 / 4)) / 2)
 
 
 def test_two_processes_then_kill_before_first_checkpoint_then_resume(tmp_path, capsys):
