@@ -121,6 +121,12 @@ class DivergenceGuard:
         unless the step was skipped (its buffers are then restored). Returns False for a
         skipped step, which the caller leaves out of its running averages.
         """
+        parameters = {what: list(named) for what, named in parameters.items()}
+        modules = list(modules)
+        everything = [t for named in parameters.values() for _, t in named]
+        everything += [b for m in modules for b in m.buffers()]
+        if _all_finite(everything):  # the usual case: one synchronisation
+            return self._finish_step()
         for what, named in parameters.items():
             bad = _first_nonfinite(named)
             if bad is not None:
@@ -132,6 +138,9 @@ class DivergenceGuard:
                     raise self._error(f"the batch-norm statistics became non-finite "
                                       f"(buffer {bad})")
                 self._skip(f"non-finite batch-norm statistics (buffer {bad})")
+        return self._finish_step()
+
+    def _finish_step(self) -> bool:
         if self.step_skipped and self._buffers is not None:
             with torch.no_grad():
                 for live, saved in self._buffers:
@@ -158,13 +167,16 @@ class DivergenceGuard:
         losses, self._losses = self._losses, []
         params = [p for group in optimizer.param_groups for p in group["params"]
                   if p.grad is not None]
-        cause = _nonfinite_loss([(name or loss_name, t) for name, t in losses])
-        if cause is None and params:
+        norm = None
+        if params:
             norm = torch.linalg.vector_norm(torch.stack(
                 [torch.linalg.vector_norm(p.grad.detach(), dtype=torch.float64)
                  for p in params]))
-            if not torch.isfinite(norm):
-                cause = f"the gradient norm of the {what} became {float(norm)}"
+        if _all_finite([t for _, t in losses] + ([norm] if norm is not None else [])):
+            return  # the usual case: one synchronisation
+        cause = _nonfinite_loss([(name or loss_name, t) for name, t in losses])
+        if cause is None and norm is not None and not torch.isfinite(norm):
+            cause = f"the gradient norm of the {what} became {float(norm)}"
         if cause is None:
             return
         if not self.skip_nonfinite:
@@ -197,6 +209,12 @@ class DivergenceGuard:
         hint = f" {self.hint}" if self.hint else ""
         return DivergenceError(f"{self.run} diverged: {cause} {where}; nothing was written "
                                f"from the diverged parameters; {kept}{hint}")
+
+
+def _all_finite(tensors: list[torch.Tensor]) -> bool:
+    """Whether every floating-point element of ``tensors`` is finite (one synchronisation)."""
+    flags = [torch.isfinite(t.detach()).all() for t in tensors if t.is_floating_point()]
+    return not flags or bool(torch.stack(flags).all())
 
 
 def _nonfinite_loss(losses: list[tuple[str, torch.Tensor]]) -> str | None:
