@@ -147,3 +147,20 @@ def test_lipschitz_bound_holds(arch):
     supernet = NB201SuperNet(C=4, N=1, in_channels=1)
     with pytest.raises(UsageError, match="running statistics"):
         lipschitz_upper_bound(supernet, (1, 8, 8))
+
+
+def test_cli_info_sample_and_bad_space(tmp_path, capsys):
+    from robustnas.cli import main
+
+    assert main(["info", EXAMPLE, "--image-size", "8", "--classes", "100"]) == 0
+    out = capsys.readouterr().out
+    assert "NAS-Bench-201" in out and "N=5" in out
+    assert main(["info", EXAMPLE, "--json", "--image-size", "8"]) == 0
+    assert json.loads(capsys.readouterr().out)["params"] == 802426  # reference formula
+    assert main(["sample", "--space", "nb201", "--n", "3", "--out", str(tmp_path / "s")]) == 0
+    capsys.readouterr()
+    files = sorted((tmp_path / "s").glob("random_*.json"))
+    assert len(files) == 3 and spec_space(files[0]) == "nb201"
+    assert main(["search", "--space", "nas101", "--dataset", "digits",
+                 "--out", str(tmp_path / "x")]) == 2
+    assert "unknown search space 'nas101'" in capsys.readouterr().err

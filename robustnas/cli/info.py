@@ -26,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--in-channels", type=int, help="input channels (default: the dataset's)")
     p.add_argument("--image-size", type=int, help="input size (default: the dataset's)")
     p.add_argument("--json", action="store_true", help="print a JSON object")
+    p.add_argument("--space", help="darts or nb201 (default: detected from ARCHITECTURE)")
     p.set_defaults(func=run)
 
 
@@ -36,7 +37,14 @@ def run(args: argparse.Namespace) -> int:
     from robustnas.errors import UsageError
     from robustnas.space.info import genotype_info
     from robustnas.space.info_defaults import KEYS, default_sizes
+    from robustnas.space.spaces import get_space, spec_space
 
+    if args.space is not None:
+        get_space(args.space)
+    if args.genotype and (args.space or spec_space(args.genotype)) == "nb201":
+        from robustnas.space.nb201.info import print_nb201_info  # NAS-Bench-201 cell
+
+        return print_nb201_info(args)
     given = {k: getattr(args, k) for k in KEYS}
     if given["image_size"] is None and str(args.genotype or "").endswith((".pt", ".pth")):
         from robustnas.space.architecture import checkpoint_image_size
