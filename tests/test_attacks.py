@@ -256,7 +256,7 @@ def test_bench_attack_runs_tiny(capsys):
     from robustnas.cli import main
 
     rc = main(["bench", "attack", "--channels", "4", "--layers", "2", "--batch-size", "2",
-               "--image-size", "8", "--steps", "2", "--warmup", "0", "--repeats", "1",
+               "--image-size", "8", "--steps", "2", "--warmup", "0", "--rounds", "1",
                "--no-autoattack", "--device", "cpu", "--json"])
     assert rc == 0
     result = json.loads(capsys.readouterr().out)

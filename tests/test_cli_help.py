@@ -39,3 +39,33 @@ def test_every_command_answers_help(path, flag, capsys):
 def test_bare_bench_prints_usage(capsys):
     assert main(["bench"]) == 0
     assert "usage: robustnas bench" in capsys.readouterr().out
+
+
+def _help(path, capsys) -> str:
+    with pytest.raises(SystemExit):
+        main([*path, "--help"])
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("path", _all_paths(), ids=" ".join)
+def test_one_spelling_per_option(path, capsys):
+    text = _help(path, capsys)
+    assert "--no-progress" not in text and "--repeats" not in text
+
+
+def test_old_spellings_are_hidden_aliases(capsys):
+    parser = build_parser()
+    args = parser.parse_args(["evaluate", "x.pt", "--no-progress"])
+    assert args.quiet is True
+    assert "deprecated, use --quiet" in capsys.readouterr().err
+    assert parser.parse_args(["evaluate", "x.pt"]).quiet is False
+    for command in (["search"], ["retrain", "DARTS_V2"]):
+        assert parser.parse_args([*command, "--quiet"]).quiet is True
+    from robustnas.benchmarks import train
+    from robustnas.cli import _Parser
+
+    bench = _Parser(prog="robustnas bench train")
+    train.add_arguments(bench)
+    assert bench.parse_args([]).rounds == 3
+    assert bench.parse_args(["--repeats", "5"]).rounds == 5
+    assert bench.parse_args(["--rounds", "4"]).rounds == 4

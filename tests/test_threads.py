@@ -29,9 +29,9 @@ def test_set_threads_applies_and_rejects_negative(monkeypatch):
         set_threads(-1)
 
 
-@pytest.mark.parametrize("command", ["search", "retrain", "evaluate"])
+@pytest.mark.parametrize("command", ["search", "retrain", "evaluate", "study"])
 def test_every_long_command_takes_threads(command):
-    extra = {"retrain": ["DARTS_V2"], "evaluate": ["x.pt"]}.get(command, [])
+    extra = {"retrain": ["DARTS_V2"], "evaluate": ["x.pt"], "study": ["s.yaml"]}.get(command, [])
     args = build_parser().parse_args([command, *extra, "--threads", "2"])
     assert args.threads == 2
     if command == "search":

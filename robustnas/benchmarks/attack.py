@@ -49,6 +49,7 @@ from robustnas.benchmarks.timing import (
     timing_row,
     variant_memory,
 )
+from robustnas.cli.options import add_deprecated_int
 from robustnas.errors import UsageError
 from robustnas.runtime import resolve_device
 from robustnas.space.genotypes import GENOTYPES
@@ -71,7 +72,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="comma list of channels_last,bf16,bf16+channels_last (bf16: CUDA "
                         "only; auto: all on CUDA, channels_last on CPU)")
     p.add_argument("--warmup", type=int, default=1)
-    p.add_argument("--repeats", type=int, default=3, help="timed rounds; the median is kept")
+    p.add_argument("--rounds", type=int, default=3, help="timed rounds; the median is kept")
+    add_deprecated_int(p, "--repeats", "rounds")
     p.add_argument("--aa-images", type=int, default=None,
                    help="images AutoAttack is timed on (default 64 on CUDA, 4 on CPU)")
     p.add_argument("--aa-steps", type=int, default=100)
@@ -110,7 +112,7 @@ def _model(args: argparse.Namespace, device: torch.device, channels_last: bool) 
 
 def _check(args: argparse.Namespace) -> None:
     for name in ("channels", "layers", "batch_size", "image_size", "classes", "steps",
-                 "repeats", "aa_steps", "aa_queries"):
+                 "rounds", "aa_steps", "aa_queries"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
     if args.warmup < 0:
@@ -228,7 +230,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     steps = {labels[k]: build_variant(k, args, device) for k in keys}
     memory = {k: variant_memory(build_variant, k, args, device) for k in keys} \
         if args.memory else {}
-    timings = time_interleaved(steps, device, args.warmup, 1, args.repeats)
+    timings = time_interleaved(steps, device, args.warmup, 1, args.rounds)
     base = labels["clean_fwd_bwd"]
     ratio = "speed_vs_baseline"
     rows = []
@@ -269,6 +271,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "config": {"genotype": args.genotype, "channels": args.channels, "layers": args.layers,
                    "batch_size": args.batch_size, "image_size": args.image_size,
                    "classes": args.classes, "steps": args.steps, "eps": "8/255",
-                   "step_size": "2/255", "warmup": args.warmup, "repeats": args.repeats},
+                   "step_size": "2/255", "warmup": args.warmup, "rounds": args.rounds},
         "rows": rows, "autoattack": aa_rows, "notes": notes, "table": table,
     }

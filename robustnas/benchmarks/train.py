@@ -39,6 +39,7 @@ from robustnas.benchmarks.timing import (
     timing_row,
     variant_memory,
 )
+from robustnas.cli.options import add_deprecated_int
 from robustnas.config import parse_number
 from robustnas.errors import UsageError
 from robustnas.runtime import autocast_factory, resolve_device
@@ -76,8 +77,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(auto: fp32 and standard, plus the bf16/channels_last ones on CUDA)")
     p.add_argument("--warmup", type=int, default=2, help="untimed calls per row")
     p.add_argument("--iters", type=int, default=2, help="calls per timed round")
-    p.add_argument("--repeats", type=int, default=3,
+    p.add_argument("--rounds", type=int, default=3,
                    help="timed rounds (rows take turns; the median round is reported)")
+    add_deprecated_int(p, "--repeats", "rounds")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     p.add_argument("--no-memory", action="store_true",
                    help="skip the per-variant memory probes (one fresh process each on CPU)")
@@ -189,7 +191,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         torch.set_num_threads(args.threads)
     objective = _objective(args)
     OBJECTIVES.get(objective)  # unknown objective: UsageError listing the choices
-    for name in ("batch_size", "warmup", "iters", "repeats"):
+    for name in ("batch_size", "warmup", "iters", "rounds"):
         if getattr(args, name) < (0 if name == "warmup" else 1):
             raise UsageError(f"--{name.replace('_', '-')} must be positive")
     if device.type == "cuda":
@@ -206,7 +208,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             memory[name] = variant_memory(build_variant, name, args, device)
         label = _label(name, row_objective, config)
         steps[label], configs[label], labels[name] = step, config, label
-    timings = time_interleaved(steps, device, args.warmup, args.iters, args.repeats)
+    timings = time_interleaved(steps, device, args.warmup, args.iters, args.rounds)
     base = labels["fp32"]
     ratio = "speed_vs_fp32"
     rows = []
@@ -233,7 +235,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                    "batch_size": args.batch_size, "image_size": args.image_size,
                    "attack_steps": main_config.steps, "eps": main_config.eps,
                    "step_size": main_config.step_size, "warmup": args.warmup,
-                   "iters": args.iters, "repeats": args.repeats},
+                   "iters": args.iters, "rounds": args.rounds},
         "notes": notes,
         "rows": rows,
         "table": format_table(rows, columns) + "".join(f"\nnote: {n}" for n in notes),

@@ -44,6 +44,21 @@ def add_quiet_option(parser: Any) -> None:
     parser.add_argument("--no-progress", dest="quiet", action=_Deprecated, new="--quiet")
 
 
+def add_deprecated_int(parser: Any, old: str, dest: str) -> None:
+    """A hidden ``old`` spelling of an integer option stored in ``dest`` (a note on use)."""
+
+    class _Old(argparse.Action):
+        def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                     values: Any, option_string: str | None = None) -> None:
+            new = "--" + dest.replace("_", "-")
+            print(f"{parser.prog}: note: {option_string} is deprecated, use {new}",
+                  file=sys.stderr)
+            setattr(namespace, dest, values)
+
+    parser.add_argument(old, dest=dest, type=int, action=_Old, default=argparse.SUPPRESS,
+                        help=argparse.SUPPRESS)
+
+
 def add_deprecated_flag(parser: Any, old: str, dest: str, new: str) -> None:
     """A hidden ``old`` spelling of a store-true option ``new`` (destination ``dest``)."""
     parser.add_argument(old, dest=dest, action=_Deprecated, new=new)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from robustnas.cli.options import add_threads_option
 from robustnas.errors import UsageError
 
 
@@ -26,11 +27,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="show each trial's training and evaluation progress")
     p.add_argument("--no-report", action="store_true",
                    help="do not write/print the report when the worker finishes")
+    add_threads_option(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Dispatch to the runner or the report."""
+    if args.threads is not None:
+        import os
+
+        from robustnas.runtime import set_threads
+
+        # Exported too, so that every trial (whose own default reads it) uses the same.
+        os.environ["OMP_NUM_THREADS"] = str(set_threads(args.threads))
     target = list(args.target)
     if target[0] == "report":
         if len(target) != 2:
