@@ -1,0 +1,69 @@
+"""How decisive a derived genotype is (issue 12, item 2)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from robustnas.search.decisiveness import (
+    cell_decisiveness,
+    decisiveness,
+    describe,
+    model_decisiveness,
+)
+from robustnas.search.export import provenance
+from robustnas.space.supernet import PRIMITIVES, SuperNet
+
+
+def _cell(rows):
+    return torch.tensor(rows, dtype=torch.float64)
+
+
+def test_margins_follow_the_darts_derivation():
+    ops = ["none", "a", "b", "c"]
+    # 2 nodes: node 2 has inputs 0, 1; node 3 has inputs 0, 1, 2
+    w = _cell([[0.7, 0.1, 0.1, 0.1],      # none dominates: excluded, margin 0
+               [0.1, 0.5, 0.3, 0.1],      # a over b by 0.2
+               [0.1, 0.6, 0.2, 0.1],      # node 3 <- 0: strength 0.6, margin 0.4
+               [0.1, 0.1, 0.45, 0.35],    # node 3 <- 1: strength 0.45, margin 0.1
+               [0.25, 0.25, 0.25, 0.25]])  # node 3 <- 2: strength 0.25 (dropped)
+    c = cell_decisiveness(w, ops, steps=2)
+    assert c.op_margins == pytest.approx([0.2 * 4, 0.0, 0.4 * 4, 0.1 * 4])
+    assert c.edge_margins == pytest.approx([(0.45 - 0.25) * 4])
+    row_entropy = [-(p * torch.log(p)).sum().item() / math.log(4) for p in w]
+    assert c.entropy == pytest.approx(sum(row_entropy) / 5)
+
+
+def test_uniform_alpha_is_flagged_and_a_peaked_one_is_clear():
+    k = len(PRIMITIVES)
+    uniform = torch.full((14, k), 1 / k)
+    d = decisiveness({"normal": uniform, "reduce": uniform}, PRIMITIVES, 4)
+    assert d.verdict == "uniform" and d.entropy == pytest.approx(1.0)
+    assert "indistinguishable from a uniform" in d.warning
+    # the quickstart's old outcome: every weight within 0.117..0.136
+    gen = torch.Generator().manual_seed(0)
+    noisy = torch.softmax(0.06 * torch.randn(14, k, generator=gen), dim=1)
+    assert decisiveness({"normal": noisy, "reduce": noisy}, PRIMITIVES, 4).verdict == "uniform"
+    peaked = torch.softmax(3 * torch.randn(14, k, generator=gen), dim=1)
+    d = decisiveness({"normal": peaked, "reduce": peaked}, PRIMITIVES, 4)
+    assert d.verdict == "clear" and d.warning is None and d.entropy < 0.8
+
+
+def test_provenance_records_it_and_describe_reads_it_back():
+    torch.manual_seed(0)
+    net = SuperNet(C=4, num_classes=10, layers=3, steps=4, in_channels=1)
+    with torch.no_grad():
+        net.alpha_normal.normal_(0, 2)
+        net.alpha_reduce.normal_(0, 2)
+    prov = provenance(net, dataset="digits", regularizer="none", seed=0, epoch=1)
+    record = prov["decisiveness"]
+    live = model_decisiveness(net)
+    assert record["verdict"] == live.verdict
+    assert record["median_op_margin"] == pytest.approx(live.median_op_margin, abs=1e-4)
+    assert set(live.scalars()) >= {"decisiveness/median_op_margin", "decisiveness/entropy",
+                                   "decisiveness/normal_min_op_margin"}
+    line, warning = describe(record)
+    assert line.startswith(f"decisiveness {live.verdict}") and warning is None
+    assert prov["supernet"]["C"] == 4 and prov["supernet"]["in_channels"] == 1
