@@ -15,7 +15,6 @@ with ``to_dict()``/``describe()``/``count()``; then add one :class:`SearchSpace`
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -178,9 +177,12 @@ def spec_space(spec: str | Path) -> str:
         return "nb201"
     path = Path(text)
     if path.suffix == ".json" and path.is_file():
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        from robustnas.errors import GenotypeError
+        from robustnas.space.genotype import read_genotype_json
+
+        try:  # size, encoding and nesting limits of genotype files
+            data = read_genotype_json(path)
+        except GenotypeError:
             return "darts"  # the DARTS loader reports the problem
         for name in SPACES:
             if name != "darts" and SPACES.get(name).owns(data):
