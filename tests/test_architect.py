@@ -105,3 +105,24 @@ def test_unrolled_step_uses_optimizer_momentum_and_weight_decay():
     weight_step(net, w_opt, x, y, nn.CrossEntropyLoss(), 0.0)
     for name, p in net.named_weights():
         torch.testing.assert_close(unrolled[name], p.detach(), rtol=1e-10, atol=1e-12)
+
+
+def test_fd_radius_is_a_search_option(setup, tmp_path):
+    from robustnas.search.config import SearchConfig
+    from robustnas.search.searcher import Searcher
+
+    config = SearchConfig(dataset="synthetic", dataset_options={"n_train": 32, "n_test": 8},
+                          C=4, layers=3, batch_size=8, epochs=1, device="cpu", order=2,
+                          fd_radius=0.05, out=str(tmp_path / "run"))
+    assert Searcher(config, show_progress=False).architect.fd_radius == 0.05
+
+    assert SearchConfig().fd_radius == 0.01  # DARTS' value stays the default
+    for bad in (0.0, -1e-3, float("inf"), float("nan")):
+        with pytest.raises(UsageError, match="fd_radius"):
+            SearchConfig(fd_radius=bad).validate()
+    # the radius is what the architect uses: a different radius, a different estimate
+    net, arch, (x, _), (y, _) = setup
+    vector = [torch.ones_like(p) for p in net.weights()]
+    a = arch.hessian_vector_product(vector, x, y, r=1e-2)
+    b = arch.hessian_vector_product(vector, x, y, r=1e-5)
+    assert any(not torch.allclose(p, q) for p, q in zip(a, b))
