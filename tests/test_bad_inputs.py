@@ -263,8 +263,24 @@ def test_full_disk_during_retraining_keeps_last_checkpoint_and_resumes(tmp_path,
 def test_full_disk_when_a_search_starts(tmp_path, monkeypatch, capsys):
     out = tmp_path / "run"
     _FullDisk(monkeypatch, "")  # nothing can be written
-    code = main([*SEARCH, "--set", "dataset_options={n_train: 64, n_test: 16}", "--epochs", "1",
-                 "--set", "max_steps_per_epoch=1", "--set", "draw_every=0", "--out", str(out)])
+    args = [*SEARCH, "--set", "dataset_options={n_train: 64, n_test: 16}", "--epochs", "1",
+            "--set", "max_steps_per_epoch=1", "--set", "draw_every=0", "--out", str(out)]
+    code = main(args)
     assert_one_line_error(code, capsys.readouterr().err, "disk full: cannot write")
     assert not list(tmp_path.rglob("*.tmp"))
     assert not (out / "checkpoint.pt").exists() and not (out / "genotype.json").exists()
+    monkeypatch.undo()  # space was freed: --resume starts the run from scratch
+    assert main([*args, "--resume"]) == 0
+    assert (out / "genotype.json").exists()
+
+
+def test_eval_every_0_trains_without_best_pt_and_says_so(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main([*RETRAIN, "--batch-size", "16", "--epochs", "1", "--cutout", "2",
+                 "--adversarial", "pgd", "--steps", "1", "--eval-every", "0", "--set",
+                 "max_steps_per_epoch=1", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "no best.pt is written" in captured.err
+    assert (out / "last.pt").exists() and not (out / "best.pt").exists()
+    assert "best" not in captured.out
