@@ -487,8 +487,8 @@ def _supernet_checkpoint(path) -> str:
     from robustnas.space.supernet import SuperNet
 
     torch.manual_seed(0)
-    net = SuperNet(C=4, num_classes=10, layers=3, steps=4, in_channels=1, mean=(0.5,),
-                   std=(0.25,))
+    net = SuperNet(C=2, num_classes=10, layers=3, steps=2, multiplier=2, in_channels=1,
+                   mean=(0.5,), std=(0.25,))
     atomic_torch_save({"model": model_payload(net),
                        "dataset": {"name": "digits", "root": None, "options": {}}}, path)
     return str(path)
