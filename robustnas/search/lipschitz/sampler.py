@@ -62,7 +62,7 @@ class LogNormalArchSampler(ArchSampler):
 
     def __init__(self, num_edges: int, num_ops: int, steps: int, rank: int = 1,
                  init_std: float = 0.1, location: str = "softmax", edge_weights: bool = True,
-                 derive_with_beta: bool = True) -> None:
+                 derive_with_beta: bool = True, node_sizes: tuple[int, ...] | None = None) -> None:
         super().__init__()
         if location not in ("softmax", "raw"):
             raise ValueError(f"location must be softmax or raw, got {location!r}")
@@ -72,9 +72,10 @@ class LogNormalArchSampler(ArchSampler):
         self.derive_with_beta = derive_with_beta
         self.node_ranges: list[tuple[int, int]] = []
         start = 0
-        for node in range(steps):
-            self.node_ranges.append((start, start + node + 2))
-            start += node + 2
+        # DARTS: node j has j + 2 inputs; other spaces pass their in-degrees (NB201: 1, 2, 3).
+        for size in node_sizes or tuple(node + 2 for node in range(steps)):
+            self.node_ranges.append((start, start + size))
+            start += size
         if start != num_edges:
             raise ValueError(f"{steps} steps need {start} edges, got {num_edges}")
         self.register_buffer("node_of_edge", torch.tensor(

@@ -90,9 +90,18 @@ class LogNormalLipschitz(Regularizer):
         self.sampler: LogNormalArchSampler | None = None
         self.estimator: SupernetLipschitz | None = None
         self._pending: dict[str, torch.Tensor] = {}
+        self.adapter: Any = None
 
     def setup(self, model: nn.Module) -> None:
         """Install the log-normal sampler (its parameters join the architecture parameters)."""
+        self.adapter = None
+        if hasattr(model, "lipschitz_adapter"):  # another space's bound (e.g. NAS-Bench-201)
+            o = self.options
+            self.adapter = model.lipschitz_adapter(o)
+            self.sampler = self.adapter.sampler
+            model.set_arch_sampler(self.sampler)
+            self.model = model
+            return
         needed = ("alpha_normal", "alpha_reduce", "cells", "set_arch_sampler", "steps")
         if not all(hasattr(model, name) for name in needed):
             raise UsageError("regularizer lipschitz needs a DARTS SuperNet")
@@ -112,12 +121,16 @@ class LogNormalLipschitz(Regularizer):
     @property
     def num_nodes(self) -> int:
         """N: the number of node sums in the bound (cells × nodes)."""
+        if self.adapter is not None:
+            return self.adapter.num_nodes
         return len(self.model.cells) * len(self.sampler.node_ranges)
 
     def lipschitz_constants(self, input_shape: tuple[int, ...]) -> torch.Tensor:
         """Refresh and return λ (cells × edges × ops) for inputs of ``input_shape``."""
         if self.model is None:
             raise RuntimeError("setup(model) must be called first")
+        if self.adapter is not None:
+            return self.adapter.constants(tuple(input_shape))
         if self.estimator is None:
             self.estimator = SupernetLipschitz(self.model, tuple(input_shape),
                                                pool_bound=self.options["pool_bound"],
@@ -131,6 +144,9 @@ class LogNormalLipschitz(Regularizer):
     def log_bound(self, lambdas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(μ_F, σ_F) of log λ_F for the current distribution and constants."""
         model = self.model
+        if self.adapter is not None:
+            mu, var = self.adapter.log_moments(lambdas)
+            return mu, var.clamp_min(1e-18).sqrt()
         alphas = {"normal": model.alpha_normal, "reduce": model.alpha_reduce}
         mu, var = network_log_moments(self.sampler, alphas, lambdas,
                                       self.estimator.reduction.to(lambdas.device))

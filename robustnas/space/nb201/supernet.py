@@ -123,6 +123,12 @@ class NB201SuperNet(nn.Module):
         """One sample of the mixing weights, shared by every cell."""
         return {"cell": self.arch_sampler(self.alpha, False)}
 
+    def lipschitz_adapter(self, options: dict[str, Any]) -> Any:
+        """The log-normal Lipschitz regulariser's view of this supernet."""
+        from robustnas.space.nb201.lipschitz_reg import NB201LipschitzAdapter
+
+        return NB201LipschitzAdapter(self, options)
+
     # -- forward ------------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weights = self.mixing_weights()["cell"]
