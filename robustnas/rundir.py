@@ -10,9 +10,10 @@ directory with :func:`open_run_dir`, which
    lock when its process dies, however it dies; a lock file left by a killed process is
    recognised as stale and taken over, saying so;
 2. removes temporary files left by an interrupted atomic write (``.last.pt.*.tmp``, ...);
-3. for a new run, refuses a directory that already holds a run unless ``overwrite`` is
-   given, in which case the old run's files are deleted first (so TensorBoard never shows
-   two runs mixed in one folder).
+3. for a new run, refuses a directory that already holds a run (a checkpoint or a
+   summary) unless ``overwrite`` is given, in which case the old run's files are deleted
+   first, so TensorBoard never shows two runs mixed in one folder. A run killed before its
+   first checkpoint holds nothing to continue: a new run there removes its events instead.
 
 The lock is held until :meth:`RunDir.close` (the commands close it when they end, however
 they end). Everything here is plain Python, usable from a notebook.
