@@ -211,6 +211,30 @@ def test_autoattack_runs_and_cascades(trained_mlp, digits_data):
     assert out.warnings == [] and out.model_calls > 0 and out.model_images >= len(y)
 
 
+class _Dynamic(nn.Module):
+    """Calls torch.autograd.grad inside forward: AutoAttack's check_dynamic flags that."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.enable_grad():
+            probe = x.detach().requires_grad_(True)
+            (g,) = torch.autograd.grad(self.inner(probe).sum(), probe)
+        return self.inner(x) + 0 * g.sum()
+
+
+def test_autoattack_checks_are_reported_per_model(trained_mlp, digits_data):
+    pytest.importorskip("pyautoattack")
+    _, _, x, y = digits_data
+    attack = make_attack("apgd-ce", aa_steps=2)
+    flagged = attack.run(_Dynamic(trained_mlp), x[:8], y[:8], EPS)
+    assert any("dynamic defense" in w for w in flagged.warnings)
+    clean = attack.run(trained_mlp, x[:8], y[:8], EPS)  # the library's counter is reset
+    assert clean.warnings == []
+
+
 def test_cascade_equals_one_official_standard_call(trained_mlp, digits_data):
     """Running the parts one by one gives, per sample, what one run_standard_evaluation gives."""
     lib = pytest.importorskip("pyautoattack")

@@ -36,8 +36,9 @@ How the library is driven (and where it deviates, all documented in the report):
 * The library re-seeds PyTorch's global RNG and (FAB) leaves parameter gradients; we run it
   inside :func:`torch.random.fork_rng` and clear the gradients it created. Its
   ``check_dynamic`` installs a ``sys.settrace`` hook; the previous trace function (debugger,
-  coverage) is restored afterwards. Returned images are projected onto the ε-ball and
-  [0, 1] before they are scored.
+  coverage) is restored afterwards, and its global call counts are reset before each run
+  (the library never resets them, so one flagged model would flag every later one).
+  Returned images are projected onto the ε-ball and [0, 1] before they are scored.
 """
 
 from __future__ import annotations
@@ -200,6 +201,10 @@ class OfficialAutoAttack(Attack):
         fresh = [p for p in model.parameters() if p.grad is None]
         devices = [x.device] if x.device.type == "cuda" else []
         fractions = {"clean": clean_frac}
+        from pyautoattack import checks
+
+        for key in checks.funcs:  # the library never resets check_dynamic's global counts,
+            checks.funcs[key] = 0  # so one dynamic model would flag every later one
         with torch.random.fork_rng(devices=devices), _CapturedLog() as log:
             for part in self.parts:
                 idx = robust.nonzero().squeeze(1)
@@ -219,7 +224,6 @@ class OfficialAutoAttack(Attack):
                 if len(self.parts) > 1:
                     components[f"{self.name}/{part}"] = robust.clone()
             if len(self.parts) > 1 and "square" in self.parts:
-                from pyautoattack import checks
                 checks.check_square_sr(fractions, logger=logging.getLogger(LOGGER_NAME))
         for p in fresh:
             p.grad = None
