@@ -225,6 +225,9 @@ def _evaluate_one(cand: Candidate, test: Any, attack_list: list[Attack],
             result["measures"] = ev.measures(measure_n, hessian_iters)
         if corruptions:
             result["corruptions"] = ev.corruptions(corruptions_dir)
+        if bar.n != bar.total:  # e.g. corruption files holding fewer images than --n
+            bar.total = bar.n
+            bar.refresh()
     finally:
         bar.close()
     result["sanity"] = found
