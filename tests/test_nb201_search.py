@@ -164,3 +164,17 @@ def test_cli_info_sample_and_bad_space(tmp_path, capsys):
     assert main(["search", "--space", "nas101", "--dataset", "digits",
                  "--out", str(tmp_path / "x")]) == 2
     assert "unknown search space 'nas101'" in capsys.readouterr().err
+
+
+def test_study_sources_accept_nb201(tmp_path):
+    from robustnas.studies.sources import expand_sources
+    from robustnas.studies.spec import parse_study_spec
+
+    spec = parse_study_spec({"architectures": [{"random": 2, "space": "nb201"},
+                                               {"arch": EXAMPLE, "label": "example"}],
+                             "training": {"dataset": "digits"}}, base_dir=tmp_path)
+    archs = expand_sources(spec, tmp_path / "study").architectures
+    assert [spec_space(a.spec) for a in archs] == ["nb201"] * 3
+    with pytest.raises(UsageError, match="unknown search space 'nas101'"):
+        parse_study_spec({"architectures": [{"random": 2, "space": "nas101"}]},
+                         base_dir=tmp_path)

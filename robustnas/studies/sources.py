@@ -86,7 +86,8 @@ def expand_sources(spec: StudySpec, study_dir: Path) -> Expanded:
         elif source.kind == "random":
             prefix = str(opts.get("prefix", "random"))
             paths = _random_cells(int(opts["random"]), int(opts.get("seed", 0)),
-                                  study_dir / "genotypes", prefix)
+                                  study_dir / "genotypes", prefix,
+                                  space=str(opts.get("space", "darts")))
             archs += [Architecture(p.stem, "random", str(p), overrides=overrides)
                       for p in paths]
         elif source.kind == "ensemble":
@@ -123,9 +124,9 @@ def _resolve_spec(text: str, base_dir: Path) -> str:
             raise UsageError(f"study: genotype file {text!r} not found (relative to "
                              f"{base_dir})")
         path = candidate if candidate.is_file() else Path(text)
-        from robustnas.space.genotype import load_genotype
+        from robustnas.space.spaces import load_any_genotype
 
-        load_genotype(path)
+        load_any_genotype(str(path))  # a DARTS or another space's genotype file
         return str(path.resolve())
     check_architecture_name(text)
     return text
@@ -134,7 +135,11 @@ def _resolve_spec(text: str, base_dir: Path) -> str:
 def check_architecture_name(text: str) -> None:
     """Raise a one-line error unless ``text`` names a genotype or a hand-crafted network."""
     from robustnas.space.genotype import load_genotype
+    from robustnas.space.spaces import load_any_genotype, spec_space
 
+    if spec_space(text) != "darts":  # e.g. a NAS-Bench-201 cell string
+        load_any_genotype(text)
+        return
     try:
         load_genotype(text)
     except GenotypeError:
@@ -146,15 +151,17 @@ def check_architecture_name(text: str) -> None:
             raise
 
 
-def _random_cells(n: int, seed: int, folder: Path, prefix: str) -> list[Path]:
-    from robustnas.space.genotype import save_genotype
-    from robustnas.space.sampling import sample_genotypes
+def _random_cells(n: int, seed: int, folder: Path, prefix: str,
+                  space: str = "darts") -> list[Path]:
+    from robustnas.space.sampling import get_sampler, sample_genotypes
 
+    save = get_sampler(space).save
     paths = []
-    for i, geno in enumerate(sample_genotypes(n, seed=seed)):
+    for i, geno in enumerate(sample_genotypes(n, seed=seed, space=space)):
         path = folder / f"{prefix}-s{seed}-{i:03d}.json"
         if not path.is_file():  # deterministic: every worker would write the same file
-            save_genotype(geno, path)
+            folder.mkdir(parents=True, exist_ok=True)
+            save(geno, path)
         paths.append(path)
     return paths
 

@@ -195,7 +195,7 @@ def _source(item: Any, index: int) -> ArchSource:
                          f"search, sampler (got {sorted(item)})")
     kind = kinds[0]
     allowed = {"arch": {"arch", "label", "set"},
-               "random": {"random", "seed", "set", "prefix"},
+               "random": {"random", "seed", "set", "prefix", "space"},
                "ensemble": {"ensemble", "label", "combine", "init", "seed", "set", "prefix"},
                "search": {"search", "set"},
                "sampler": {"sampler", "trials", "seed", "population", "startup", "set"}}[kind]
@@ -208,6 +208,9 @@ def _source(item: Any, index: int) -> ArchSource:
         raise UsageError(f"study: {where}: set must be a mapping of training options")
     if kind == "random":
         _positive_int(options["random"], f"{where}.random")
+        from robustnas.space.sampling import get_sampler
+
+        get_sampler(str(options.get("space", "darts")))  # unknown space: one-line error
     if kind == "sampler":
         if options["sampler"] not in SAMPLER_KINDS:
             raise UsageError(f"study: {where}: sampler must be one of "
