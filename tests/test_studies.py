@@ -88,14 +88,14 @@ def test_sampler_parameters_cover_the_darts_space():
 
 
 def test_study_runs_resumes_and_reports(tmp_path, capsys):
-    path = _write(tmp_path, "one", ["DARTS_V2", {"random": 2, "seed": 3}])
+    path = _write(tmp_path, "one", ["DARTS_V2", {"random": 1, "seed": 3}], steps=1)
     run = run_study(path)
     study_dir = tmp_path / "one"
     trials = _trials(study_dir, "one")
     keys = _complete_keys(trials)
-    assert len(keys) == 6 and len(set(keys)) == 6
+    assert len(keys) == 4 and len(set(keys)) == 4
     out = capsys.readouterr().out
-    assert "6/6 trials done" in out and "ETA" in out
+    assert "4/4 trials done" in out and "ETA" in out
     # every trial keeps its run directory: checkpoint, evaluation report, result
     for t in trials:
         run_dir = Path(t.user_attrs["result"]["run_dir"])
@@ -103,13 +103,13 @@ def test_study_runs_resumes_and_reports(tmp_path, capsys):
             assert (run_dir / name).is_file(), (run_dir, name)
         assert t.values == [t.user_attrs["result"]["clean"], t.user_attrs["result"]["robust"]]
     # the random cells were written with their provenance
-    assert len(list((study_dir / "genotypes").glob("random-s3-*.json"))) == 2
+    assert len(list((study_dir / "genotypes").glob("random-s3-*.json"))) == 1
     # the report: every file, one row per architecture with n = 2 seeds
     names = {p.name for p in run.report_paths}
     assert {"study.md", "study.json", "study.csv", "pareto.png", "robust_vs_eps.png",
             "tensorboard"} <= names
     data = json.loads((study_dir / "report" / "study.json").read_text())
-    assert [r["n"] for r in data["rows"]] == [2, 2, 2]
+    assert [r["n"] for r in data["rows"]] == [2, 2]
     assert set(data["rows"][0]["eps"]["0.1"]) == {"fgsm", "pgd2", "worst_case", "hrs"}
     md = (study_dir / "report" / "study.md").read_text()
     assert "DARTS_V2" in md and " ± " in md
@@ -180,3 +180,23 @@ def test_killed_worker_trial_is_retried(tmp_path):
     retried = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE
                and t.user_attrs["key"] == killed_key]
     assert retried[0].system_attrs["failed_trial"] == failed[0].number
+
+
+@pytest.mark.slow
+def test_search_and_sampler_sources(tmp_path):
+    search = {"regularizers": ["none", "advrush"], "seeds": [0],
+              "set": {"epochs": 2, "warmup_epochs": 1, "C": 4, "layers": 3,
+                      "max_steps_per_epoch": 2, "draw_every": 0,
+                      "regularizer_options": {"advrush": {"start_epoch": 1}}}}
+    path = _write(tmp_path, "src", [{"search": search}, {"sampler": "tpe", "trials": 2,
+                                                         "seed": 0}], seeds=[0], steps=1)
+    run_study(path, report=False)
+    study_dir = tmp_path / "src"
+    trials = _trials(study_dir, "src")
+    assert _complete_keys(trials) == ["search-advrush-s0@0", "search-none-s0@0",
+                                      "tpe-0002@0", "tpe-0003@0"]
+    for label in ("search-none-s0", "search-advrush-s0"):
+        geno = json.loads((study_dir / "searches" / label / "genotype.json").read_text())
+        assert geno["provenance"]["regularizer"].startswith(label.split("-")[1])
+    sampled = [t for t in trials if t.user_attrs.get("kind") == "sampled"]
+    assert all("normal_n3_inputs" in t.params for t in sampled)
