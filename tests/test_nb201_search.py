@@ -178,3 +178,13 @@ def test_study_sources_accept_nb201(tmp_path):
     with pytest.raises(UsageError, match="unknown search space 'nas101'"):
         parse_study_spec({"architectures": [{"random": 2, "space": "nas101"}]},
                          base_dir=tmp_path)
+
+
+def test_retrain_space_check(tmp_path, capsys):
+    from robustnas.cli import main
+
+    assert main(["retrain", EXAMPLE, "--space", "darts", "--dataset", "digits",
+                 "--out", str(tmp_path / "r")]) == 2
+    assert "is not a darts genotype (it is nb201)" in capsys.readouterr().err
+    assert main(["retrain", EXAMPLE, "--space", "foo", "--out", str(tmp_path / "r")]) == 2
+    assert not (tmp_path / "r").exists()

@@ -47,7 +47,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("genotype", nargs="?", metavar="GENOTYPE",
                    help="genotype JSON file or name (DARTS_V2, ADVRUSH, ...) or a "
                         "hand-crafted network (resnet18, wrn-28-10, resnet18@0.25, ...); "
-                        "optional with --resume, --ensemble or when the config file sets it")
+                        "optional with --resume, --ensemble or when the config file sets it; "
+                        "a NAS-Bench-201 cell string or genotype file is recognised")
+    p.add_argument("--space", help="darts or nb201: check that GENOTYPE is of this space "
+                                   "(default: detected)")
     p.add_argument("--config", metavar="FILE", help="YAML file of options "
                    "(see experiments/configs/retrain_*.yaml)")
     p.add_argument("--adversarial", metavar="OBJECTIVE",
@@ -139,6 +142,13 @@ def run(args: argparse.Namespace) -> int:
     from robustnas.train import TrainingInterrupted, retrain
 
     overrides = build_overrides(args)
+    if args.space is not None:
+        from robustnas.space.spaces import get_space, spec_space
+
+        get_space(args.space)
+        if args.genotype and spec_space(args.genotype) != args.space:
+            raise UsageError(f"genotype {args.genotype!r} is not a {args.space} genotype "
+                             f"(it is {spec_space(args.genotype)})")
     if args.resume and args.overwrite:
         raise UsageError("--resume continues the run in --out and --overwrite replaces it: "
                          "give one of them")
