@@ -100,6 +100,8 @@ CASES: list[tuple[str, list[str], str]] = [
                             "{out}/report.json"], "option eps"),
     ("evaluate-eps-inf", ["evaluate", "{model.pt}", "--eps", "inf", "--out",
                           "{out}/report.json"], "option eps"),
+    ("evaluate-large-eps-1e400", ["evaluate", "{model.pt}", "--large-eps", "1e400", "--out",
+                                  "{out}/report.json"], "option large_eps"),
     # -- values out of their documented range (passed before issue 10)
     ("retrain-eps-8", [*RETRAIN, "--eps", "8"], "eps must be in [0, 1]"),
     ("search-unknown-option", [*SEARCH, "--set", "nosuch=1"], "unknown option 'nosuch'"),

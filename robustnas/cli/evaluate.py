@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         measures=args.measures, measure_n=args.measure_n, corruptions=args.corruptions,
         corruptions_dir=args.corruptions_dir, dataset=args.dataset, data_root=args.data_root,
         sanity=not args.no_sanity, sanity_n=args.sanity_n,
-        large_eps=parse_number(args.large_eps), progress=not args.quiet,
+        large_eps=parse_number(args.large_eps, "large_eps"), progress=not args.quiet,
         run_dir=args.run_dir, aa_steps=args.aa_steps, aa_queries=args.aa_queries,
         supernet=args.supernet, announce=lambda line: print(line, file=sys.stderr))
     json_path, md_path = report.save(out)
