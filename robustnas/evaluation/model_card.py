@@ -12,8 +12,8 @@ the AutoAttack library and its settings, whether the run is the standard one on 
 test set), ``robustnas`` (version, checkpoint) and the AutoAttack log with the warnings of
 its checks. A card is only a RobustBench-comparable figure when ``evaluation.standard`` and
 ``evaluation.complete_test_set`` are both true; otherwise ``footnote`` says why not.
-``number_forward_passes`` is the model's ``forward_passes`` attribute when it has one (e.g.
-an ensemble of k networks: k), else 1.
+``number_forward_passes`` is the model's ``forward_passes`` attribute when it has one (a
+model that needs several stochastic passes per prediction), else 1.
 """
 
 from __future__ import annotations
