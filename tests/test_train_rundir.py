@@ -103,6 +103,12 @@ def test_resume_keeps_saved_settings_and_says_what_changes(tmp_path, capsys):
     assert "resume: changing checkpoint_every 200 -> 1" in err
     saved = read_yaml(out / "config.yaml")
     assert (saved["eval_n"], saved["device"], saved["seed"]) == (16, "cpu", 5)
+    other = tmp_path / "other"  # continuing into a directory that holds another run
+    other.mkdir()
+    (other / "last.pt").write_bytes(b"another run")
+    assert main(["retrain", "--resume", str(out), "--out", str(other), "--quiet"]) == 2
+    assert "holds a run" in capsys.readouterr().err
+    assert (other / "last.pt").read_bytes() == b"another run"
 
 
 _PAUSE_AFTER_STEPS = """

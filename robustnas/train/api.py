@@ -10,6 +10,7 @@ from typing import Any
 from robustnas.config import config_to_dict, read_yaml, resolve_config
 from robustnas.errors import UsageError
 from robustnas.resume import merge_resumed, saved_run_settings, say_changes
+from robustnas.rundir import RunDirOccupied, holds_run, occupied_message
 from robustnas.train.config import RESUMABLE_KEYS, RetrainConfig
 from robustnas.train.result import RetrainResult
 from robustnas.train.state import LAST_NAME, load_train_state, resolve_checkpoint_path
@@ -86,6 +87,9 @@ def _resumed(config: RetrainConfig | None, config_file: str | Path | None,
     else:
         path = resolve_checkpoint_path(resume)
         explicit.setdefault("out", str(path.parent))
+        out = Path(explicit["out"])
+        if out.resolve() != path.parent.resolve() and holds_run(out):
+            raise RunDirOccupied(occupied_message(out))  # continuing elsewhere must not mix
     if not path.exists() and (resume is True or Path(resume).is_dir()):
         return None, _from_scratch(path.parent, explicit)
     state = load_train_state(path)
