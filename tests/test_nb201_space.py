@@ -80,10 +80,12 @@ def test_parameter_counts_for_random_cells_and_other_widths():
 
 
 def test_info_reports_params_and_macs():
-    info = nb201_info(EXAMPLE, image_size=8)
-    assert info["params"] == reference_params(NB201Genotype.from_string(EXAMPLE).ops, 10)
-    small = nb201_info(cell_string(ALL["none"]), image_size=8)
-    big = nb201_info(cell_string(ALL["nor_conv_3x3"]), image_size=8)
+    small_net = dict(channels=4, cells_per_stage=1, image_size=8)
+    info = nb201_info(EXAMPLE, **small_net)
+    ops = NB201Genotype.from_string(EXAMPLE).ops
+    assert info["params"] == reference_params(ops, 10, C=4, N=1)
+    small = nb201_info(cell_string(ALL["none"]), **small_net)
+    big = nb201_info(cell_string(ALL["nor_conv_3x3"]), **small_net)
     assert small["macs"] < info["macs"] < big["macs"]
     with pytest.raises(UsageError, match="--classes"):
         nb201_info(EXAMPLE, classes=0)
