@@ -46,7 +46,8 @@ def test_second_process_is_refused_naming_the_first(tmp_path, capsys):
         [sys.executable, "-c", textwrap.dedent("""
             import sys, time
             from robustnas.rundir import RunDirLock
-            RunDirLock(sys.argv[1]).acquire()
+            lock = RunDirLock(sys.argv[1])  # held while the object lives
+            lock.acquire()
             print("locked", flush=True)
             time.sleep(120)
         """), str(out)],
