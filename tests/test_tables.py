@@ -216,6 +216,18 @@ def test_nas_robbench_201(tmp_path):
     assert res.value("val_pgd", 8.0) == pytest.approx(0.75 / 4)
     ids, col = bench.column("cifar10", "val_pgd", 3.0)
     assert dict(zip(ids, col))["13433"] == pytest.approx(0.893 / 2)
+    assert bench.clean_key("cifar10") == "val_clean"
+    from robustnas.tables.correlate import correlate
+    from robustnas.tables.nas import TableObjective
+
+    objective = TableObjective(bench, "cifar10", "val_pgd", 8.0)
+    assert objective.clean(NB201Genotype.from_string(B_ISO)) == pytest.approx(0.75)
+    assert objective(NB201Genotype.from_string(A)) == pytest.approx(0.893 / 4)
+    records = {s: {"arch": s, "params": float(n)} for n, s in enumerate((A, B, C))}
+    results = correlate(records, bench, "cifar10", proxies=["params"], top_k=2)
+    assert {r.column for r in results} == {"val_clean", "val_fgsm@3", "val_pgd@3",
+                                           "val_pgd@8"}
+    assert {r.subset for r in results} == {"all", "top2"}
     with pytest.raises(DataError, match="missing .*NAS-RobBench-201_all.json"):
         open_bench(tmp_path / "..", "nas-robbench-201").query(A, "cifar10")
 

@@ -17,7 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", default="cifar10", help="benchmark dataset (default cifar10)")
     p.add_argument("--key", action="append", default=None,
                    help="tabulated key to correlate with (repeatable; default clean + attacks)")
-    p.add_argument("--clean-key", default="clean", help="key ranking the top-k (default clean)")
+    p.add_argument("--clean-key", default=None,
+                   help="key ranking the top-k (default: clean, or val_clean for "
+                        "NAS-RobBench-201)")
     p.add_argument("--top-k", type=int, default=100, help="also correlate over the k best cells "
                                                           "by clean accuracy (0: off)")
     p.add_argument("--out", default="runs/correlate", help="output directory")

@@ -94,8 +94,9 @@ def run_search(args: argparse.Namespace) -> int:
 
     bench = open_bench(args.bench_root, args.bench)
     level = args.eps
-    if level is None and bench.series(args.dataset, args.key).levels is not None:
-        level = 1.0
+    levels = bench.series(args.dataset, args.key).levels
+    if level is None and levels is not None:  # ε = 1/255 where tabulated, else the first
+        level = 1.0 if any(abs(x - 1.0) < 1e-9 for x in levels) else levels[0]
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     curves = run_table_search(bench, args.dataset, args.key, level, methods, args.budget,
                               args.seeds)

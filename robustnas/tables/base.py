@@ -126,6 +126,14 @@ class TableBench(ABC):
     def series(self, dataset: str, key: str, measure: str = "accuracy") -> KeySeries:
         """All cells' values of ``key`` (read on first use, then cached)."""
 
+    def clean_key(self, dataset: str) -> str:
+        """The key holding clean accuracy (ranks the top-k, second NSGA-II objective)."""
+        return "clean"
+
+    def default_keys(self, dataset: str) -> list[str]:
+        """Keys correlated and shown by default: clean accuracy and the attacks present."""
+        return self.available_keys(dataset)
+
     def check_dataset(self, dataset: str) -> str:
         """``dataset`` if this benchmark has it, else a UsageError listing the choices."""
         if dataset not in self.datasets:

@@ -50,10 +50,7 @@ def table_columns(bench: TableBench, dataset: str,
                   keys: Sequence[str] | None) -> dict[str, tuple[tuple[str, ...], np.ndarray]]:
     """``{"key@eps": (ids, values)}`` for the requested keys (default: clean + attacks)."""
     if keys is None:
-        from robustnas.tables.robustness import ATTACK_KEYS, CLEAN_KEY
-
-        present = bench.available_keys(dataset)
-        keys = [k for k in (CLEAN_KEY, *ATTACK_KEYS) if k in present] or present[:1]
+        keys = bench.default_keys(dataset) or bench.available_keys(dataset)[:1]
         if not keys:
             keys = bench.keys(dataset)[:1]  # reading it reports the missing file
     out = {}
@@ -69,7 +66,7 @@ def table_columns(bench: TableBench, dataset: str,
 
 def correlate(records: dict[str, dict[str, Any]], bench: TableBench, dataset: str = "cifar10",
               keys: Sequence[str] | None = None, proxies: Sequence[str] | None = None,
-              top_k: int | None = 100, clean_key: str = "clean") -> list[Correlation]:
+              top_k: int | None = 100, clean_key: str | None = None) -> list[Correlation]:
     """τ and ρ between each proxy and each column, for all cells and the top-k by clean."""
     from robustnas.tables.proxies import PROXIES
 
@@ -87,7 +84,7 @@ def correlate(records: dict[str, dict[str, Any]], bench: TableBench, dataset: st
     columns = table_columns(bench, dataset, keys)
     subsets = {"all": set(reps)}
     if top_k:
-        clean_ids, clean_vals = bench.column(dataset, clean_key)
+        clean_ids, clean_vals = bench.column(dataset, clean_key or bench.clean_key(dataset))
         clean = {i: float(v) for i, v in zip(clean_ids, clean_vals) if i in reps}
         ranked = sorted(clean, key=lambda i: -clean[i])[:top_k]
         subsets[f"top{top_k}"] = set(ranked)

@@ -37,15 +37,10 @@ def search_lookup(genotype: Any, bench_root: str | Path, dataset: str,
                   bench: str = "robustness") -> list[str]:
     """The table lines of a searched cell, or one line saying why there are none."""
     from robustnas.tables import open_bench
-    from robustnas.tables.robustness import ATTACK_KEYS, CLEAN_KEY
 
     try:
         table = open_bench(bench_root, bench)
-        keys = None
-        if bench == "robustness":
-            present = table.available_keys(dataset)
-            keys = [k for k in (CLEAN_KEY, *ATTACK_KEYS) if k in present] or None
-        return rank_lines(table, genotype, dataset, keys)
+        return rank_lines(table, genotype, dataset, table.default_keys(dataset) or None)
     except RobustnasError as exc:
         return [f"table lookup skipped: {exc}"]
 

@@ -41,11 +41,12 @@ class TableObjective:
     dataset: str
     key: str
     level: float | None = None
-    clean_key: str = "clean"
+    clean_key: str | None = None
 
     def __post_init__(self) -> None:
         ids, values = self.bench.column(self.dataset, self.key, self.level)
         self._values = dict(zip(ids, values.tolist()))
+        self.clean_key = self.clean_key or self.bench.clean_key(self.dataset)
         cids, cvalues = self.bench.column(self.dataset, self.clean_key)
         self._clean = dict(zip(cids, cvalues.tolist()))
         self._rep: dict[NB201Genotype, str] = {}

@@ -96,6 +96,14 @@ class RobBench201(TableBench):
         """Keys found in the metric names (``val_clean``, ``val_pgd``, ...)."""
         return sorted(self._layout(dataset))
 
+    def clean_key(self, dataset: str) -> str:
+        """``val_clean`` when present (else the first scalar key)."""
+        layout = self._layout(dataset)
+        if "val_clean" in layout:
+            return "val_clean"
+        scalar = [k for k, e in sorted(layout.items()) if e[0][0] is None]
+        return scalar[0] if scalar else sorted(layout)[0]
+
     def available_keys(self, dataset: str, measure: str = "accuracy") -> list[str]:
         """All keys (one file holds everything)."""
         return self.keys(dataset)

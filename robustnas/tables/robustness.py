@@ -87,6 +87,11 @@ class RobustnessBench(TableBench):
             present.append(key)
         return present
 
+    def default_keys(self, dataset: str) -> list[str]:
+        """``clean`` and the four attacks, those present."""
+        present = self.available_keys(dataset)
+        return [k for k in (CLEAN_KEY, *ATTACK_KEYS) if k in present]
+
     def series(self, dataset: str, key: str, measure: str = "accuracy") -> KeySeries:
         """All evaluated cells' values of ``key`` (one file read, then cached)."""
         self.check_dataset(dataset)
