@@ -188,3 +188,15 @@ def test_retrain_space_check(tmp_path, capsys):
     assert "is not a darts genotype (it is nb201)" in capsys.readouterr().err
     assert main(["retrain", EXAMPLE, "--space", "foo", "--out", str(tmp_path / "r")]) == 2
     assert not (tmp_path / "r").exists()
+
+
+def test_retrain_resume_with_the_cell_named_again(tmp_path):
+    from robustnas.train import retrain
+
+    args = dict(genotype=EXAMPLE, dataset="digits", epochs=1, batch_size=64, C=2, layers=3,
+                cutout=2, out=str(tmp_path / "r"), eval_n=16, val_n=16, eval_every=0)
+    retrain(overrides=args, show_progress=False)
+    retrain(overrides=args, resume=True, show_progress=False)  # same cell named: accepted
+    other = "|none~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|"
+    with pytest.raises(UsageError, match="differs from the one"):
+        retrain(overrides={**args, "genotype": other}, resume=True, show_progress=False)

@@ -129,6 +129,15 @@ def _check_same_genotype(spec: str, state: dict[str, Any], path: Path) -> None:
     """A genotype named again on resume must be the checkpoint's (which is what is used)."""
     from robustnas.space.genotype import genotype_from_dict, load_genotype
 
+    if str(state["model"].get("kind", "")).startswith("nb201-"):  # a NAS-Bench-201 cell
+        from robustnas.space.nb201.genotype import nb201_genotype_from_dict
+        from robustnas.space.spaces import load_any_genotype
+
+        saved_cell = nb201_genotype_from_dict(state["model"]["arch"]["genotype"], str(path))
+        if load_any_genotype(spec) != saved_cell:
+            raise UsageError(f"genotype {spec!r} differs from the one in {path}; resume "
+                             "without it or start a new run with a different --out")
+        return
     if state["model"].get("kind") != "network":  # hand-crafted network or ensemble
         from robustnas.space.architecture import check_same_architecture
 
