@@ -1,5 +1,8 @@
-"""Search-step throughput: first order (the eager fp32 baseline), second order, each
-regulariser, channels_last, and on CUDA bf16 autocast, all timed in one process.
+"""Search-step throughput: the reference first-order step (the eager fp32 baseline of the
+original evaluation, :meth:`SuperNet.use_reference_path`), the default first-order step,
+second order, each regulariser, channels_last, and on CUDA bf16 autocast, all timed in one
+process. ``X+reference`` builds variant X on the reference path; a variant measured with its
+reference twin gets a paired ``vs_own_reference`` ratio.
 
 Times and ratios follow :mod:`robustnas.benchmarks.timing`: medians over interleaved
 rounds with their min-max, ratios paired per round against the first variant listed (the
@@ -21,6 +24,7 @@ from robustnas.benchmarks.timing import (
     format_table,
     memory_note,
     memory_text,
+    ratio_text,
     time_interleaved,
     timing_columns,
     timing_json,
@@ -43,8 +47,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--classes", type=int, default=10)
     p.add_argument("--device", default="auto")
     p.add_argument("--variants", default="auto",
-                   help="comma list of first,second,advrush,lipschitz,bf16,channels_last,"
-                        "bf16+channels_last (auto: all that apply to the device)")
+                   help="comma list of first,second,advrush,lipschitz,bf16,channels_last, "
+                        "reference and their + combinations, e.g. second+reference; the "
+                        "first listed is the baseline (auto: reference,first,channels_last,"
+                        "second,advrush,lipschitz, plus bf16 ones on CUDA)")
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--iters", type=int, default=3)
     p.add_argument("--rounds", type=int, default=3,
@@ -55,7 +61,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _variant_settings(name: str) -> dict[str, Any]:
-    settings = {"order": 1, "regularizer": "none", "amp": False, "channels_last": False}
+    settings = {"order": 1, "regularizer": "none", "amp": False, "channels_last": False,
+                "reference": False}
     for part in name.split("+"):
         if part == "second":
             settings["order"] = 2
@@ -65,6 +72,8 @@ def _variant_settings(name: str) -> dict[str, Any]:
             settings["amp"] = True
         elif part == "channels_last":
             settings["channels_last"] = True
+        elif part == "reference":
+            settings["reference"] = True
         elif part != "first":
             raise ValueError(f"unknown benchmark variant {name!r}")
     return settings
@@ -75,6 +84,8 @@ def make_step(settings: dict[str, Any], args: argparse.Namespace,
     """Build a supernet and return a closure doing one full search step (α then w)."""
     torch.manual_seed(0)
     model = SuperNet(C=args.channels, num_classes=args.classes, layers=args.layers)
+    if settings["reference"]:
+        model.use_reference_path()
     regs = RegularizerSet(settings["regularizer"],
                           {"advrush": {"start_epoch": 0}} if settings["regularizer"] == "advrush"
                           else None)
@@ -116,21 +127,36 @@ def build_variant(name: str, args: argparse.Namespace,
 
 def _names(args: argparse.Namespace, device: torch.device) -> list[str]:
     if args.variants == "auto":
-        names = ["first", "channels_last", "second", "advrush", "lipschitz"]
+        names = ["reference", "first", "channels_last", "second", "advrush", "lipschitz"]
         if device.type == "cuda":
             names += ["bf16", "bf16+channels_last"]
     else:
-        names = ["first"] + [n.strip() for n in args.variants.split(",")
-                             if n.strip() and n.strip() != "first"]
+        names = [n.strip() for n in args.variants.split(",") if n.strip()]
+        if not names:
+            raise UsageError("--variants lists no variant")
     for name in names:
         try:
             _variant_settings(name)
         except ValueError:
             raise UsageError(f"unknown benchmark variant {name!r} (choose from first, second, "
-                             "advrush, lipschitz, bf16, channels_last, joined with +)") from None
+                             "advrush, lipschitz, bf16, channels_last, reference, joined with "
+                             "+)") from None
         if _variant_settings(name)["amp"] and device.type != "cuda":
             raise UsageError(f"variant {name!r} needs CUDA (bf16 autocast is CUDA-only here)")
     return list(dict.fromkeys(names))
+
+
+def _own_reference(name: str, steps: dict[str, Any]) -> str | None:
+    """The measured reference twin of variant ``name`` (``first`` → ``reference``,
+    ``second`` → ``second+reference``), if any."""
+    parts = [p for p in name.split("+") if p != "first"]
+    if "reference" in parts:
+        return None
+    for candidate in ("+".join(parts + ["reference"]), "+".join(["reference"] + parts)):
+        key = candidate if parts else "reference"
+        if key in steps:
+            return key
+    return None
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -144,7 +170,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.warmup < 0 or args.classes < 2:
         raise UsageError("--warmup must be >= 0 and --classes >= 2")
     names = _names(args, device)
-    baseline = names[0]
+    baseline = names[0]  # the first variant listed (auto: the reference first-order step)
     steps: dict[str, Callable[[], None]] = {}
     memory: dict[str, dict[str, float | None]] = {}
     for name in names:
@@ -162,12 +188,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for name in steps:
         row = {"variant": name,
                **timing_row(timings, name, baseline, device, args.batch_size, ratio)}
+        own_ref = _own_reference(name, steps)
+        row["vs_own_reference"] = "" if own_ref is None else \
+            ratio_text(timings.speedup(name, own_ref))
         row["own_mem_mb"] = memory_text(memory.get(name))
         row["raw"] = timing_json(timings, name, baseline) | {"memory": memory.get(name)}
         rows.append(row)
     columns = ["variant", *timing_columns(device, ratio)]
     notes = ["times: median over rounds (min-max); ratios: per-round paired "
              f"{baseline}/variant wall time, median (min-max)"]
+    if any(r["vs_own_reference"] for r in rows):
+        columns.append("vs_own_reference")
+        notes.append("vs_own_reference: paired speed against the same variant built with "
+                     "SuperNet.use_reference_path() (the original evaluation: every op, "
+                     "Python sum, caller's layout, parameter lists walked every call)")
     if not args.no_memory:
         columns.append("own_mem_mb")
         notes.append(memory_note(device))

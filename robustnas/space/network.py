@@ -24,7 +24,8 @@ def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
         return x
     keep = 1.0 - drop_prob
     mask = torch.empty(x.shape[0], 1, 1, 1, device=x.device, dtype=x.dtype).bernoulli_(keep)
-    return x / keep * mask
+    # One full-size multiply: the rescaling is applied to the (N, 1, 1, 1) mask.
+    return x * mask.div_(keep)
 
 
 class Cell(nn.Module):
