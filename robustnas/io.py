@@ -10,7 +10,9 @@ import contextlib
 import errno
 import io
 import os
+import pickle
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -133,10 +135,27 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch's pickle-protocol warnings are not for users
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(f"cannot load checkpoint {path}: it holds something other than "
+                              f"tensors and plain data ({_unpickler_detail(str(exc))}); it is "
+                              f"refused, since loading it could run code") from None
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"cannot load checkpoint {path}: {first[:200]}") from None
     if not isinstance(payload, dict):
         raise CheckpointError(f"checkpoint {path} is not a robustnas checkpoint")
     return payload
+
+
+def _unpickler_detail(message: str) -> str:
+    """The specific part of torch's weights-only refusal (e.g. "Unsupported global: ...")."""
+    text = message.split("Check the documentation", 1)[0]
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1]
+    elif "trusted source." in text:
+        text = text.split("trusted source.", 1)[1]
+    text = " ".join(text.split())
+    return text[:160] or "not a weights-only pickle"

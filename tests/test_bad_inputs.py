@@ -11,9 +11,11 @@ from __future__ import annotations
 import errno
 import json
 import os
+import pickle
 from pathlib import Path
 
 import pytest
+import torch
 
 from robustnas.cli import main
 from robustnas.io import atomic_torch_save, load_checkpoint
@@ -102,6 +104,18 @@ CASES: list[tuple[str, list[str], str]] = [
                           "{out}/report.json"], "option eps"),
     ("evaluate-large-eps-1e400", ["evaluate", "{model.pt}", "--large-eps", "1e400", "--out",
                                   "{out}/report.json"], "option large_eps"),
+    # -- checkpoints: malicious pickles, garbage, truncated files (passed before issue 10;
+    #    the messages no longer advise weights_only=False nor add torch's warnings)
+    ("checkpoint-code-info", ["info", "{evil.pt}"], "unsupported GLOBAL"),
+    ("checkpoint-code-evaluate", ["evaluate", "{evil.pt}", "--out", "{out}/report.json"],
+     "loading it could run code"),
+    ("checkpoint-code-resume", ["retrain", "--resume", "{evil.pt}"], "could run code"),
+    ("checkpoint-code-pickle", ["info", "{evil_pickle.pt}"], "could run code"),
+    ("checkpoint-garbage", ["info", "{garbage.pt}"], "cannot load checkpoint"),
+    ("checkpoint-truncated", ["evaluate", "{truncated.pt}", "--out", "{out}/report.json"],
+     "cannot load checkpoint"),
+    ("checkpoint-missing", ["evaluate", "{nowhere.pt}", "--out", "{out}/report.json"],
+     "does not exist"),
     # -- values out of their documented range (passed before issue 10)
     ("retrain-eps-8", [*RETRAIN, "--eps", "8"], "eps must be in [0, 1]"),
     ("search-unknown-option", [*SEARCH, "--set", "nosuch=1"], "unknown option 'nosuch'"),
@@ -161,7 +175,18 @@ def corpus_dir(tmp_path_factory) -> Path:
     atomic_torch_save({"model": model_payload(net),
                        "dataset": {"name": "digits", "root": None, "options": {}}},
                       root / "model.pt")
+    whole = (root / "model.pt").read_bytes()
+    (root / "truncated.pt").write_bytes(whole[: len(whole) // 2])
+    (root / "garbage.pt").write_bytes(b"not a checkpoint at all\n")
+    # A pickle whose loading would run a shell command (it is only written here, never run).
+    torch.save({"model": _RunsCode()}, root / "evil.pt")
+    (root / "evil_pickle.pt").write_bytes(pickle.dumps({"model": _RunsCode()}))
     return root
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (os.system, ("echo this must never run",))
 
 
 def _run(argv: list[str]) -> int:
