@@ -4,6 +4,7 @@ registry, search (first/second order, AdvRush, collapse guard), retrain and eval
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
@@ -121,6 +122,11 @@ def test_search_retrain_evaluate_on_digits(tmp_path, extra, capsys):
                       measures=True, measure_n=4)
     text = json.dumps(report.to_dict())
     assert "fgsm" in text and "lipschitz" in text
+    lines = report.to_markdown().splitlines()
+    header = next(line for line in lines if line.startswith("| model |"))
+    row = next(line for line in lines if "NAS-Bench-201" in line and line.startswith("|"))
+    # The cell string's "|" are escaped: the row has as many cell borders as the header.
+    assert len(re.findall(r"(?<!\\)\|", row)) == header.count("|")
 
 
 @pytest.mark.parametrize("arch", [EXAMPLE, "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",

@@ -77,7 +77,9 @@ class Report:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for m in self.models:
             for r in m["rows"]:
-                cells = [m["label"], m["architecture"], f"{m['params'] / 1e6:.3f}",
+                # "|" would end the cell (NAS-Bench-201 strings are full of them)
+                arch = str(m["architecture"]).replace("|", "\\|")
+                cells = [m["label"], arch, f"{m['params'] / 1e6:.3f}",
                          r["eps_text"], f"{m['clean']:.2f}"]
                 cells += [f"{r['attacks'][a]:.2f}" if a in r["attacks"] else "–"
                           for a in attacks]
