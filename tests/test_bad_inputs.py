@@ -12,6 +12,7 @@ import errno
 import json
 import os
 import pickle
+import re
 from pathlib import Path
 
 import pytest
@@ -116,6 +117,14 @@ CASES: list[tuple[str, list[str], str]] = [
      "cannot load checkpoint"),
     ("checkpoint-missing", ["evaluate", "{nowhere.pt}", "--out", "{out}/report.json"],
      "does not exist"),
+    # -- data files and output locations (passed before issue 10)
+    ("data-cifar-garbage", ["search", "--dataset", "cifar10", "--data-root", "{cifar}",
+                            "--device", "cpu", "--quiet"], "cannot read CIFAR batch file"),
+    ("data-cifar-code", ["search", "--dataset", "cifar10", "--data-root", "{cifar_code}",
+                         "--device", "cpu", "--quiet"], "refusing to load global"),
+    ("data-svhn-missing", ["search", "--dataset", "svhn", "--data-root", "{nowhere}",
+                           "--device", "cpu", "--quiet"], "train_32x32.mat is missing"),
+    ("out-under-a-file", [*SEARCH, "--out", "{model.pt}/run"], "is not writable"),
     # -- values out of their documented range (passed before issue 10)
     ("retrain-eps-8", [*RETRAIN, "--eps", "8"], "eps must be in [0, 1]"),
     ("search-unknown-option", [*SEARCH, "--set", "nosuch=1"], "unknown option 'nosuch'"),
@@ -175,6 +184,13 @@ def corpus_dir(tmp_path_factory) -> Path:
     atomic_torch_save({"model": model_payload(net),
                        "dataset": {"name": "digits", "root": None, "options": {}}},
                       root / "model.pt")
+    for name, content in (("cifar", b"garbage" * 100),
+                          ("cifar_code", pickle.dumps({b"data": _RunsCode()}, protocol=2))):
+        batches = root / name / "cifar-10-batches-py"
+        batches.mkdir(parents=True)
+        for part in ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4",
+                     "data_batch_5", "test_batch", "batches.meta"):
+            (batches / part).write_bytes(content)
     whole = (root / "model.pt").read_bytes()
     (root / "truncated.pt").write_bytes(whole[: len(whole) // 2])
     (root / "garbage.pt").write_bytes(b"not a checkpoint at all\n")
@@ -197,11 +213,11 @@ def _run(argv: list[str]) -> int:
 
 
 def _expand(argv: list[str], files: Path, out: Path) -> list[str]:
-    def one(arg: str) -> str:
-        if arg.startswith("{") and arg.endswith("}") and arg[1:-1] != "out":
-            return str(files / arg[1:-1])
-        return arg.replace("{out}", str(out))
-    return [one(a) for a in argv]
+    """``{out}`` is the run directory, ``{name}`` the corpus file ``name``."""
+    def one(match: re.Match) -> str:
+        return str(out) if match[1] == "out" else str(files / match[1])
+    return [re.sub(r"\{([^{}]+)\}", one, a) if not a.startswith("dataset_options=") else a
+            for a in argv]
 
 
 def assert_one_line_error(code: int, err: str, expected: str, status: int = 2) -> None:
@@ -218,7 +234,7 @@ def test_bad_input_is_one_line_and_leaves_nothing(argv, expected, corpus_dir, tm
                                                    capsys):
     out = tmp_path / "run"
     args = _expand(argv, corpus_dir, out)
-    if args[0] in ("search", "retrain"):
+    if args[0] in ("search", "retrain") and "--out" not in args:
         args += ["--out", str(out)]
     code = _run(args)
     assert_one_line_error(code, capsys.readouterr().err, expected)
