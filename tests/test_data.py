@@ -187,7 +187,8 @@ def test_unknown_names_and_options_are_usage_errors():
         load_dataset("digits", no_such=1)
     with pytest.raises(UsageError, match="n_train"):
         load_dataset("synthetic", n_train=0)
-    assert set(DATASETS.names()) == {"cifar10", "cifar100", "svhn", "digits", "synthetic"}
+    assert set(DATASETS.names()) == {"cifar10", "cifar100", "svhn", "digits", "synthetic",
+                                     "imagefolder", "npz"}
 
 
 # ---------------------------------------------------------------- bundled datasets
