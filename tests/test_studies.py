@@ -200,3 +200,27 @@ def test_search_and_sampler_sources(tmp_path):
         assert geno["provenance"]["regularizer"].startswith(label.split("-")[1])
     sampled = [t for t in trials if t.user_attrs.get("kind") == "sampled"]
     assert all("normal_n3_inputs" in t.params for t in sampled)
+
+
+def test_report_aggregates_mean_sd_and_pareto(tmp_path):
+    from robustnas.studies.report import build_report, to_csv
+
+    def result(label, kind, seed, clean, worst):
+        return {"label": label, "kind": kind, "seed": seed, "params": 1000, "macs": 2000,
+                "clean": clean, "robust": worst, "members": [],
+                "rows": {"0.1": {"eps": 0.1, "attacks": {"pgd20": worst},
+                                 "worst_case": worst, "hrs": 2 * clean * worst / (clean + worst)}}}
+
+    trials = [optuna.create_trial(values=[r["clean"], r["robust"]], user_attrs={"result": r})
+              for r in (result("a", "arch", 0, 90, 10), result("a", "arch", 1, 80, 20),
+                        result("b", "ensemble", 0, 70, 30), result("c", "random", 0, 60, 5))]
+    report = build_report("s", trials, {"objective_eps": "0.1"})
+    rows = {r["label"]: r for r in report.rows}
+    assert rows["a"]["n"] == 2 and rows["a"]["clean"]["mean"] == 85
+    assert rows["a"]["clean"]["sd"] == pytest.approx(7.0710678)  # sample sd, n - 1
+    assert rows["b"]["clean"]["sd"] is None  # n = 1: no sd
+    assert rows["a"]["pareto"] and rows["b"]["pareto"] and not rows["c"]["pareto"]
+    assert "| a * | arch | 2 |" in report.table and "85.0 ± 7.1" in report.table
+    csv_text = to_csv(report).splitlines()
+    assert csv_text[0].startswith("label,kind,n,params,macs,pareto,clean_mean,clean_sd")
+    assert len(csv_text) == 4
