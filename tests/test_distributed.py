@@ -77,8 +77,9 @@ def assert_rank0_files_only(run: Path, stdout: str) -> None:
     names = sorted(p.name for p in run.iterdir())
     events = [n for n in names if n.startswith("events.out.tfevents.")]
     assert len(events) == 1, names
-    assert sorted(set(names) - set(events)) == ["best.pt", "config.yaml", "genotype.json",
-                                                "last.pt", "summary.json"], names
+    others = sorted(set(names) - set(events) - {".robustnas.lock"})
+    assert others == ["best.pt", "config.yaml", "genotype.json", "history.csv",
+                      "history.json", "last.pt", "summary.json"], names
     assert stdout.count("last: ") == 1, stdout
     assert not [n for n in names if ".tmp" in n], "a temporary file was left behind"
 
