@@ -67,3 +67,18 @@ def test_provenance_records_it_and_describe_reads_it_back():
     line, warning = describe(record)
     assert line.startswith(f"decisiveness {live.verdict}") and warning is None
     assert prov["supernet"]["C"] == 4 and prov["supernet"]["in_channels"] == 1
+
+
+@pytest.mark.slow
+def test_quickstart_search_decides(tmp_path):
+    """The shipped quickstart config ends with a clearly decided genotype (~2 min)."""
+    from pathlib import Path
+
+    from robustnas.search import run_search
+
+    config = Path(__file__).resolve().parents[1] / "experiments/configs/quickstart.yaml"
+    result = run_search(config_file=str(config),
+                        overrides={"out": str(tmp_path / "qs"), "draw_every": 0},
+                        show_progress=False)
+    record = result.genotype.provenance["decisiveness"]
+    assert record["verdict"] == "clear", record
