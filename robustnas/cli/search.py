@@ -22,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "advrush:1,lipschitz:0.5")
     p.add_argument("--reg-opt", action="append", metavar="NAME.KEY=VALUE", default=[],
                    help="a regulariser option, e.g. advrush.h=1.5 (repeatable)")
-    p.add_argument("--dataset", help="cifar10, cifar100, svhn, digits or synthetic")
+    p.add_argument("--dataset", help="cifar10, cifar100, svhn, digits, synthetic, or your own: "
+                   "imagefolder (--data-root DIR of class folders) or npz (--data-root FILE.npz)")
     p.add_argument("--data-root", metavar="DIR")
     p.add_argument("--download", action="store_true", default=None,
                    help="download the dataset with torchvision if it is missing")

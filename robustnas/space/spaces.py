@@ -35,7 +35,9 @@ class SearchSpace:
     the discrete one; ``load(spec)`` reads a genotype (file, name or string);
     ``owns(data)`` says whether a parsed genotype JSON object belongs to this space;
     ``draw(genotype, out_dir, prefix)`` writes its pictures; ``images(model, genotype)``
-    returns TensorBoard pictures ``{tag: HxWx3 uint8}``.
+    returns TensorBoard pictures ``{tag: HxWx3 uint8}``. ``network_sizes`` is the discrete
+    network's standard (C, layers), used by retraining when the user gives neither (None: the
+    retraining defaults, DARTS' 36 channels and 20 cells).
     """
 
     name: str
@@ -45,6 +47,7 @@ class SearchSpace:
     owns: Callable[[Any], bool]
     draw: Callable[[Any, Path, str], list[Path]]
     images: Callable[[nn.Module, Any], dict[str, np.ndarray]]
+    network_sizes: tuple[int, int] | None = None
 
 
 SPACES: Registry[SearchSpace] = Registry("search space")
@@ -150,7 +153,8 @@ SPACES.add("nb201", SearchSpace(
     "nb201", _nb201_supernet, _nb201_network, _nb201_load,
     owns=lambda data: isinstance(data, dict) and data.get("format")
     == "robustnas-nb201-genotype",
-    draw=_nb201_draw, images=_nb201_images))
+    draw=_nb201_draw, images=_nb201_images,
+    network_sizes=(16, 15)))  # NAS-Bench-201: 16 stem channels, 3 stages of N = 5 cells
 
 
 # -- lookups -----------------------------------------------------------------------------

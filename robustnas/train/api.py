@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -51,11 +52,35 @@ def retrain(config: RetrainConfig | None = None, *, config_file: str | Path | No
     elif config is None:
         config = resolve_config(RetrainConfig, config_file, overrides)
         _check_best_by_needs_evaluation(config, config_file, overrides)
+        config = _space_network_sizes(config, config_file, overrides)
     else:
         config.validate()
     trainer = Trainer(config, resume_state=state, show_progress=show_progress,
                       step_callback=step_callback, overwrite=overwrite)
     return trainer.run()
+
+
+def _space_network_sizes(config: RetrainConfig, config_file: str | Path | None,
+                         overrides: Mapping[str, Any] | None) -> RetrainConfig:
+    """A genotype of a space with standard network sizes (NAS-Bench-201: C 16, 15 cells) is
+    built at those sizes unless the file or the command line sets ``C`` or ``layers``."""
+    if not config.genotype or config.ensemble:
+        return config
+    explicit = set(read_yaml(config_file)) if config_file is not None else set()
+    explicit |= {k.replace("-", "_") for k, v in (overrides or {}).items() if v is not None}
+    if explicit & {"C", "layers"}:
+        return config
+    from robustnas.space.architecture import is_handcrafted_spec
+    from robustnas.space.spaces import get_space, spec_space
+
+    if is_handcrafted_spec(config.genotype):
+        return config
+    sizes = get_space(spec_space(config.genotype)).network_sizes
+    if sizes is None or sizes == (config.C, config.layers):
+        return config
+    print(f"retrain: {spec_space(config.genotype)} genotype: building its standard network "
+          f"(C {sizes[0]}, {sizes[1]} cells; set --channels/--layers to change)", file=sys.stderr)
+    return dataclasses.replace(config, C=sizes[0], layers=sizes[1])
 
 
 def _check_best_by_needs_evaluation(config: RetrainConfig, config_file: str | Path | None,
