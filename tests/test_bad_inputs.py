@@ -327,3 +327,11 @@ def test_eval_every_0_trains_without_best_pt_and_says_so(tmp_path, capsys):
     assert "no best.pt is written" in captured.err
     assert (out / "last.pt").exists() and not (out / "best.pt").exists()
     assert "best" not in captured.out
+
+
+def test_a_refused_evaluation_creates_no_output_directory(tmp_path, capsys):
+    """A refused evaluation leaves no empty report directory behind."""
+    out = tmp_path / "new" / "sub" / "report.json"
+    status = main(["evaluate", str(tmp_path / "missing.pt"), "--out", str(out)])
+    assert status == 2
+    assert not (tmp_path / "new").exists()

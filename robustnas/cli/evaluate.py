@@ -76,16 +76,17 @@ def run(args: argparse.Namespace) -> int:
     """Evaluate, write the report files, print the comparison table."""
     from robustnas.errors import UsageError
     from robustnas.evaluation import evaluate
-    from robustnas.io import ensure_writable_dir
+    from robustnas.io import check_dir_can_be_written, ensure_writable_dir
     from robustnas.runtime import set_threads
 
     set_threads(args.threads)
     out = Path(args.out)
-    ensure_writable_dir(out.parent if str(out.parent) else Path("."))
+    # Fail before a long evaluation, but create the directories only once there is a report.
+    check_dir_can_be_written(out.parent if str(out.parent) else Path("."))
     card = Path(args.model_card) if args.model_card else None
     if card is not None:
         _check_card(args)
-        ensure_writable_dir(card.parent if str(card.parent) else Path("."))
+        check_dir_can_be_written(card.parent if str(card.parent) else Path("."))
     models: list = list(args.checkpoints)
     if args.ensemble:
         from robustnas.evaluation.ensemble import ensemble_candidates
@@ -102,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         large_eps=parse_number(args.large_eps, "large_eps"), progress=not args.quiet,
         run_dir=args.run_dir, aa_steps=args.aa_steps, aa_queries=args.aa_queries,
         supernet=args.supernet, announce=lambda line: print(line, file=sys.stderr))
+    ensure_writable_dir(out.parent if str(out.parent) else Path("."))
     json_path, md_path = report.save(out)
     print(report.table())
     for warning in report.warnings:
@@ -110,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
     if card is not None:
         from robustnas.evaluation.model_card import write_model_card
 
+        ensure_writable_dir(card.parent if str(card.parent) else Path("."))
         print(f"wrote model card {write_model_card(report, card, name=args.card_name)}")
     return 0
 
