@@ -87,6 +87,27 @@ def test_sampler_parameters_cover_the_darts_space():
     assert "none" not in seen_ops and len(seen_ops) == 7
 
 
+def test_sampler_parameters_cover_the_nb201_space():
+    from robustnas.space.nb201.genotype import NB201Genotype
+    from robustnas.space.nb201.ops import NB201_OPS
+    from robustnas.studies.suggest import suggest_architecture
+
+    study = optuna.create_study(directions=["maximize", "maximize"],
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    seen = [set() for _ in range(6)]
+    for _ in range(60):
+        trial = study.ask()
+        geno = suggest_architecture("nb201", trial)
+        assert isinstance(geno, NB201Genotype)
+        assert NB201Genotype.from_string(geno.to_string()) == geno
+        for edge, op in enumerate(geno.ops):
+            seen[edge].add(op)
+        study.tell(trial, [0.0, 0.0])
+    assert all(ops == set(NB201_OPS) for ops in seen)  # `none` included, as in NB201
+    with pytest.raises(UsageError, match="no parameterisation"):
+        suggest_architecture("foo", study.ask())
+
+
 def test_study_runs_resumes_and_reports(tmp_path, capsys):
     path = _write(tmp_path, "one", ["DARTS_V2", {"random": 1, "seed": 3}], steps=1)
     run = run_study(path)

@@ -263,15 +263,17 @@ class _Worker:
 
     def _sampled(self, trial: optuna.Trial) -> Architecture:
         from robustnas.space.genotype import save_genotype
-        from robustnas.studies.suggest import suggest_genotype
+        from robustnas.space.nb201.genotype import save_nb201_genotype
+        from robustnas.studies.suggest import suggest_architecture
 
         cfg = self.sampler_cfg or {}
         label = f"{cfg['sampler']}-{trial.number:04d}"
-        geno = suggest_genotype(trial, provenance={"sampler": f"optuna-{cfg['sampler']}",
-                                                   "study": self.spec.name,
-                                                   "trial": trial.number})
+        space = str(cfg.get("space", "darts"))
+        geno = suggest_architecture(space, trial,
+                                    provenance={"sampler": f"optuna-{cfg['sampler']}",
+                                                "study": self.spec.name, "trial": trial.number})
         path = self.dir / "genotypes" / f"{label}.json"
-        save_genotype(geno, path)
+        (save_nb201_genotype if space == "nb201" else save_genotype)(geno, path)
         arch = Architecture(label, SAMPLED_KIND, str(path),
                             overrides=dict(cfg.get("set") or {}))
         trial.set_user_attr("key", f"{label}@{self.spec.seeds[0]}")

@@ -198,7 +198,8 @@ def _source(item: Any, index: int) -> ArchSource:
                "random": {"random", "seed", "set", "prefix", "space"},
                "ensemble": {"ensemble", "label", "combine", "init", "seed", "set", "prefix"},
                "search": {"search", "set"},
-               "sampler": {"sampler", "trials", "seed", "population", "startup", "set"}}[kind]
+               "sampler": {"sampler", "trials", "seed", "population", "startup", "set",
+                           "space"}}[kind]
     extra = sorted(set(item) - allowed)
     if extra:
         raise UsageError(f"study: {where} ({kind}): unknown key {extra[0]!r} "
@@ -216,6 +217,9 @@ def _source(item: Any, index: int) -> ArchSource:
             raise UsageError(f"study: {where}: sampler must be one of "
                              f"{', '.join(SAMPLER_KINDS)}, got {options['sampler']!r}")
         _positive_int(options.get("trials"), f"{where}.trials")
+        if str(options.get("space", "darts")) not in ("darts", "nb201"):
+            raise UsageError(f"study: {where}: the sampler source searches space darts or "
+                             f"nb201, got {options['space']!r}")
     if kind == "search" and not isinstance(options["search"], dict):
         raise UsageError(f"study: {where}: search must be a mapping (regularizers, seeds, "
                          "config, set)")

@@ -6,6 +6,10 @@ For each cell (``normal``, ``reduce``) and intermediate node ``j`` (0..3) a tria
 edges from ``a`` and from ``b`` (7 choices each, ``none`` excluded). Random sampling over
 these parameters is uniform over the DARTS space. The study's objectives are clean and
 robust accuracy (both maximised), so TPE and NSGA-II search the trade-off directly.
+
+With ``space: nb201`` a trial suggests ``edge_<src>_<dst>`` for each of the six edges of the
+NAS-Bench-201 cell, one of its five operations (``none`` included, as in that space); random
+sampling is then uniform over its 15,625 cells.
 """
 
 from __future__ import annotations
@@ -41,6 +45,29 @@ def suggest_genotype(trial: optuna.Trial, provenance: dict[str, Any] | None = No
             edges.append((trial.suggest_categorical(f"{cell}_n{node}_op1", OPS), b))
         cells[cell] = edges
     return make_genotype(cells["normal"], cells["reduce"], provenance=provenance)
+
+
+def suggest_nb201_genotype(trial: optuna.Trial,
+                           provenance: dict[str, Any] | None = None) -> Any:
+    """Suggest one NAS-Bench-201 cell through ``trial`` (one categorical per edge)."""
+    from robustnas.space.nb201.genotype import EDGES, NB201Genotype
+    from robustnas.space.nb201.ops import NB201_OPS
+
+    ops = tuple(trial.suggest_categorical(f"edge_{src}_{dst}", list(NB201_OPS))
+                for src, dst in EDGES)
+    return NB201Genotype(ops, dict(provenance or {}))
+
+
+SUGGESTERS = {"darts": suggest_genotype, "nb201": suggest_nb201_genotype}
+
+
+def suggest_architecture(space: str, trial: optuna.Trial,
+                         provenance: dict[str, Any] | None = None) -> Any:
+    """Suggest a genotype of ``space`` (``darts`` or ``nb201``) through ``trial``."""
+    if space not in SUGGESTERS:
+        raise UsageError(f"study: the sampler source has no parameterisation of space "
+                         f"{space!r} (choose from: {', '.join(SUGGESTERS)})")
+    return SUGGESTERS[space](trial, provenance)
 
 
 def make_sampler(kind: str, seed: int | None, *, population: int | None = None,
