@@ -29,7 +29,8 @@ REPO = Path(__file__).resolve().parents[1]
 def tiny(out: Path, **changes) -> RetrainConfig:
     base = dict(genotype="DARTS_V2", dataset="digits", C=4, layers=3, batch_size=16, epochs=2,
                 max_steps_per_epoch=4, eval_n=48, eval_steps=2, eval_batch_size=24,
-                steps=2, device="cpu", seed=5, out=str(out), checkpoint_every=2, cutout=2)
+                steps=2, device="cpu", seed=5, out=str(out), checkpoint_every=2, cutout=2,
+                threads=1)  # bit-identity across processes needs one thread count
     base.update(changes)
     return RetrainConfig(**base)
 
@@ -41,6 +42,7 @@ def tiny_args(out: Path) -> list[str]:
             "--cutout", "2",
             "--set", "max_steps_per_epoch=4", "--set", "eval_batch_size=24",
             "--adversarial", "pgd", "--drop-path", "0.2", "--auxiliary-weight", "0.4",
+            "--threads", "1",  # bit-identity across processes needs one thread count
             "--out", str(out), "--quiet"]
 
 

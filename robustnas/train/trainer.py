@@ -261,7 +261,13 @@ class Trainer:
                 while self.epoch < self.config.epochs:
                     self._run_epoch(stop)
                     self._end_epoch()
-            return self._finish()
+            result = self._finish()
+            # Every rank waits for rank 0's last files before leaving the process group: a
+            # rank that tears gloo down first can abort its peer ("terminate called without
+            # an active exception", seen once in CI). Only on success: a failing rank must
+            # not wait in a collective its peers never reach.
+            D.barrier(self.dist)
+            return result
         finally:
             self.log.close()
             self.close_run_dir()
