@@ -179,7 +179,8 @@ def _alphas(run: Path) -> dict[str, torch.Tensor]:
 
 @pytest.mark.slow
 def test_killed_mid_epoch_resumes_from_a_mid_epoch_checkpoint(tmp_path):
-    args = [*TINY, *_data(192), "--device", "cpu", "--epochs", "1", "--checkpoint-every", "2"]
+    args = [*TINY, *_data(192), "--device", "cpu", "--epochs", "1", "--checkpoint-every", "2",
+            "--threads", "1"]  # bit-identity across processes needs one thread count
     victim = _cli([*args, "--out", str(tmp_path / "run")], tmp_path)
     ckpt = tmp_path / "run" / "checkpoint.pt"
     killer = threading.Thread(target=lambda: (_wait_for(ckpt, victim),
