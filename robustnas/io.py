@@ -54,25 +54,6 @@ def ensure_writable_dir(path: str | Path) -> Path:
     return path
 
 
-def check_dir_can_be_written(path: str | Path) -> Path:
-    """Check, without creating anything, that ``path`` exists as a writable directory or can
-    be created (its nearest existing ancestor is a writable directory); for commands that
-    should fail before long work but leave nothing behind when they fail later."""
-    path = Path(path)
-    probe = path
-    while not probe.exists():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if not probe.is_dir():
-        raise RobustnasError(f"output directory {path} is not writable: {probe} is not a "
-                             f"directory")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise RobustnasError(f"output directory {path} is not writable: no write permission "
-                             f"in {probe}")
-    return path
-
-
 def file_mode() -> int:
     """The mode ``open()`` gives a new file: ``0o666`` less the process's umask."""
     try:  # Linux >= 4.7 reports the umask without changing it

@@ -76,17 +76,17 @@ def run(args: argparse.Namespace) -> int:
     """Evaluate, write the report files, print the comparison table."""
     from robustnas.errors import UsageError
     from robustnas.evaluation import evaluate
-    from robustnas.io import check_dir_can_be_written, ensure_writable_dir
+    from robustnas.io import check_writable_dir, ensure_writable_dir
     from robustnas.runtime import set_threads
 
     set_threads(args.threads)
     out = Path(args.out)
     # Fail before a long evaluation, but create the directories only once there is a report.
-    check_dir_can_be_written(out.parent if str(out.parent) else Path("."))
+    check_writable_dir(out.parent if str(out.parent) else Path("."))
     card = Path(args.model_card) if args.model_card else None
     if card is not None:
         _check_card(args)
-        check_dir_can_be_written(card.parent if str(card.parent) else Path("."))
+        check_writable_dir(card.parent if str(card.parent) else Path("."))
     models: list = list(args.checkpoints)
     if args.ensemble:
         from robustnas.evaluation.ensemble import ensemble_candidates
