@@ -285,7 +285,8 @@ def test_bench_attack_runs_tiny(capsys):
     assert rc == 0
     result = json.loads(capsys.readouterr().out)
     assert [r["variant"] for r in result["rows"]] == ["clean_fwd_bwd", "pgd2",
-                                                      "pgd2+channels_last"]
+                                                      "pgd2+channels_last", "pgd2+reference"]
+    assert result["rows"][1]["vs_own_reference"].endswith("x")
     assert any("CUDA only" in n for n in result["notes"])
     assert main(["bench", "attack", "--steps", "0"]) == 2
     assert "--steps" in capsys.readouterr().err

@@ -9,6 +9,10 @@ AutoAttack time per 1,000 images, all measured in one process on one model.
 * ``pgd<k>+channels_last``: the same PGD with model and inputs in channels_last (every
   device); on CUDA only also bf16 autocast, alone and with channels_last (on CPU these rows
   are skipped with a note: bf16 autocast on CPU is an emulation, not a speed-up).
+* ``pgd<k>+reference``: the same PGD on the network as it ran before issue 11
+  (:func:`robustnas.benchmarks.reference.use_plain_strided_convs`: FactorizedReduce's
+  plain 1×1 convolutions; drop-path, issue 11's other change, is off in eval mode), so the
+  ``pgd<k>`` row gets a paired ``vs_own_reference`` ratio (auto on every device).
 * Times are medians over interleaved rounds with min-max, ratios paired per round, CPU time
   on a CPU (:mod:`robustnas.benchmarks.timing`); ``--memory`` adds each row's own peak.
 * AutoAttack (when ``pyautoattack`` imports): the standard cascade (APGD-CE, APGD-T,
@@ -36,12 +40,14 @@ import torch
 from torch import nn
 
 from robustnas.attacks.pgd import pgd_attack
+from robustnas.benchmarks.reference import use_plain_strided_convs
 from robustnas.benchmarks.timing import (
     format_table,
     median,
     memory_note,
     memory_text,
     paired_ratios,
+    ratio_text,
     synchronize,
     time_interleaved,
     timing_columns,
@@ -69,8 +75,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=20, help="PGD steps (default: %(default)s)")
     p.add_argument("--device", default="auto")
     p.add_argument("--variants", default="auto",
-                   help="comma list of channels_last,bf16,bf16+channels_last (bf16: CUDA "
-                        "only; auto: all on CUDA, channels_last on CPU)")
+                   help="comma list of channels_last,bf16,bf16+channels_last,reference "
+                        "(bf16: CUDA only; reference: the network of before issue 11; auto: "
+                        "all on CUDA, channels_last and reference on CPU)")
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--rounds", type=int, default=3, help="timed rounds; the median is kept")
     add_deprecated_int(p, "--repeats", "rounds")
@@ -100,13 +107,16 @@ class _Autocast(nn.Module):
             return self.inner(x).float()
 
 
-def _model(args: argparse.Namespace, device: torch.device, channels_last: bool) -> nn.Module:
+def _model(args: argparse.Namespace, device: torch.device, channels_last: bool,
+           reference: bool = False) -> nn.Module:
     torch.manual_seed(0)
     model = Network(GENOTYPES.get(args.genotype), C=args.channels, num_classes=args.classes,
                     layers=args.layers, in_channels=3)
     model = model.to(device).eval()
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
+    if reference:
+        use_plain_strided_convs(model)
     return model
 
 
@@ -124,13 +134,13 @@ def _check(args: argparse.Namespace) -> None:
                          f"{', '.join(GENOTYPES.names())})")
 
 
-VARIANTS = ("channels_last", "bf16", "bf16+channels_last")
+VARIANTS = ("channels_last", "bf16", "bf16+channels_last", "reference")
 
 
 def _variants(args: argparse.Namespace, device: torch.device) -> tuple[list[str], list[str]]:
     """Extra PGD variants to run, and notes about skipped ones."""
     if args.variants == "auto":
-        wanted = list(VARIANTS) if device.type == "cuda" else ["channels_last"]
+        wanted = list(VARIANTS) if device.type == "cuda" else ["channels_last", "reference"]
         notes = [] if device.type == "cuda" else ["bf16 autocast variants skipped: CUDA only"]
     else:
         wanted = [v.strip() for v in args.variants.split(",") if v.strip()]
@@ -158,7 +168,8 @@ def build_variant(name: str, args: argparse.Namespace,
     x, y = _inputs(args, device)
     variant = name.partition("+")[2]
     cl = "channels_last" in variant
-    model: nn.Module = _model(args, device, channels_last=cl)
+    model: nn.Module = _model(args, device, channels_last=cl,
+                              reference="reference" in variant.split("+"))
     if name == "clean_fwd_bwd":
         def baseline() -> None:
             xg = x.detach().requires_grad_(True)
@@ -240,6 +251,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                **timing_row(timings, name, base, device, args.batch_size, ratio),
                "baseline_passes":
                    f"{median(paired_ratios(timings.wall[name], timings.wall[base])):.1f}",
+               "vs_own_reference": ratio_text(timings.speedup(name, labels["pgd+reference"]))
+               if key == "pgd" and "pgd+reference" in labels else "",
                "own_mem_mb": memory_text(memory.get(key)),
                "raw": timing_json(timings, name, base) | {"memory": memory.get(key)}}
         row["batch_ms"] = row.pop("step_ms")
@@ -248,6 +261,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     columns[1] = "batch_ms"
     notes.insert(0, "times: median over rounds (min-max); ratios: per-round paired "
                     "clean_fwd_bwd/variant wall time, median (min-max)")
+    if "pgd+reference" in labels:
+        columns.append("vs_own_reference")
+        notes.append("vs_own_reference: paired speed of PGD against PGD on the network of "
+                     "before issue 11 (plain strided 1x1 convs in FactorizedReduce)")
     if args.memory:
         columns.append("own_mem_mb")
         notes.append(memory_note(device))

@@ -14,7 +14,15 @@ paired per round, CPU time on a CPU, each row's own peak memory):
   CUDA-only in :func:`robustnas.runtime.autocast_factory`, so on a CPU these rows are
   skipped with a note);
 - ``standard fp32``: a standard-training step (objective ``none`` with DARTS' auxiliary head
-  and drop-path) for reference.
+  and drop-path) for reference;
+- ``X+reference`` (``reference`` alone: ``fp32+reference``): row X with the retraining
+  network as it ran before issue 11 (:mod:`robustnas.benchmarks.reference`: the drop-path
+  of two full-size operations, ``x / keep * mask``, where today's does one, and plain 1×1
+  stride-2 convolutions in FactorizedReduce). A row measured with its reference twin gets
+  a paired ``vs_own_reference`` ratio. Objectives without drop-path (``pgd``, ``trades``
+  and ``fgsm-rs`` by default) differ from their reference only by FactorizedReduce's
+  layer-size check, so their ratio is close to a same-code comparison and shows the noise of
+  the measurement; ``standard`` uses drop-path 0.2.
 
 Inputs are random images in [0, 1] (3×32×32, 10 classes by default), reused every step.
 """
@@ -22,6 +30,7 @@ Inputs are random images in [0, 1] (3×32×32, 10 classes by default), reused ev
 from __future__ import annotations
 
 import argparse
+import contextlib
 import platform
 from collections.abc import Callable
 from typing import Any
@@ -29,10 +38,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from robustnas.benchmarks.reference import reference_drop_path, use_plain_strided_convs
 from robustnas.benchmarks.timing import (
     format_table,
     memory_note,
     memory_text,
+    ratio_text,
     time_interleaved,
     timing_columns,
     timing_json,
@@ -74,7 +85,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--variants", default="auto",
                    help="comma list of fp32,bf16,channels_last,bf16+channels_last,standard "
-                        "(auto: fp32 and standard, plus the bf16/channels_last ones on CUDA)")
+                        "and reference, joined with + (e.g. standard+reference: the row with "
+                        "the drop-path of before issue 11); fp32 is always the baseline "
+                        "(auto: fp32, channels_last, standard, standard+reference, plus the "
+                        "bf16 ones on CUDA)")
     p.add_argument("--warmup", type=int, default=2, help="untimed calls per row")
     p.add_argument("--iters", type=int, default=2, help="calls per timed round")
     p.add_argument("--rounds", type=int, default=3,
@@ -98,9 +112,11 @@ def _retrain_config(objective: str, args: argparse.Namespace) -> RetrainConfig:
 
 
 def make_step(objective: str, amp: bool, channels_last: bool, args: argparse.Namespace,
-              device: torch.device) -> tuple[Callable[[], None], RetrainConfig]:
+              device: torch.device, reference: bool = False
+              ) -> tuple[Callable[[], None], RetrainConfig]:
     """Build the network, optimiser and objective of one row; return a closure doing one
-    full training step (as the trainer's) and the row's config."""
+    full training step (as the trainer's) and the row's config. ``reference``: the network
+    and step of before issue 11 (:mod:`robustnas.benchmarks.reference`)."""
     config = _retrain_config(objective, args)
     genotype = load_genotype(args.genotype)
     torch.manual_seed(0)
@@ -110,6 +126,8 @@ def make_step(objective: str, amp: bool, channels_last: bool, args: argparse.Nam
     net.to(device)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     net.to(memory_format=fmt)
+    if reference:
+        use_plain_strided_convs(net)
     optimizer = build_optimizer(config, net)
     objective_obj = OBJECTIVES.get(objective)(config.objective_settings(),
                                               autocast_factory(device, amp))
@@ -117,33 +135,38 @@ def make_step(objective: str, amp: bool, channels_last: bool, args: argparse.Nam
     shape = (args.batch_size, 3, args.image_size, args.image_size)
     x = torch.rand(shape, generator=gen).to(device).contiguous(memory_format=fmt)
     y = torch.randint(0, args.classes, (args.batch_size,), generator=gen).to(device)
+    path: Callable[[], Any] = reference_drop_path if reference else contextlib.nullcontext
 
     def step() -> None:
-        net.train()
-        out = objective_obj.compute(net, x, y)
-        optimizer.zero_grad(set_to_none=True)
-        out.loss.backward()
-        if config.grad_clip > 0:
-            nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
-        optimizer.step()
+        with path():
+            net.train()
+            out = objective_obj.compute(net, x, y)
+            optimizer.zero_grad(set_to_none=True)
+            out.loss.backward()
+            if config.grad_clip > 0:
+                nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
+            optimizer.step()
 
     return step, config
 
 
-def _row_settings(name: str, objective: str) -> tuple[str, bool, bool]:
-    """(objective, amp, channels_last) of a variant name."""
-    if name == "standard":
-        return "none", False, False
-    amp, channels_last = False, False
+def _row_settings(name: str, objective: str) -> tuple[str, bool, bool, bool]:
+    """(objective, amp, channels_last, reference) of a variant name."""
+    amp = channels_last = reference = standard = False
     for part in name.split("+"):
         if part == "bf16":
             amp = True
         elif part == "channels_last":
             channels_last = True
+        elif part == "reference":
+            reference = True
+        elif part == "standard":
+            standard = True
         elif part != "fp32":
             raise UsageError(f"unknown benchmark variant {name!r} (choose from fp32, "
-                             f"{', '.join(CUDA_VARIANTS)}, standard)")
-    return objective, amp, channels_last
+                             f"{', '.join(CUDA_VARIANTS)}, standard, reference, joined "
+                             "with +)")
+    return ("none" if standard else objective), amp, channels_last, reference
 
 
 def _variants(args: argparse.Namespace, device: torch.device) -> tuple[list[str], list[str]]:
@@ -155,7 +178,7 @@ def _variants(args: argparse.Namespace, device: torch.device) -> tuple[list[str]
         else:
             notes.append("bf16 variants skipped: bf16 autocast is CUDA-only "
                          "(robustnas.runtime.autocast_factory); run on a GPU to measure them")
-        names.append("standard")
+        names += ["standard", "standard+reference"]
         return names, notes
     asked = [n.strip() for n in args.variants.split(",") if n.strip()]
     names = ["fp32"] + [n for n in dict.fromkeys(asked) if n != "fp32"]
@@ -167,17 +190,31 @@ def _variants(args: argparse.Namespace, device: torch.device) -> tuple[list[str]
 
 
 def _label(name: str, objective: str, config: RetrainConfig) -> str:
-    if name == "standard":
-        return "standard fp32"
+    parts = [p for p in name.split("+") if p not in ("standard", "fp32")]
+    rest = "+".join(parts) if parts else "fp32"
+    if "standard" in name.split("+"):
+        return f"standard {rest}"
     attack = f"-{config.steps}" if objective in ("pgd", "trades") else ""
-    return f"{objective}{attack} {name}"
+    return f"{objective}{attack} {rest}"
+
+
+def own_reference(name: str, names: list[str]) -> str | None:
+    """The listed reference twin of row ``name`` (same settings with ``reference``), if any;
+    ``fp32`` is the row with no modifier, so ``reference`` is the twin of ``fp32``."""
+    objective, amp, channels_last, reference = _row_settings(name, "pgd")
+    if reference:
+        return None
+    for other in names:
+        if _row_settings(other, "pgd") == (objective, amp, channels_last, True):
+            return other
+    return None
 
 
 def build_variant(name: str, args: argparse.Namespace,
                   device: torch.device) -> Callable[[], None]:
     """The step closure of row ``name`` (module level: memory probes pickle it)."""
-    row_objective, amp, channels_last = _row_settings(name, _objective(args))
-    return make_step(row_objective, amp, channels_last, args, device)[0]
+    row_objective, amp, channels_last, reference = _row_settings(name, _objective(args))
+    return make_step(row_objective, amp, channels_last, args, device, reference)[0]
 
 
 def _objective(args: argparse.Namespace) -> str:
@@ -202,8 +239,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     configs: dict[str, RetrainConfig] = {}
     labels: dict[str, str] = {}
     for name in names:
-        row_objective, amp, channels_last = _row_settings(name, objective)
-        step, config = make_step(row_objective, amp, channels_last, args, device)
+        row_objective, amp, channels_last, reference = _row_settings(name, objective)
+        step, config = make_step(row_objective, amp, channels_last, args, device, reference)
         if not args.no_memory:
             memory[name] = variant_memory(build_variant, name, args, device)
         label = _label(name, row_objective, config)
@@ -214,13 +251,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     rows = []
     for name in names:
         label = labels[name]
+        twin = own_reference(name, names)
         rows.append({"variant": label,
                      **timing_row(timings, label, base, device, args.batch_size, ratio),
+                     "vs_own_reference": "" if twin is None else
+                     ratio_text(timings.speedup(label, labels[twin])),
                      "own_mem_mb": memory_text(memory.get(name)),
                      "raw": timing_json(timings, label, base) | {"memory": memory.get(name)}})
     columns = ["variant", *timing_columns(device, ratio)]
     notes.insert(0, "times: median over rounds (min-max); ratios: per-round paired "
                     "fp32/variant wall time, median (min-max)")
+    if any(r["vs_own_reference"] for r in rows):
+        columns.append("vs_own_reference")
+        notes.append("vs_own_reference: paired speed against the same row with the network "
+                     "of before issue 11 (drop-path x / keep * mask, plain strided 1x1 convs "
+                     "in FactorizedReduce); without drop-path the two differ only by "
+                     "FactorizedReduce's layer-size check")
     if not args.no_memory:
         columns.append("own_mem_mb")
         notes.append(memory_note(device))
