@@ -145,9 +145,9 @@ def test_sync_bn_two_processes_match_one(runs):
 def _initial_network(options: dict, out: Path) -> tuple[torch.nn.Module, RetrainConfig, Any]:
     """The network as the trainer initialises it (built here from the same seed), the
     config and the data."""
+    from robustnas.distributed import DistInfo
     from robustnas.runtime import seed_everything
     from robustnas.space.genotype import load_genotype
-    from robustnas.train.distributed import DistInfo
     from robustnas.train.setup import build_network, load_data
 
     config = RetrainConfig(**options, out=str(out))

@@ -111,8 +111,13 @@ def run(args: argparse.Namespace) -> int:
             result = run_search(resolve_config(SearchConfig, args.config, overrides),
                                 overwrite=args.overwrite, show_progress=not args.quiet)
     except SearchInterrupted as exc:
-        print(f"robustnas search: {exc}", file=sys.stderr)
+        from robustnas.distributed import dist_info_from_env
+
+        if dist_info_from_env().is_main:  # under torchrun, rank 0 reports
+            print(f"robustnas search: {exc}", file=sys.stderr)
         return 130
+    if result.rank != 0:  # under torchrun, rank 0 reports
+        return 0
     print(f"genotype: {result.genotype.describe()}")
     print_decisiveness(result.genotype.provenance)
     print(f"written: {result.genotype_path}")

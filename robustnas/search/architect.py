@@ -22,6 +22,11 @@ The unrolled weights are never built into a new model: the loss is evaluated wit
 Regulariser terms enter the α loss. In second order they are evaluated at the current
 weights w (their gradient is added to the unrolled validation gradient); DARTS' unrolling
 is applied to the validation loss only. AdvRush itself is first order.
+
+Under torchrun (:mod:`robustnas.search.parallel`) each process differentiates its shard's
+loss and ``average`` (the mean over processes) is applied to the α gradient before the
+step, and in second order also to the training gradient that builds w' and to the vector
+v, so that every process unrolls to the same w' and uses the same ε.
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ from robustnas.search.objective import RegularizerSet
 from robustnas.search.regularizers import StepContext
 
 Criterion = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+#: Maps this process's gradients to their mean over processes (None: a single process).
+Averager = Callable[[list[torch.Tensor]], list[torch.Tensor]] | None
 
 
 class Architect:
@@ -47,8 +54,9 @@ class Architect:
                  w_optimizer: torch.optim.Optimizer, regularizers: RegularizerSet,
                  criterion: Criterion, order: int = 1,
                  autocast: Callable[[], Any] = contextlib.nullcontext,
-                 fd_radius: float = 1e-2) -> None:
+                 fd_radius: float = 1e-2, average: Averager = None) -> None:
         self.model = model
+        self.average = average
         #: ε·‖v‖ of the finite difference; 0.01 as in DARTS (see the module docstring).
         self.fd_radius = fd_radius
         self.arch_optimizer = arch_optimizer
@@ -72,6 +80,8 @@ class Architect:
         else:
             grads, val_loss, logs = self._first_order_grads(x_val, y_val, epoch, step,
                                                             total_epochs)
+        if self.average is not None:
+            grads = self.average(grads)
         for p, g in zip(arch, grads):
             p.grad = g
         self.arch_optimizer.step()
@@ -128,12 +138,15 @@ class Architect:
         """w' = w − ξ·(momentum·buf + ∇w L_train + wd·w), as the weight optimiser would step."""
         named = self.model.named_weights()
         loss = self._loss_with({}, x_train, y_train)
-        grads = torch.autograd.grad(loss, [p for _, p in named], allow_unused=True)
+        grads = [_zero_if_none(g, p) for g, (_, p) in
+                 zip(torch.autograd.grad(loss, [p for _, p in named], allow_unused=True), named)]
+        if self.average is not None:
+            grads = self.average(grads)
         group = self.w_optimizer.param_groups[0]
         momentum, wd = group.get("momentum", 0.0), group.get("weight_decay", 0.0)
         unrolled = {}
         for (name, p), g in zip(named, grads):
-            d = (g if g is not None else torch.zeros_like(p)).detach() + wd * p.detach()
+            d = g + wd * p.detach()
             buf = self.w_optimizer.state.get(p, {}).get("momentum_buffer")
             if buf is not None and momentum:
                 d = d + momentum * buf
@@ -152,6 +165,8 @@ class Architect:
                                     allow_unused=True)
         d_arch = [_zero_if_none(g, p) for g, p in zip(grads[:len(arch)], arch)]
         vector = [_zero_if_none(g, w_prime[n]) for g, n in zip(grads[len(arch):], names)]
+        if self.average is not None:
+            vector = self.average(vector)
         implicit = self.hessian_vector_product(vector, x_train, y_train, self.fd_radius)
         return [da - lr * h for da, h in zip(d_arch, implicit)], float(val_loss.detach())
 
@@ -184,9 +199,13 @@ def weight_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Ten
                 y: torch.Tensor, criterion: Criterion, grad_clip: float,
                 regularizers: RegularizerSet | None = None, epoch: int = 0, step: int = 0,
                 total_epochs: int = 1,
-                autocast: Callable[[], Any] = contextlib.nullcontext
+                autocast: Callable[[], Any] = contextlib.nullcontext,
+                average: Averager = None
                 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
-    """One SGD step on the weights; returns (logits, loss, regulariser logs)."""
+    """One SGD step on the weights; returns (logits, loss, regulariser logs).
+
+    ``average`` maps the gradients to their mean over processes (torchrun) before clipping.
+    """
     with autocast():
         logits = model(x)
         loss = criterion(logits, y)
@@ -200,7 +219,12 @@ def weight_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Ten
         if reg is not None:
             total = loss + reg
     weights = model.weights()
-    for p, g in zip(weights, torch.autograd.grad(total, weights, allow_unused=True)):
+    grads = list(torch.autograd.grad(total, weights, allow_unused=True))
+    if average is not None:  # unused weights keep no gradient, as with one process
+        used = [i for i, g in enumerate(grads) if g is not None]
+        for i, g in zip(used, average([grads[i] for i in used])):
+            grads[i] = g
+    for p, g in zip(weights, grads):
         p.grad = g
     if grad_clip > 0:
         nn.utils.clip_grad_norm_(weights, grad_clip)

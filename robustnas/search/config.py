@@ -64,6 +64,11 @@ class SearchConfig:
     max_steps_per_epoch: int = 0
     threads: int = 0  # CPU threads (0: OMP_NUM_THREADS or min(cores, 4); runtime.set_threads)
     checkpoint_every: int = 0  # steps between mid-epoch checkpoints (0: epoch ends only)
+    # torchrun: batch norm over the global batch (true) or each process's shard (false);
+    # see robustnas/search/parallel.py
+    sync_bn: bool = True
+    # recorded, not an input: the number of processes the run used (torchrun's WORLD_SIZE)
+    world_size: int = 1
 
     def validate(self) -> None:
         """Reject values that cannot work, with one clear message."""

@@ -5,11 +5,17 @@ on a training batch. At the end of each epoch the genotype is derived and logged
 atomic checkpoint holding everything needed to continue is written. SIGINT/SIGTERM
 checkpoint at the next step boundary (mid-epoch) before stopping, and ``resume``
 continues from the last checkpoint; on CPU the result is identical to an uninterrupted run.
+Under ``torchrun`` the global batch is sharded over processes and gradients are averaged
+(:mod:`robustnas.search.parallel`); only rank 0 writes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from robustnas import distributed as D
 from robustnas.config import config_to_dict, resolve_config, save_config
 from robustnas.divergence import DivergenceGuard, split_parameters
 from robustnas.errors import RobustnasError, UsageError
@@ -27,7 +34,6 @@ from robustnas.rundir import check_run_dir, open_run_dir
 from robustnas.runtime import (
     autocast_factory,
     graceful_stop,
-    resolve_device,
     rng_state,
     seed_everything,
     set_rng_state,
@@ -38,6 +44,13 @@ from robustnas.search.config import SearchConfig
 from robustnas.search.epoch_log import EpochLogger
 from robustnas.search.export import export_genotype, provenance
 from robustnas.search.objective import RegularizerSet
+from robustnas.search.parallel import (
+    average_running_statistics,
+    check_ranks_agree,
+    gradient_averager,
+    prepare_supernet,
+    reduce_meters,
+)
 from robustnas.search.resume import apply_optimizer_settings, resumed_search_config
 from robustnas.search.state import CHECKPOINT_NAME, load_search_state, save_search_state
 from robustnas.space.build import model_payload
@@ -59,6 +72,7 @@ class SearchResult:
     epochs_run: int
     history: list[dict[str, Any]] = field(default_factory=list)
     stopped_early: str | None = None
+    rank: int = 0  #: this process's rank under torchrun (only rank 0 wrote the files)
 
 
 @dataclass
@@ -66,13 +80,14 @@ class _Data:
     train: Any
     val: Any
     val_eval: Any
+    val_probe: Any  # the unsharded validation split, for rank 0's end-of-epoch probes
     num_classes: int
     in_channels: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
 
 
-def _load_data(config: SearchConfig, device: torch.device) -> _Data:
+def _load_data(config: SearchConfig, device: torch.device, info: D.DistInfo) -> _Data:
     from robustnas.data import DeviceLoader, default_augment, load_dataset, search_split
 
     ds = load_dataset(config.dataset, root=config.data_root, download=config.download,
@@ -84,14 +99,21 @@ def _load_data(config: SearchConfig, device: torch.device) -> _Data:
         raise UsageError(f"batch_size {config.batch_size} is larger than the search split "
                          f"({min(len(train_y), len(val_y))} images)")
 
+    shards = dict(num_shards=info.world_size, shard_index=info.rank)
+
     def loader(x: torch.Tensor, y: torch.Tensor, seed: int) -> Any:
         return DeviceLoader(x, y, config.batch_size, shuffle=True, augment=augment, seed=seed,
-                            drop_last=True, device=device)
+                            drop_last=True, device=device, **shards)
 
-    val_eval = DeviceLoader(val_x, val_y, config.batch_size, shuffle=False, augment=None,
-                            drop_last=False, device=device)
+    def in_order(**sharding: int) -> Any:
+        return DeviceLoader(val_x, val_y, config.batch_size, shuffle=False, augment=None,
+                            drop_last=False, device=device, **sharding)
+
+    val_eval = in_order(**shards)
+    val_probe = in_order() if info.enabled else val_eval
     return _Data(loader(train_x, train_y, config.seed), loader(val_x, val_y, config.seed + 1),
-                 val_eval, ds.num_classes, ds.in_channels, tuple(ds.mean), tuple(ds.std))
+                 val_eval, val_probe, ds.num_classes, ds.in_channels, tuple(ds.mean),
+                 tuple(ds.std))
 
 
 class Searcher:
@@ -100,29 +122,57 @@ class Searcher:
     def __init__(self, config: SearchConfig, *, show_progress: bool = True,
                  resume: bool = False, overwrite: bool = False) -> None:
         self.config = config
-        self.run_dir = check_writable_dir(config.out)
+        self.rundir: Any = None  # the locked run directory (rank 0)
+        # Under torchrun: join the process group, one device per process (else a no-op).
+        self.dist, self.device = D.setup_distributed(config.device)
+        try:
+            self._build(show_progress, resume, overwrite)
+        except BaseException:
+            self.close()
+            raise
+
+    def _build(self, show_progress: bool, resume: bool, overwrite: bool) -> None:
+        config, info = self.config, self.dist
+        self.run_dir = Path(config.out)
         self.checkpoint_path = self.run_dir / CHECKPOINT_NAME
         # --resume without a checkpoint (killed before the first one) starts from scratch.
         scratch = resume and not self.checkpoint_path.exists()
         resume = resume and not scratch
-        check_run_dir(self.run_dir, resume=resume, overwrite=overwrite or scratch)
-        self.show_progress = show_progress
-        self.device = resolve_device(config.device)
+        refused: RobustnasError | None = None
+        if info.is_main:  # before any work: refuse a busy or occupied --out
+            try:
+                self.run_dir = check_writable_dir(config.out)
+                check_run_dir(self.run_dir, resume=resume, overwrite=overwrite or scratch)
+            except RobustnasError as exc:
+                refused = exc
+        if info.enabled:  # the other processes stop too, instead of waiting for rank 0
+            message = D.broadcast_object(None if refused is None else str(refused), info)
+            if message is not None and refused is None:
+                raise UsageError(f"rank 0 refused to start: {message}")
+        if refused is not None:
+            raise refused
+        if config.batch_size % info.world_size:
+            raise UsageError(f"batch_size {config.batch_size} is the global batch and must be "
+                             f"divisible by the {info.world_size} processes")
+        config.world_size = info.world_size
+        self.show_progress = show_progress and info.is_main
         self.threads = set_threads(config.threads)
         self.autocast = autocast_factory(self.device, config.amp)
         self.regularizers = RegularizerSet(config.regularizer, config.regularizer_options)
         seed_everything(config.seed)
-        self.data = _load_data(config, self.device)
+        self.data = _load_data(config, self.device, info)
         from robustnas.space.spaces import get_space
 
-        self.model = get_space(config.space).supernet(
+        model = get_space(config.space).supernet(
             C=config.C, num_classes=self.data.num_classes, layers=config.layers,
             steps=config.steps, in_channels=self.data.in_channels, mean=self.data.mean,
             std=self.data.std)
-        self.regularizers.setup(self.model)
-        self.model.to(self.device)
+        self.regularizers.setup(model)
+        model.to(self.device)
         if config.channels_last:
-            self.model.to(memory_format=torch.channels_last)
+            model.to(memory_format=torch.channels_last)
+        self.model = prepare_supernet(model, info, config.sync_bn)
+        self.average = gradient_averager(info)
         self.criterion = nn.CrossEntropyLoss()
         self.w_optimizer = torch.optim.SGD(self.model.weights(), lr=config.w_lr,
                                            momentum=config.w_momentum,
@@ -134,27 +184,38 @@ class Searcher:
             betas=(config.arch_beta1, config.arch_beta2), weight_decay=config.arch_weight_decay)
         self.architect = Architect(self.model, self.arch_optimizer, self.w_optimizer,
                                    self.regularizers, self.criterion, order=config.order,
-                                   autocast=self.autocast, fd_radius=config.fd_radius)
+                                   autocast=self.autocast, fd_radius=config.fd_radius,
+                                   average=self.average)
         self.guard = _divergence_guard(self)
-        self.rundir = open_run_dir(self.run_dir, resume=resume, overwrite=overwrite or scratch)
-        try:
+        if info.is_main:
+            self.rundir = open_run_dir(self.run_dir, resume=resume,
+                                       overwrite=overwrite or scratch)
             ensure_writable_dir(self.run_dir)
-            self.log = EpochLogger(self.run_dir, self.model, config, self.regularizers)
-            self.epoch, self.step = 0, 0
-            self.meters: dict[str, float] = {}
-            self.history: list[dict[str, Any]] = []
-            if resume:
-                self._restore(load_search_state(self.checkpoint_path))
-                apply_optimizer_settings(config, self.w_optimizer, self.scheduler,
-                                         self.arch_optimizer)
+        self.log = EpochLogger(self.run_dir, self.model, config, self.regularizers,
+                               enabled=info.is_main)
+        self.epoch, self.step = 0, 0
+        self.meters: dict[str, float] = {}
+        self.history: list[dict[str, Any]] = []
+        if resume:
+            state = load_search_state(self.checkpoint_path)
+            self._restore(state)
+            apply_optimizer_settings(config, self.w_optimizer, self.scheduler,
+                                     self.arch_optimizer)
+            saved_world = int(state.get("world_size", 1))
+            if saved_world != info.world_size and info.is_main:
+                print(f"resume: the run used {saved_world} process(es), now "
+                      f"{info.world_size}: the global batch is unchanged, its shards differ "
+                      f"(equal to floating-point rounding)", file=sys.stderr, flush=True)
+        if info.is_main:
             save_config(config, self.run_dir / "config.yaml")
-        except BaseException:
-            self.close()
-            raise
 
     def close(self) -> None:
-        """Release the run directory (its lock); :meth:`run` does this when it ends."""
-        self.rundir.close()
+        """Release the run directory (its lock) and leave the process group (torchrun);
+        :meth:`run` does this when it ends."""
+        if self.rundir is not None:
+            self.rundir.close()
+            self.rundir = None
+        D.teardown_distributed(self.dist)
 
     # -- checkpointing -----------------------------------------------------------------
     def _state(self) -> dict[str, Any]:
@@ -168,13 +229,17 @@ class Searcher:
             "scheduler": self.scheduler.state_dict(),
             "regularizers": self.regularizers.state_dict(),
             "monitor": self.log.state_dict(),
-            "rng": rng_state(),
+            "rng": rng_state(),  # the same on every process (see search.parallel)
             "history": self.history,
+            "world_size": self.dist.world_size,
         }
 
     def save_checkpoint(self) -> Path:
-        """Atomically write the current state to ``<run_dir>/checkpoint.pt``."""
-        save_search_state(self.checkpoint_path, self._state())
+        """Atomically write the current state to ``<run_dir>/checkpoint.pt`` (rank 0)."""
+        if not self.config.sync_bn:  # per-shard running statistics: checkpoint their mean
+            average_running_statistics(self.model, self.dist)
+        if self.dist.is_main:
+            save_search_state(self.checkpoint_path, self._state())
         return self.checkpoint_path
 
     def _restore(self, state: dict[str, Any]) -> None:
@@ -197,7 +262,11 @@ class Searcher:
     def run(self) -> SearchResult:
         """Search until ``config.epochs``; returns the derived genotype and where it is."""
         try:
-            return self._run()
+            result = self._run()
+            # Every process waits for rank 0's last files before leaving the group (only on
+            # success: a failed process must not wait in a collective its peers never reach).
+            D.barrier(self.dist)
+            return result
         finally:
             self.close()
 
@@ -222,11 +291,13 @@ class Searcher:
                         self.meters["seconds"] = time.perf_counter() - start_time
                         bar.update(loss=self.meters["loss"] / self.meters["n"],
                                    acc=self.meters["correct"] / self.meters["n"])
-                        if stop:
+                        if D.any_process(bool(stop), self.dist, self.device):
                             path = self.save_checkpoint()
+                            D.barrier(self.dist)
                             raise SearchInterrupted(
-                                f"stopped by signal {stop.signum}; checkpoint saved to {path}; "
-                                f"continue with --resume --out {self.run_dir}")
+                                f"stopped by signal {stop.signum or 'on another process'}; "
+                                f"checkpoint saved to {path}; continue with --resume "
+                                f"--out {self.run_dir}")
                         every = config.checkpoint_every  # mid-epoch checkpoints
                         if every and self.step % every == 0 and self.step < steps:
                             self.save_checkpoint()
@@ -256,7 +327,8 @@ class Searcher:
                                        config.epochs)
         logits, loss, w_logs = weight_step(self.model, self.w_optimizer, x_t, y_t,
                                            self.criterion, config.grad_clip, self.regularizers,
-                                           self.epoch, self.step, config.epochs, self.autocast)
+                                           self.epoch, self.step, config.epochs, self.autocast,
+                                           average=self.average)
         logs.update(w_logs)
         if not self.guard.end_step(self._guarded, (self.model,)):
             return  # a skipped step (skip_nonfinite) stays out of the epoch's averages
@@ -271,7 +343,10 @@ class Searcher:
 
     @torch.no_grad()
     def evaluate_val(self) -> tuple[float, float]:
-        """Loss and accuracy of the supernet on the whole validation split (eval mode)."""
+        """Loss and accuracy of the supernet on the whole validation split (eval mode; under
+        torchrun each process evaluates its shard of every batch and the sums are reduced)."""
+        if not self.config.sync_bn:  # per-shard running statistics: evaluate with their mean
+            average_running_statistics(self.model, self.dist)
         self.model.eval()
         total, loss_sum, correct = 0, 0.0, 0
         for x, y in self.data.val_eval.epoch(0):
@@ -281,12 +356,17 @@ class Searcher:
             correct += int((logits.argmax(1) == y).sum())
             total += y.shape[0]
         self.model.train()
+        if self.dist.enabled:
+            sums = D.all_reduce_sum(torch.tensor([loss_sum, correct, total], dtype=torch.float64,
+                                                 device=self.device), self.dist)
+            loss_sum, correct, total = float(sums[0]), int(sums[1]), int(sums[2])
         return loss_sum / max(total, 1), correct / max(total, 1)
 
     def _end_epoch(self) -> str | None:
+        check_ranks_agree(self.model, self.dist, self.epoch + 1)
         val_loss, val_acc = self.evaluate_val()
         self.guard.check_value("validation loss", val_loss)
-        m = self.meters
+        m = reduce_meters(self.meters, self.dist)
         record = {
             "epoch": self.epoch + 1,
             "train_loss": m["loss"] / m["n"], "train_acc": m["correct"] / m["n"],
@@ -303,9 +383,14 @@ class Searcher:
         record["genotype"] = genotype.to_dict()
         if self.config.skip_nonfinite:
             record["skipped_steps"] = self.guard.end_epoch()
-        stopped = self.log.end_epoch(self.epoch, record, genotype, self.data.val_eval)
+        stopped = None
+        if self.dist.is_main:  # probes and files: rank 0 alone, with its own batch statistics
+            with D.local_batch_statistics():
+                stopped = self.log.end_epoch(self.epoch, record, genotype, self.data.val_probe)
+        stopped = D.broadcast_object(stopped, self.dist)  # the collapse guard's decision
         self.history.append(record)
-        write_history(self.run_dir, self.history)  # history.json / history.csv
+        if self.dist.is_main:
+            write_history(self.run_dir, self.history)  # history.json / history.csv
         self.scheduler.step()
         self.epoch += 1
         self.step = 0
@@ -317,13 +402,17 @@ class Searcher:
         genotype = self.model.genotype(provenance(
             self.model, dataset=config.dataset, regularizer=self.regularizers.describe(),
             seed=config.seed, epoch=self.epoch, order=config.order,
-            stopped_early=stopped_early))
-        written = export_genotype(genotype, self.run_dir / "genotype.json")
+            stopped_early=stopped_early, world_size=self.dist.world_size))
+        self.log.close()
+        path = self.run_dir / "genotype.json"
+        if not self.dist.is_main:
+            return SearchResult(self.run_dir, genotype, path, [], self.epoch, self.history,
+                                stopped_early, rank=self.dist.rank)
+        written = export_genotype(genotype, path)
         if config.bench_root and getattr(genotype, "space", "darts") == "nb201":
             from robustnas.tables.lookup import write_search_lookup
 
             write_search_lookup(genotype, config, self.run_dir)
-        self.log.close()
         return SearchResult(self.run_dir, genotype, written["genotype"], written["pictures"],
                             self.epoch, self.history, stopped_early)
 
@@ -359,8 +448,19 @@ def run_search(config: SearchConfig | None = None, *, config_file: str | None = 
         explicit = (config_to_dict(config) if config is not None
                     else explicit_settings(config_file, overrides))
         out = explicit.get("out") or SearchConfig.__dataclass_fields__["out"].default
-        config, _ = resumed_search_config(out, explicit)
+        with _rank0_speaks():  # under torchrun, one process says what changes
+            config, _ = resumed_search_config(out, explicit)
     elif config is None:
         config = resolve_config(SearchConfig, config_file, overrides)
     return Searcher(config, show_progress=show_progress, resume=resume,
                     overwrite=overwrite).run()
+
+
+@contextlib.contextmanager
+def _rank0_speaks() -> Iterator[None]:
+    """Silence stderr within the block on every process but rank 0 (torchrun)."""
+    if D.dist_info_from_env().is_main:
+        yield
+        return
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull):
+        yield

@@ -140,10 +140,14 @@ class SuperNet(nn.Module):
     """The DARTS search network (CIFAR layout) with α for normal and reduction cells."""
 
     def __init__(self, C: int = 16, num_classes: int = 10, layers: int = 8, steps: int = 4,
-                 multiplier: int = 4, stem_multiplier: int = 3, in_channels: int = 3,
-                 mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+                 multiplier: int | None = None, stem_multiplier: int = 3,
+                 in_channels: int = 3, mean: Sequence[float] | None = None,
+                 std: Sequence[float] | None = None,
                  primitives: Sequence[str] = PRIMITIVES) -> None:
         super().__init__()
+        # A cell concatenates all its intermediate nodes, as the derived genotype's concat
+        # does (DARTS: steps = multiplier = 4); another steps needs the matching multiplier.
+        multiplier = steps if multiplier is None else multiplier
         mean, std = channel_stats(in_channels, mean, std)
         self.config = dict(C=C, num_classes=num_classes, layers=layers, steps=steps,
                            multiplier=multiplier, stem_multiplier=stem_multiplier,

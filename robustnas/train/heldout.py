@@ -27,8 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from robustnas.attacks import pgd_attack
+from robustnas.distributed import DistInfo, all_reduce_sum
 from robustnas.errors import UsageError
-from robustnas.train.distributed import DistInfo, all_reduce_sum
 from robustnas.train.objectives.base import MainLogits, mode, unwrap
 
 SUBSET_SEED = 0

@@ -8,11 +8,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from robustnas.distributed import DistInfo
 from robustnas.errors import UsageError
 from robustnas.space.genotype import Genotype
 from robustnas.space.network import Network
 from robustnas.train.config import RetrainConfig
-from robustnas.train.distributed import DistInfo
 from robustnas.train.heldout import selection_split
 
 

@@ -9,7 +9,7 @@ SIGINT/SIGTERM arrives (the current step is finished first, then the run stops w
 are bit-identical to those of an uninterrupted run.
 
 Under ``torchrun`` the model is wrapped in DistributedDataParallel (see
-:mod:`robustnas.train.distributed`); every process runs this loop on its shard of each
+:mod:`robustnas.distributed`); every process runs this loop on its shard of each
 global batch, and rank 0 writes the logs, checkpoints and summary.
 """
 
@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from robustnas import distributed as D
 from robustnas.config import config_to_dict, save_config
 from robustnas.divergence import DivergenceGuard, change_learning_rate
 from robustnas.errors import RobustnasError, UsageError
@@ -49,7 +50,6 @@ from robustnas.space.architecture import (
 from robustnas.space.build import model_from_payload, model_payload
 from robustnas.space.complexity import count_parameters
 from robustnas.space.genotype import Genotype, save_genotype
-from robustnas.train import distributed as D
 from robustnas.train.config import RetrainConfig
 from robustnas.train.epoch_log import RetrainLogger
 from robustnas.train.heldout import evaluate_heldout

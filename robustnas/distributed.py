@@ -1,13 +1,16 @@
-"""Multi-process training with ``torch.distributed`` (DDP launched by ``torchrun``).
+"""Multi-process runs with ``torch.distributed`` (launched by ``torchrun``): retraining (DDP)
+and search (:mod:`robustnas.search.parallel`).
 
 The same command runs alone or under ``torchrun --nproc_per_node N``: the launcher's
 ``WORLD_SIZE``/``RANK``/``LOCAL_RANK`` variables select distributed mode. Each process
 drives one device (``cuda:LOCAL_RANK`` with NCCL, or the CPU with gloo), sees a shard of
-every global batch, and gradients are averaged by DistributedDataParallel. Metrics are
+every global batch, and gradients are averaged over processes (retraining: by
+DistributedDataParallel; search: by :func:`average_gradients`, because it differentiates with
+``torch.autograd.grad`` and twice for AdvRush, which DDP's hooks do not cover). Metrics are
 summed over processes with ``all_reduce``; only rank 0 writes files.
 
-Batch norm: by default every process normalises with the statistics of its own shard (plain
-DDP, as in most multi-GPU training; BN running statistics follow rank 0, which DDP
+Batch norm in retraining: by default every process normalises with the statistics of its
+own shard (plain DDP, as in most multi-GPU training; BN running statistics follow rank 0, which DDP
 broadcasts). With ``sync_bn`` the statistics are those of the global batch
 (:class:`torch.nn.SyncBatchNorm` on CUDA; :class:`GlobalBatchNorm2d` below with gloo on CPU,
 since SyncBatchNorm has no CPU kernels), which makes an N-process step equal to a
@@ -16,7 +19,10 @@ single-process step on the same global batch up to floating-point rounding.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,6 +134,48 @@ def gather_objects(obj: Any, info: DistInfo) -> list[Any]:
     return out
 
 
+def broadcast_object(obj: Any, info: DistInfo) -> Any:
+    """Rank 0's ``obj`` on every process (``obj`` itself when alone)."""
+    if not info.enabled:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def broadcast_module(module: nn.Module, info: DistInfo) -> None:
+    """Copy rank 0's parameters and buffers into ``module`` on every process."""
+    if not info.enabled:
+        return
+    with torch.no_grad():
+        for tensor in [*module.parameters(), *module.buffers()]:
+            dist.broadcast(tensor.data, src=0)
+
+
+def average_gradients(grads: list[torch.Tensor], info: DistInfo) -> list[torch.Tensor]:
+    """The mean of ``grads`` over processes, in one ``all_reduce`` per dtype.
+
+    Every process receives the same bits (the collective reduces each element once), so
+    optimisers fed with the result keep parameters identical across processes.
+    """
+    if not info.enabled or not grads:
+        return grads
+    out: list[torch.Tensor] = list(grads)
+    by_dtype: dict[torch.dtype, list[int]] = {}
+    for i, g in enumerate(grads):
+        by_dtype.setdefault(g.dtype, []).append(i)
+    for indices in by_dtype.values():
+        flat = torch.cat([grads[i].reshape(-1) for i in indices])
+        dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+        flat.div_(info.world_size)
+        offset = 0
+        for i in indices:
+            n = grads[i].numel()
+            out[i] = flat[offset:offset + n].view_as(grads[i])
+            offset += n
+    return out
+
+
 def barrier(info: DistInfo) -> None:
     """Wait for all processes (no-op when alone)."""
     if info.enabled:
@@ -154,17 +202,44 @@ def differentiable_all_reduce(tensor: torch.Tensor) -> torch.Tensor:
     return _AllReduceSum.apply(tensor)
 
 
+class _LocalStatistics(threading.local):
+    active = False
+
+
+_LOCAL_STATISTICS = _LocalStatistics()
+
+
+@contextlib.contextmanager
+def local_batch_statistics() -> Iterator[None]:
+    """Within the block, :class:`GlobalBatchNorm2d` layers use this process's batch only.
+
+    For work that one process does alone (rank 0's end-of-epoch probes): a collective that
+    the other processes never join would wait forever.
+    """
+    previous = _LOCAL_STATISTICS.active
+    _LOCAL_STATISTICS.active = True
+    try:
+        yield
+    finally:
+        _LOCAL_STATISTICS.active = previous
+
+
 class GlobalBatchNorm2d(nn.BatchNorm2d):
     """BatchNorm2d whose training statistics span all processes; works with gloo on CPU.
 
     Mean and (biased) variance are computed in two passes, each a differentiable
     ``all_reduce`` of per-channel sums, so gradients flow through the global statistics as
     in :class:`torch.nn.SyncBatchNorm`. Running statistics use the unbiased global variance.
-    Outside training, or when no process group is active, it is a plain BatchNorm2d.
+    Wherever batch statistics are used (training, or any mode without running statistics) they
+    are global; with running statistics outside training, inside
+    :func:`local_batch_statistics`, or when no process group is active, it is a plain
+    BatchNorm2d.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or not (dist.is_available() and dist.is_initialized()):
+        batch_statistics = self.training or not self.track_running_stats
+        if (not batch_statistics or _LOCAL_STATISTICS.active
+                or not (dist.is_available() and dist.is_initialized())):
             return super().forward(x)
         all_reduce = differentiable_all_reduce
         dims = (0, 2, 3)
@@ -172,7 +247,7 @@ class GlobalBatchNorm2d(nn.BatchNorm2d):
         mean = all_reduce(x.sum(dims)) / count
         centered = x - mean.view(1, -1, 1, 1)
         var = all_reduce((centered * centered).sum(dims)) / count
-        if self.track_running_stats and self.running_mean is not None:
+        if self.training and self.track_running_stats and self.running_mean is not None:
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)
                 momentum = (1.0 / float(self.num_batches_tracked) if self.momentum is None
@@ -191,6 +266,15 @@ def convert_sync_batchnorm(model: nn.Module, device: torch.device) -> nn.Module:
     """Replace BatchNorm layers with global-batch ones (SyncBatchNorm on CUDA)."""
     if device.type == "cuda":
         return nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    return _convert_cpu(model)
+
+
+def convert_global_batchnorm(model: nn.Module) -> nn.Module:
+    """Replace every BatchNorm2d with :class:`GlobalBatchNorm2d`, on any device.
+
+    Unlike SyncBatchNorm it is built from differentiable operations only, so it can be
+    differentiated twice (AdvRush differentiates input gradients with respect to α).
+    """
     return _convert_cpu(model)
 
 
