@@ -202,6 +202,29 @@ def differentiable_all_reduce(tensor: torch.Tensor) -> torch.Tensor:
     return _AllReduceSum.apply(tensor)
 
 
+def _global_moments(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-channel mean and biased variance of ``x`` (N, C, H, W) over all processes' batches,
+    and the global count; differentiable (see :class:`GlobalBatchNorm2d`)."""
+    world, rank = dist.get_world_size(), dist.get_rank()
+    xf = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+    channels = x.shape[1]
+    count = x.numel() // channels
+    if count:
+        local_mean = xf.mean((0, 2, 3))
+        local_m2 = (xf - local_mean.view(1, -1, 1, 1)).square().sum((0, 2, 3))
+    else:  # an empty shard (a short last batch) contributes nothing
+        local_mean = local_m2 = xf.new_zeros(channels)
+    row = torch.stack([torch.full_like(local_mean, float(count)), local_mean, local_m2])
+    table = torch.cat([xf.new_zeros(rank, 3, channels), row[None],
+                       xf.new_zeros(world - rank - 1, 3, channels)])
+    table = differentiable_all_reduce(table)
+    counts = table[:, 0, :1]  # (world, 1)
+    total = counts.sum()
+    mean = (counts * table[:, 1]).sum(0) / total
+    m2 = table[:, 2].sum(0) + (counts * (table[:, 1] - mean).square()).sum(0)
+    return mean, m2 / total, total
+
+
 class _LocalStatistics(threading.local):
     active = False
 
@@ -227,13 +250,16 @@ def local_batch_statistics() -> Iterator[None]:
 class GlobalBatchNorm2d(nn.BatchNorm2d):
     """BatchNorm2d whose training statistics span all processes; works with gloo on CPU.
 
-    Mean and (biased) variance are computed in two passes, each a differentiable
-    ``all_reduce`` of per-channel sums, so gradients flow through the global statistics as
-    in :class:`torch.nn.SyncBatchNorm`. Running statistics use the unbiased global variance.
-    Wherever batch statistics are used (training, or any mode without running statistics) they
-    are global; with running statistics outside training, inside
-    :func:`local_batch_statistics`, or when no process group is active, it is a plain
-    BatchNorm2d.
+    Each process computes its shard's count, mean and centred sum of squares per channel
+    (two passes over its own data); one differentiable ``all_reduce`` of a table with one
+    row per process (zeros elsewhere, so the sum is exact and bit-identical everywhere)
+    gives every process all rows, which it combines in rank order (Chan et al.'s parallel
+    variance), so gradients flow through the global statistics as in
+    :class:`torch.nn.SyncBatchNorm`: one collective forward and one backward per layer.
+    Running statistics use the unbiased global variance. Wherever batch statistics are used
+    (training, or any mode without running statistics) they are global; with running
+    statistics outside training, inside :func:`local_batch_statistics`, or when no process
+    group is active, it is a plain BatchNorm2d.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -241,22 +267,18 @@ class GlobalBatchNorm2d(nn.BatchNorm2d):
         if (not batch_statistics or _LOCAL_STATISTICS.active
                 or not (dist.is_available() and dist.is_initialized())):
             return super().forward(x)
-        all_reduce = differentiable_all_reduce
-        dims = (0, 2, 3)
-        count = all_reduce(x.new_tensor([x.numel() / x.shape[1]]))
-        mean = all_reduce(x.sum(dims)) / count
-        centered = x - mean.view(1, -1, 1, 1)
-        var = all_reduce((centered * centered).sum(dims)) / count
+        mean, var, total = _global_moments(x)
+        centered = x - mean.view(1, -1, 1, 1).to(x.dtype)
         if self.training and self.track_running_stats and self.running_mean is not None:
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)
                 momentum = (1.0 / float(self.num_batches_tracked) if self.momentum is None
                             else self.momentum)
-                n = float(count)
+                n = float(total)
                 unbiased = var.detach() * (n / max(n - 1.0, 1.0))
                 self.running_mean.lerp_(mean.detach().to(self.running_mean.dtype), momentum)
                 self.running_var.lerp_(unbiased.to(self.running_var.dtype), momentum)
-        out = centered * torch.rsqrt(var + self.eps).view(1, -1, 1, 1)
+        out = centered * torch.rsqrt(var + self.eps).view(1, -1, 1, 1).to(x.dtype)
         if self.affine:
             out = out * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
         return out
