@@ -137,3 +137,15 @@ def test_supernet_forward_and_genotype(tiny_supernet, tiny_batch):
 def test_normalisation_lives_inside_the_model(tiny_supernet, tiny_batch):
     x, _ = tiny_batch
     torch.testing.assert_close(tiny_supernet.normalize(x), (x - 0.5) / 0.25)
+
+
+@pytest.mark.parametrize("steps", [2, 3])
+def test_supernet_with_other_node_counts_concatenates_all_nodes(steps):
+    # `--set steps=2` used to fail with a size mismatch: the cell concatenated 4 states
+    net = SuperNet(C=4, num_classes=10, layers=3, steps=steps)
+    assert net(torch.rand(2, 3, 16, 16)).shape == (2, 10)
+    genotype = net.genotype()
+    assert genotype.normal_concat == tuple(range(2, 2 + steps))
+    assert len(genotype.normal) == 2 * steps
+    assert Network(C=4, num_classes=10, layers=3, genotype=genotype)(
+        torch.rand(2, 3, 16, 16)).shape == (2, 10)
