@@ -14,7 +14,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``search`` subcommand."""
     p = sub.add_parser("search", help="run a differentiable architecture search",
                        description="Bilevel DARTS search; writes genotype.json, cell pictures, "
-                                   "TensorBoard events and checkpoints to --out.")
+                                   "TensorBoard events and checkpoints to --out. Under "
+                                   "'torchrun --nproc_per_node N -m robustnas search ...' the "
+                                   "global batch is sharded over N processes (GPUs), with "
+                                   "global batch norm unless --set sync_bn=false.")
     p.add_argument("--config", metavar="FILE",
                    help="YAML file of options (see experiments/configs)")
     p.add_argument("--regularizer", metavar="SPEC",
