@@ -230,6 +230,26 @@ def test_killed_under_torchrun_resumes_and_matches_one_process(tmp_path):
         json.loads((single / "genotype.json").read_text())["normal"]
 
 
+
+@pytest.mark.slow
+def test_sigterm_to_torchrun_stops_every_process_at_one_step(tmp_path):
+    options = dict(TINY, epochs=1, max_steps_per_epoch=40, checkpoint_every=1)
+    out = tmp_path / "run"
+    proc = _torchrun(_search_args(options, out), cwd=tmp_path)
+    deadline = time.monotonic() + 300
+    while not (out / "checkpoint.pt").exists() and proc.poll() is None \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)  # torchrun passes it on to both processes
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode != 0
+    assert stderr.count("robustnas search: stopped by signal") == 1, stderr
+    stopped = load_checkpoint(out / "checkpoint.pt")
+    assert (stopped["epoch"], 0) == (0, 0) and 0 < stopped["step"] < 40
+    _finish(_torchrun(_search_args({"max_steps_per_epoch": 3}, out, "--resume"), cwd=tmp_path))
+    assert load_checkpoint(out / "checkpoint.pt")["epoch"] == 1
+
+
 def _alpha(run: Path) -> list[torch.Tensor]:
     state = load_checkpoint(run / "checkpoint.pt")["model"]["state_dict"]
     return [state[k] for k in sorted(state) if k.startswith("alpha")]
