@@ -3,6 +3,7 @@ and evaluation on them (28x28 grey and 64x64 colour)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -170,3 +171,25 @@ def test_search_retrain_evaluate_on_imagefolder_64_colour(tmp_path):
 def test_search_retrain_evaluate_on_npz_28_grey(tmp_path):
     path = make_npz(tmp_path / "d.npz", n=32)
     _search_and_retrain(tmp_path, "npz", path, {})
+
+
+def test_study_on_an_imagefolder(tmp_path):
+    """A study (a named cell and a random one) trains and evaluates on your own images."""
+    import yaml
+
+    from robustnas.studies import run_study
+
+    root = make_folder(tmp_path / "imgs", classes=3, per_class=6, size=16)
+    spec = tmp_path / "own.yaml"
+    spec.write_text(yaml.safe_dump({
+        "name": "own", "out": str(tmp_path / "own"), "seeds": [0],
+        "architectures": ["DARTS_V2", {"random": 1, "seed": 2}],
+        "training": {"dataset": "imagefolder", "data_root": str(root),
+                     "dataset_options": {"test_fraction": 0.3}, "device": "cpu", "C": 4,
+                     "layers": 3, "epochs": 1, "batch_size": 4, "cutout": 0, "drop_path": 0,
+                     "auxiliary_weight": 0, "eval_every": 0, "max_steps_per_epoch": 1},
+        "evaluation": {"attacks": "clean,pgd2", "eps": [0.05], "n": 4}}))
+    run = run_study(spec)
+    rows = json.loads((tmp_path / "own" / "report" / "study.json").read_text())["rows"]
+    assert len(rows) == 2 and all(r["n"] == 1 for r in rows)
+    assert run.trials_run == 2
