@@ -186,7 +186,9 @@ def test_bench_train_reference_rows_are_paired_with_their_twins(capsys):
         expected = Spread.of(paired_ratios(rows[twin]["raw"]["wall_s"],
                                            rows[name]["raw"]["wall_s"]))
         assert rows[name]["vs_own_reference"] == ratio_text(expected)
-        assert rows[twin]["vs_own_reference"] == ""
+        assert rows[name]["own_reference_cpu"] == ratio_text(Spread.of(paired_ratios(
+            rows[twin]["raw"]["cpu_s"], rows[name]["raw"]["cpu_s"])))
+        assert rows[twin]["vs_own_reference"] == rows[twin]["own_reference_cpu"] == ""
     assert main(["bench", "train", "--variants", "standard+bogus", "--device", "cpu"]) == 2
     assert "bogus" in capsys.readouterr().err
 

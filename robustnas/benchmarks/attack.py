@@ -42,6 +42,7 @@ from torch import nn
 from robustnas.attacks.pgd import pgd_attack
 from robustnas.benchmarks.reference import use_plain_strided_convs
 from robustnas.benchmarks.timing import (
+    CPU_RATIO_NOTE,
     format_table,
     median,
     memory_note,
@@ -253,6 +254,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                    f"{median(paired_ratios(timings.wall[name], timings.wall[base])):.1f}",
                "vs_own_reference": ratio_text(timings.speedup(name, labels["pgd+reference"]))
                if key == "pgd" and "pgd+reference" in labels else "",
+               "own_reference_cpu":
+                   ratio_text(timings.cpu_speedup(name, labels["pgd+reference"]))
+               if key == "pgd" and "pgd+reference" in labels else "",
                "own_mem_mb": memory_text(memory.get(key)),
                "raw": timing_json(timings, name, base) | {"memory": memory.get(key)}}
         row["batch_ms"] = row.pop("step_ms")
@@ -265,6 +269,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         columns.append("vs_own_reference")
         notes.append("vs_own_reference: paired speed of PGD against PGD on the network of "
                      "before issue 11 (plain strided 1x1 convs in FactorizedReduce)")
+        if device.type == "cpu":
+            columns.append("own_reference_cpu")
+            notes.append(CPU_RATIO_NOTE)
     if args.memory:
         columns.append("own_mem_mb")
         notes.append(memory_note(device))

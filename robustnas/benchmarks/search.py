@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from robustnas.benchmarks.timing import (
+    CPU_RATIO_NOTE,
     format_table,
     memory_note,
     memory_text,
@@ -191,6 +192,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         own_ref = _own_reference(name, steps)
         row["vs_own_reference"] = "" if own_ref is None else \
             ratio_text(timings.speedup(name, own_ref))
+        row["own_reference_cpu"] = "" if own_ref is None else \
+            ratio_text(timings.cpu_speedup(name, own_ref))
         row["own_mem_mb"] = memory_text(memory.get(name))
         row["raw"] = timing_json(timings, name, baseline) | {"memory": memory.get(name)}
         rows.append(row)
@@ -202,6 +205,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         notes.append("vs_own_reference: paired speed against the same variant built with "
                      "SuperNet.use_reference_path() (the original evaluation: every op, "
                      "Python sum, caller's layout, parameter lists walked every call)")
+        if device.type == "cpu":
+            columns.append("own_reference_cpu")
+            notes.append(CPU_RATIO_NOTE)
     if not args.no_memory:
         columns.append("own_mem_mb")
         notes.append(memory_note(device))

@@ -117,6 +117,11 @@ def time_interleaved(steps: dict[str, Callable[[], None]], device: torch.device,
     return timings
 
 
+CPU_RATIO_NOTE = ("own_reference_cpu: the same paired ratio on process CPU time (all threads); "
+                  "unlike wall time it does not count time the process waited for a core, "
+                  "so it is the steadier figure on a shared machine")
+
+
 def ratio_text(spread: Spread) -> str:
     """``1.32x (1.25–1.40)``; a single round prints without the range."""
     if spread.low == spread.high:

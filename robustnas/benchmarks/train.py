@@ -40,6 +40,7 @@ from torch import nn
 
 from robustnas.benchmarks.reference import reference_drop_path, use_plain_strided_convs
 from robustnas.benchmarks.timing import (
+    CPU_RATIO_NOTE,
     format_table,
     memory_note,
     memory_text,
@@ -256,6 +257,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                      **timing_row(timings, label, base, device, args.batch_size, ratio),
                      "vs_own_reference": "" if twin is None else
                      ratio_text(timings.speedup(label, labels[twin])),
+                     "own_reference_cpu": "" if twin is None else
+                     ratio_text(timings.cpu_speedup(label, labels[twin])),
                      "own_mem_mb": memory_text(memory.get(name)),
                      "raw": timing_json(timings, label, base) | {"memory": memory.get(name)}})
     columns = ["variant", *timing_columns(device, ratio)]
@@ -267,6 +270,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                      "of before issue 11 (drop-path x / keep * mask, plain strided 1x1 convs "
                      "in FactorizedReduce); without drop-path the two differ only by "
                      "FactorizedReduce's layer-size check")
+        if device.type == "cpu":
+            columns.append("own_reference_cpu")
+            notes.append(CPU_RATIO_NOTE)
     if not args.no_memory:
         columns.append("own_mem_mb")
         notes.append(memory_note(device))
