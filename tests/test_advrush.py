@@ -3,6 +3,8 @@ gradient routing (α yes, w no, no stray .grad), mode restoration, options and s
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -155,3 +157,35 @@ def test_built_through_the_registry_and_the_regularizer_set(tiny_supernet, tiny_
     assert logs["advrush/h"] == 0.5
     assert logs["advrush/term"] == pytest.approx(0.5 * 0.04 * logs["advrush/R"], rel=1e-5)
     assert not regs.applies("weights", 0)
+
+
+@pytest.mark.parametrize("spec", ["advrush", "advrush:1,lipschitz:0.5"])
+def test_alpha_step_frees_the_loss_graph_first_with_the_same_gradient(tiny_supernet, tiny_batch,
+                                                                      spec):
+    """AdvRush and Lipschitz do not reuse the step's graph, so the α step differentiates the
+    loss before they build theirs; the gradient is the one of loss + term."""
+    from robustnas.search.architect import Architect
+
+    regs = RegularizerSet(spec, {"advrush": {"start_epoch": 0}})
+    regs.setup(tiny_supernet)
+    assert not regs.reuses_step_graph("arch", 0)
+    arch = tiny_supernet.arch_parameters()
+    architect = Architect(tiny_supernet, torch.optim.Adam(arch), torch.optim.SGD(
+        tiny_supernet.weights(), lr=0.1), regs, nn.CrossEntropyLoss())
+    x, y = tiny_batch
+    state = torch.get_rng_state()  # Lipschitz sampling draws α: the same draws in both
+    # and the same batch-norm running statistics (the train-mode forward updates them)
+    buffers = {k: v.clone() for k, v in tiny_supernet.state_dict().items()}
+    power_vectors = copy.deepcopy(regs.state_dict())  # Lipschitz power iteration advances
+    freed, loss_a, logs_a = architect._first_order_grads(x, y, 0, 0, 1)
+    for _, _, reg in regs.terms:
+        reg.reuses_step_graph = True  # the combined path: one backward of loss + term
+    assert regs.reuses_step_graph("arch", 0)
+    torch.set_rng_state(state)
+    tiny_supernet.load_state_dict(buffers)
+    regs.load_state_dict(power_vectors)
+    combined, loss_b, logs_b = architect._first_order_grads(x, y, 0, 0, 1)
+    assert loss_a == loss_b and logs_a == logs_b
+    for a, b in zip(freed, combined):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+    assert any(g.abs().sum() > 0 for g in freed)

@@ -102,14 +102,23 @@ class Architect:
         with self.autocast():
             logits = self.model(x_val)
             loss = self.criterion(logits, y_val)
-        total = loss
+        arch = self.model.arch_parameters()
         logs: dict[str, float] = {}
-        if self.regularizers.applies("arch", epoch):
+        if not self.regularizers.applies("arch", epoch):
+            return _grads(loss, arch), float(loss.detach()), logs
+        if self.regularizers.reuses_step_graph("arch", epoch):
             ctx = self._context(x_val, y_val, logits, loss, epoch, step, total_epochs)
             reg, logs = self.regularizers.loss(ctx)
+            grads = _grads(loss if reg is None else loss + reg, arch)
+        else:
+            # Differentiate the loss first: its graph is freed before the regulariser builds
+            # its own (AdvRush's double-backward graph), which lowers the step's peak memory.
+            grads = _grads(loss, arch)
+            ctx = self._context(x_val, y_val, logits.detach(), loss.detach(), epoch, step,
+                                total_epochs)
+            reg, logs = self.regularizers.loss(ctx)
             if reg is not None:
-                total = loss + reg
-        grads = _grads(total, self.model.arch_parameters())
+                grads = [g + r for g, r in zip(grads, _grads(reg, arch))]
         return grads, float(loss.detach()), {f"regularizer/{k}": v for k, v in logs.items()}
 
     def _regularizer_grads(self, x_val: torch.Tensor, y_val: torch.Tensor, epoch: int,

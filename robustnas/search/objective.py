@@ -70,6 +70,11 @@ class RegularizerSet:
         """Whether any regulariser adds a term to ``phase`` at ``epoch``."""
         return any(phase in reg.phases and reg.active(epoch) for _, _, reg in self.terms)
 
+    def reuses_step_graph(self, phase: str, epoch: int) -> bool:
+        """Whether an active term of ``phase`` differentiates through the step's loss."""
+        return any(phase in reg.phases and reg.active(epoch) and reg.reuses_step_graph
+                   for _, _, reg in self.terms)
+
     def loss(self, ctx: StepContext) -> tuple[torch.Tensor | None, dict[str, float]]:
         """Weighted sum of the active terms for ``ctx.phase`` and the values to log."""
         total: torch.Tensor | None = None

@@ -186,6 +186,9 @@ class AdvRush(Regularizer):
         self.options = o
         self.phases = frozenset({"arch", "weights"} if o["apply_to_weights"] else {"arch"})
 
+    #: R comes from its own forward passes; ``ctx.loss`` only gives the dtype.
+    reuses_step_graph = False
+
     def active(self, epoch: int) -> bool:  # noqa: D102
         return epoch >= self.options["start_epoch"]
 

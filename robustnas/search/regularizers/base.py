@@ -33,7 +33,9 @@ class StepContext:
 
     ``phase`` is ``"arch"`` (α step on a validation batch) or ``"weights"`` (w step on a
     training batch). ``loss`` and ``logits`` come from the forward pass of the step with
-    its graph intact, so a regulariser can reuse them.
+    its graph intact, so a regulariser can reuse them, unless every active regulariser
+    declares ``reuses_step_graph = False``: the α step then differentiates the loss first
+    and passes them detached (its graph is freed before the regulariser builds its own).
     """
 
     model: nn.Module
@@ -53,6 +55,9 @@ class Regularizer:
 
     #: Steps the term is added to: a subset of {"arch", "weights"}.
     phases: frozenset[str] = frozenset({"arch"})
+    #: Whether :meth:`loss` differentiates through ``ctx.loss``/``ctx.logits``. False lets
+    #: the α step free the forward's graph before the term is built (lower peak memory).
+    reuses_step_graph: bool = True
 
     def __init__(self, **options: Any) -> None:
         if options:

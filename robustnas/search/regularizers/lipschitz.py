@@ -80,6 +80,7 @@ class LogNormalLipschitz(Regularizer):
     """Chance constraint on the log-normal Lipschitz bound of the sampled supernet."""
 
     phases = frozenset({"arch"})
+    reuses_step_graph = False  # the bound depends on α and the weights only
 
     def __init__(self, **options: Any) -> None:
         super().__init__()
