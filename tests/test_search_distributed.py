@@ -164,10 +164,11 @@ def test_first_order_two_processes_match_one(first_order):
 
 
 @pytest.mark.slow
-def test_second_order_with_advrush_and_lipschitz_match_one(tmp_path):
-    options = dict(TINY, order=2, regularizer="advrush:1,lipschitz:0.5", epochs=1,
+@pytest.mark.parametrize("order", [2, 1])
+def test_advrush_and_lipschitz_match_one(tmp_path, order):
+    options = dict(TINY, order=order, regularizer="advrush:1,lipschitz:0.5", epochs=1,
                    regularizer_options={"advrush": {"h": 0.5, "start_epoch": 0}})
-    pair = _recorded_pair(options, tmp_path, "second")
+    pair = _recorded_pair(options, tmp_path, "regularised")
     _assert_match(pair["two"], pair["one"], 1)
     hist2 = json.loads((pair["run2"] / "history.json").read_text())
     hist1 = json.loads((pair["run1"] / "history.json").read_text())
