@@ -212,8 +212,9 @@ def _global_moments(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.
     if count:
         local_mean = xf.mean((0, 2, 3))
         local_m2 = (xf - local_mean.view(1, -1, 1, 1)).square().sum((0, 2, 3))
-    else:  # an empty shard (a short last batch) contributes nothing
-        local_mean = local_m2 = xf.new_zeros(channels)
+    else:  # an empty shard (a short last batch) contributes nothing; the zeros stay on
+        # x's graph so that, under autograd, this process joins the backward collective too
+        local_mean = local_m2 = xf.sum((0, 2, 3))
     row = torch.stack([torch.full_like(local_mean, float(count)), local_mean, local_m2])
     table = torch.cat([xf.new_zeros(rank, 3, channels), row[None],
                        xf.new_zeros(world - rank - 1, 3, channels)])

@@ -269,3 +269,34 @@ def _descendants(pid: int) -> list[int]:
             found.append(child)
             todo.append(child)
     return found
+
+
+EMPTY_SHARD = '''
+import sys, torch, torch.distributed as dist
+from robustnas.distributed import GlobalBatchNorm2d
+dist.init_process_group("gloo")
+rank = dist.get_rank()
+torch.manual_seed(0)
+full = torch.randn(3, 4, 5, 5)
+weights = torch.arange(full.numel()).view_as(full).float() / full.numel()
+x = (full if rank == 0 else full[:0]).clone().requires_grad_(True)
+out = GlobalBatchNorm2d(4, affine=False, track_running_stats=False).train()(x)
+(grad,) = torch.autograd.grad((out * weights[:len(x)]).sum(), [x])
+ref_x = full.clone().requires_grad_(True)
+ref = torch.nn.BatchNorm2d(4, affine=False, track_running_stats=False).train()(ref_x)
+(ref_grad,) = torch.autograd.grad((ref * weights).sum(), [ref_x])
+if rank == 0:
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(grad, ref_grad, rtol=1e-4, atol=1e-5)
+print(f"rank {rank} done", flush=True)
+dist.destroy_process_group()
+'''
+
+
+def test_global_batch_norm_with_an_empty_shard_joins_the_backward(tmp_path):
+    """A process whose shard is empty (a short last batch) still takes part in the backward
+    collective, so neither process waits forever; rank 0's values are the full batch's."""
+    script = tmp_path / "empty_shard.py"
+    script.write_text(EMPTY_SHARD)
+    stdout, _ = _finish(_torchrun([str(script)], cwd=tmp_path))
+    assert "rank 0 done" in stdout and "rank 1 done" in stdout
