@@ -47,6 +47,32 @@ def _is_pointwise(conv: nn.Conv2d) -> bool:
         tuple(conv.padding) == (0, 0) and tuple(conv.dilation) == (1, 1)
 
 
+
+def layer_input_shapes(model: nn.Module, layers: list[nn.Module],
+                       input_shape: tuple[int, ...]) -> dict[nn.Module, tuple[int, ...]]:
+    """The input shape of each of ``layers`` in one eval-mode forward of a zero image of
+    ``input_shape`` (C, H, W, or with a batch dimension) through ``model``; the model's
+    train/eval flags are restored afterwards."""
+    shapes: dict[nn.Module, tuple[int, ...]] = {}
+
+    def record(module: nn.Module, args: tuple) -> None:
+        shapes.setdefault(module, tuple(args[0].shape))
+
+    handles = [layer.register_forward_pre_hook(record) for layer in layers]
+    modes = {m: m.training for m in model.modules()}
+    param = next(model.parameters())
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros(1, *input_shape[-3:], device=param.device, dtype=param.dtype))
+    finally:
+        for handle in handles:
+            handle.remove()
+        for m, mode in modes.items():
+            m.training = mode
+    return shapes
+
+
 class _Group:
     """Layers of one geometry whose norms are computed together; one slot per member."""
 
@@ -158,27 +184,10 @@ class SupernetLipschitz:
 
     # -- discovery -----------------------------------------------------------------------
     def _probe(self, input_shape: tuple[int, ...]) -> dict[nn.Module, tuple[int, ...]]:
-        shapes: dict[nn.Module, tuple[int, ...]] = {}
         kinds = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
-        handles = []
-        for cell in self.model.cells:
-            for module in cell.edges.modules():
-                if isinstance(module, kinds):
-                    handles.append(module.register_forward_pre_hook(
-                        lambda mod, args: shapes.__setitem__(mod, tuple(args[0].shape))))
-        modes = {m: m.training for m in self.model.modules()}
-        param = next(self.model.parameters())
-        try:
-            self.model.eval()
-            with torch.no_grad():
-                self.model(torch.zeros(1, *input_shape[-3:], device=param.device,
-                                       dtype=param.dtype))
-        finally:
-            for h in handles:
-                h.remove()
-            for m, mode in modes.items():
-                m.training = mode
-        return shapes
+        layers = [m for cell in self.model.cells for m in cell.edges.modules()
+                  if isinstance(m, kinds)]
+        return layer_input_shapes(self.model, layers, input_shape)
 
     def _constant(self, value: float) -> int:
         self.constants.append(float(value))

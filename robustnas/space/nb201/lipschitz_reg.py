@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from robustnas.search.lipschitz.constants import layer_input_shapes
 from robustnas.search.lipschitz.sampler import LogNormalArchSampler
 from robustnas.space.nb201.lipschitz_moments import nb201_log_moments
 from robustnas.space.nb201.ops import Identity, Zero
@@ -41,25 +42,10 @@ class NB201LipschitzAdapter:
         self._shapes: dict[nn.Module, tuple[int, int]] | None = None
 
     def _probe(self, input_shape: tuple[int, ...]) -> dict[nn.Module, tuple[int, int]]:
-        shapes: dict[nn.Module, tuple[int, int]] = {}
-
-        def record(mod: nn.Module, args: tuple) -> None:
-            shapes.setdefault(mod, tuple(args[0].shape[-2:]))
-
-        handles = [m.register_forward_pre_hook(record) for cell in self.cells
-                   for m in cell.modules() if isinstance(m, (nn.Conv2d, nn.AvgPool2d))]
-        modes = {m: m.training for m in self.model.modules()}
-        param = next(self.model.parameters())
-        try:
-            self.model.eval()
-            with torch.no_grad():
-                self.model(torch.zeros(1, *input_shape[-3:], device=param.device))
-        finally:
-            for h in handles:
-                h.remove()
-            for m, mode in modes.items():
-                m.training = mode
-        return shapes
+        layers = [m for cell in self.cells for m in cell.modules()
+                  if isinstance(m, (nn.Conv2d, nn.AvgPool2d))]
+        shapes = layer_input_shapes(self.model, layers, input_shape)
+        return {m: (shape[-2], shape[-1]) for m, shape in shapes.items()}
 
     def _op(self, op: nn.Module) -> float:
         from robustnas.evaluation.lipschitz import conv2d_norm_bound
