@@ -13,15 +13,15 @@ Each torchrun launch costs about 15 s on two shared cores (two interpreters impo
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 import torch.nn.functional as F
+from torchrun_launch import finish as finish_launch
+from torchrun_launch import launch, set_options
 
 from robustnas.io import load_checkpoint
 from robustnas.train import RetrainConfig, retrain
@@ -42,34 +42,18 @@ RTOL = 1e-5
 
 def cli_args(options: dict, out: Path) -> list[str]:
     """``robustnas retrain`` arguments setting exactly ``options`` (via ``--set``)."""
-    args = ["retrain", "--out", str(out), "--quiet"]
-    for key, value in options.items():
-        args += ["--set", f"{key}={str(value).lower() if isinstance(value, bool) else value}"]
-    return args
+    return ["retrain", "--out", str(out), "--quiet", *set_options(options)]
 
 
 def start_torchrun(options: dict, out: Path) -> subprocess.Popen:
     """Start the retraining under ``torchrun --standalone --nproc_per_node 2``."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
-    env.update(OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
-           "2", "-m", "robustnas", *cli_args(options, out)]
     out.parent.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen(cmd, cwd=out.parent, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return launch(["-m", "robustnas", *cli_args(options, out)], cwd=out.parent)
 
 
 def finish(proc: subprocess.Popen) -> str:
     """Wait for a launch; its stdout (fails the test with its output on error)."""
-    try:
-        stdout, stderr = proc.communicate(timeout=300)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        stdout, stderr = proc.communicate()
-        pytest.fail("torchrun timed out:\n" + stderr[-3000:])
-    assert proc.returncode == 0, stdout[-3000:] + stderr[-3000:]
-    return stdout
+    return finish_launch(proc, timeout=300)[0]
 
 
 def assert_rank0_files_only(run: Path, stdout: str) -> None:

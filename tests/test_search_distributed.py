@@ -15,13 +15,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
+from torchrun_launch import finish, launch, set_options
 
 from robustnas.io import load_checkpoint
 from robustnas.search import SearchConfig
@@ -53,36 +52,9 @@ Recording(SearchConfig(**options), show_progress=False).run()
 '''
 
 
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
-    env.update(OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-    return env
-
-
-def _torchrun(args: list[str], cwd: Path, **popen: Any) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
-           "2", *args]
-    return subprocess.Popen(cmd, cwd=cwd, env=_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **popen)
-
-
 def _search_args(options: dict, out: Path, *extra: str) -> list[str]:
-    args = ["-m", "robustnas", "search", "--out", str(out), "--quiet", *extra]
-    for key, value in options.items():
-        args += ["--set", f"{key}={str(value).lower() if isinstance(value, bool) else value}"]
-    return args
-
-
-def _finish(proc: subprocess.Popen, expect: int = 0) -> tuple[str, str]:
-    try:
-        stdout, stderr = proc.communicate(timeout=400)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        stdout, stderr = proc.communicate()
-        pytest.fail("torchrun timed out:\n" + stderr[-3000:])
-    assert proc.returncode == expect, stdout[-3000:] + stderr[-3000:]
-    return stdout, stderr
+    return ["-m", "robustnas", "search", "--out", str(out), "--quiet", *extra,
+            *set_options(options)]
 
 
 class Recording(Searcher):
@@ -98,7 +70,7 @@ class Recording(Searcher):
 
 
 def _alphas(record: Path, rank: int, epoch: int) -> list[torch.Tensor]:
-    return torch.load(record / f"alpha_rank{rank}_epoch{epoch}.pt")
+    return torch.load(record / f"alpha_rank{rank}_epoch{epoch}.pt", weights_only=True)
 
 
 def _start_recorded(options: dict, root: Path, name: str) -> tuple[subprocess.Popen, Path]:
@@ -108,7 +80,7 @@ def _start_recorded(options: dict, root: Path, name: str) -> tuple[subprocess.Po
     (root / f"{name}.json").write_text(json.dumps(dict(options, out=str(root / name))))
     script = root / "recorder.py"
     script.write_text(RECORDER)
-    return _torchrun([str(script), str(root / f"{name}.json"), str(record)], cwd=root), record
+    return launch([str(script), str(root / f"{name}.json"), str(record)], cwd=root), record
 
 
 def _run_recorded_here(options: dict, root: Path, name: str) -> Path:
@@ -137,7 +109,7 @@ def _recorded_pair(options: dict, root: Path, name: str) -> dict[str, Path]:
     the two processes work."""
     proc, two = _start_recorded(options, root, f"{name}2")
     one = _run_recorded_here(options, root, f"{name}1")
-    _finish(proc)
+    finish(proc)
     return {"two": two, "one": one, "run2": root / f"{name}2", "run1": root / f"{name}1"}
 
 
@@ -181,7 +153,7 @@ def test_advrush_and_lipschitz_match_one(tmp_path, order):
 
 def test_only_rank0_writes_and_reports(tmp_path):
     out = tmp_path / "run"
-    stdout, stderr = _finish(_torchrun(_search_args(dict(TINY, epochs=1), out), cwd=tmp_path))
+    stdout, stderr = finish(launch(_search_args(dict(TINY, epochs=1), out), cwd=tmp_path))
     names = sorted(p.name for p in out.iterdir())
     events = [n for n in names if n.startswith("events.out.tfevents.")]
     assert len(events) == 1, names
@@ -194,7 +166,7 @@ def test_only_rank0_writes_and_reports(tmp_path):
 
 def test_global_batch_must_divide_over_processes(tmp_path):
     out = tmp_path / "run"
-    _, stderr = _finish(_torchrun(_search_args(dict(TINY, batch_size=15), out), cwd=tmp_path),
+    _, stderr = finish(launch(_search_args(dict(TINY, batch_size=15), out), cwd=tmp_path),
                         expect=1)
     assert "batch_size 15 is the global batch and must be divisible by the 2 processes" \
         in stderr, stderr
@@ -207,7 +179,7 @@ def test_global_batch_must_divide_over_processes(tmp_path):
 def test_killed_under_torchrun_resumes_and_matches_one_process(tmp_path):
     options = dict(TINY, max_steps_per_epoch=3, checkpoint_every=1)
     out = tmp_path / "run"
-    proc = _torchrun(_search_args(options, out), cwd=tmp_path)
+    proc = launch(_search_args(options, out), cwd=tmp_path)
     checkpoint = out / "checkpoint.pt"
     deadline = time.monotonic() + 300
     while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -219,7 +191,7 @@ def test_killed_under_torchrun_resumes_and_matches_one_process(tmp_path):
     proc.communicate()
     killed_at = load_checkpoint(checkpoint)
     assert (killed_at["epoch"], killed_at["step"]) < (options["epochs"], 0)
-    _, stderr = _finish(_torchrun(_search_args({}, out, "--resume"), cwd=tmp_path))
+    _, stderr = finish(launch(_search_args({}, out, "--resume"), cwd=tmp_path))
     final = load_checkpoint(checkpoint)
     assert (final["epoch"], final["step"]) == (options["epochs"], 0)
     assert final["world_size"] == 2
@@ -236,7 +208,7 @@ def test_killed_under_torchrun_resumes_and_matches_one_process(tmp_path):
 def test_sigterm_to_torchrun_stops_every_process_at_one_step(tmp_path):
     options = dict(TINY, epochs=1, max_steps_per_epoch=40, checkpoint_every=1)
     out = tmp_path / "run"
-    proc = _torchrun(_search_args(options, out), cwd=tmp_path)
+    proc = launch(_search_args(options, out), cwd=tmp_path)
     deadline = time.monotonic() + 300
     while not (out / "checkpoint.pt").exists() and proc.poll() is None \
             and time.monotonic() < deadline:
@@ -247,7 +219,7 @@ def test_sigterm_to_torchrun_stops_every_process_at_one_step(tmp_path):
     assert stderr.count("robustnas search: stopped by signal") == 1, stderr
     stopped = load_checkpoint(out / "checkpoint.pt")
     assert (stopped["epoch"], 0) == (0, 0) and 0 < stopped["step"] < 40
-    _finish(_torchrun(_search_args({"max_steps_per_epoch": 3}, out, "--resume"), cwd=tmp_path))
+    finish(launch(_search_args({"max_steps_per_epoch": 3}, out, "--resume"), cwd=tmp_path))
     assert load_checkpoint(out / "checkpoint.pt")["epoch"] == 1
 
 
@@ -298,5 +270,5 @@ def test_global_batch_norm_with_an_empty_shard_joins_the_backward(tmp_path):
     collective, so neither process waits forever; rank 0's values are the full batch's."""
     script = tmp_path / "empty_shard.py"
     script.write_text(EMPTY_SHARD)
-    stdout, _ = _finish(_torchrun([str(script)], cwd=tmp_path))
+    stdout, _ = finish(launch([str(script)], cwd=tmp_path))
     assert "rank 0 done" in stdout and "rank 1 done" in stdout
