@@ -14,6 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import yaml
+from pause_cli import PAUSE_RETRAIN_AFTER_STEPS
 
 from robustnas.cli import main
 from robustnas.config import resolve_config
@@ -274,30 +275,12 @@ def test_sigint_saves_and_resume_is_bit_identical(tmp_path, reference):
     assert_identical(reference / "last.pt", out / "last.pt")
 
 
-# Runs the real CLI in a child process; after its 7th training step it says so on stdout and
-# waits, so that the test can SIGKILL it from outside at a known point (no hook in robustnas).
-_PAUSE_AFTER_STEPS = """
-import sys, time
-from robustnas.cli import main
-from robustnas.train.trainer import Trainer
-original, done = Trainer._train_step, [0]
-def step(self, x, y):
-    original(self, x, y)
-    done[0] += 1
-    if done[0] == int(sys.argv[1]):
-        print("PAUSED", flush=True)
-        time.sleep(600)
-Trainer._train_step = step
-sys.exit(main(sys.argv[2:]))
-"""
-
-
 def test_sigkill_of_the_cli_then_resume_is_bit_identical(tmp_path, reference, capsys):
     out = tmp_path / "run"
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
     stderr = tmp_path / "stderr.txt"
     with stderr.open("w") as err:
-        proc = subprocess.Popen([sys.executable, "-c", _PAUSE_AFTER_STEPS, "7",
+        proc = subprocess.Popen([sys.executable, "-c", PAUSE_RETRAIN_AFTER_STEPS, "7",
                                  *tiny_args(out)], env=env, cwd=tmp_path,
                                 stdout=subprocess.PIPE, stderr=err, text=True)
     watchdog = threading.Timer(300, proc.kill)  # never hang the suite

@@ -10,6 +10,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+from pause_cli import PAUSE_RETRAIN_AFTER_STEPS
+
 from robustnas.cli import main
 from robustnas.config import read_yaml
 from robustnas.io import load_checkpoint
@@ -112,26 +114,10 @@ def test_resume_keeps_saved_settings_and_says_what_changes(tmp_path, capsys):
     assert (other / "last.pt").read_bytes() == b"another run"
 
 
-_PAUSE_AFTER_STEPS = """
-import sys, time
-from robustnas.cli import main
-from robustnas.train.trainer import Trainer
-original, done = Trainer._train_step, [0]
-def step(self, x, y):
-    original(self, x, y)
-    done[0] += 1
-    if done[0] == int(sys.argv[1]):
-        print("PAUSED", flush=True)
-        time.sleep(600)
-Trainer._train_step = step
-sys.exit(main(sys.argv[2:]))
-"""
-
-
 def test_kill_before_first_checkpoint_then_resume_starts_from_scratch(tmp_path, capsys):
     out = tmp_path / "run"
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
-    proc = subprocess.Popen([sys.executable, "-c", _PAUSE_AFTER_STEPS, "2", *_args(out)],
+    proc = subprocess.Popen([sys.executable, "-c", PAUSE_RETRAIN_AFTER_STEPS, "2", *_args(out)],
                             env=env, cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
