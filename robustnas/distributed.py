@@ -5,8 +5,8 @@ The same command runs alone or under ``torchrun --nproc_per_node N``: the launch
 ``WORLD_SIZE``/``RANK``/``LOCAL_RANK`` variables select distributed mode. Each process
 drives one device (``cuda:LOCAL_RANK`` with NCCL, or the CPU with gloo), sees a shard of
 every global batch, and gradients are averaged over processes (retraining: by
-DistributedDataParallel; search: by :func:`average_gradients`, because it differentiates with
-``torch.autograd.grad`` and twice for AdvRush, which DDP's hooks do not cover). Metrics are
+DistributedDataParallel; search: by :func:`mean_over_processes`, because it differentiates
+with ``torch.autograd.grad`` and twice for AdvRush, which DDP's hooks do not cover). Metrics are
 summed over processes with ``all_reduce``; only rank 0 writes files.
 
 Batch norm in retraining: by default every process normalises with the statistics of its
@@ -152,26 +152,27 @@ def broadcast_module(module: nn.Module, info: DistInfo) -> None:
             dist.broadcast(tensor.data, src=0)
 
 
-def average_gradients(grads: list[torch.Tensor], info: DistInfo) -> list[torch.Tensor]:
-    """The mean of ``grads`` over processes, in one ``all_reduce`` per dtype.
+def mean_over_processes(tensors: list[torch.Tensor], info: DistInfo) -> list[torch.Tensor]:
+    """The mean of each of ``tensors`` (gradients, batch-norm statistics) over processes, in
+    one ``all_reduce`` per dtype.
 
     Every process receives the same bits (the collective reduces each element once), so
-    optimisers fed with the result keep parameters identical across processes.
+    optimisers fed with averaged gradients keep parameters identical across processes.
     """
-    if not info.enabled or not grads:
-        return grads
-    out: list[torch.Tensor] = list(grads)
+    if not info.enabled or not tensors:
+        return tensors
+    out: list[torch.Tensor] = list(tensors)
     by_dtype: dict[torch.dtype, list[int]] = {}
-    for i, g in enumerate(grads):
-        by_dtype.setdefault(g.dtype, []).append(i)
+    for i, t in enumerate(tensors):
+        by_dtype.setdefault(t.dtype, []).append(i)
     for indices in by_dtype.values():
-        flat = torch.cat([grads[i].reshape(-1) for i in indices])
+        flat = torch.cat([tensors[i].reshape(-1) for i in indices])
         dist.all_reduce(flat, op=dist.ReduceOp.SUM)
         flat.div_(info.world_size)
         offset = 0
         for i in indices:
-            n = grads[i].numel()
-            out[i] = flat[offset:offset + n].view_as(grads[i])
+            n = tensors[i].numel()
+            out[i] = flat[offset:offset + n].view_as(tensors[i])
             offset += n
     return out
 
@@ -289,7 +290,7 @@ def convert_sync_batchnorm(model: nn.Module, device: torch.device) -> nn.Module:
     """Replace BatchNorm layers with global-batch ones (SyncBatchNorm on CUDA)."""
     if device.type == "cuda":
         return nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    return _convert_cpu(model)
+    return _to_global_batchnorm(model)
 
 
 def convert_global_batchnorm(model: nn.Module) -> nn.Module:
@@ -298,10 +299,10 @@ def convert_global_batchnorm(model: nn.Module) -> nn.Module:
     Unlike SyncBatchNorm it is built from differentiable operations only, so it can be
     differentiated twice (AdvRush differentiates input gradients with respect to α).
     """
-    return _convert_cpu(model)
+    return _to_global_batchnorm(model)
 
 
-def _convert_cpu(module: nn.Module) -> nn.Module:
+def _to_global_batchnorm(module: nn.Module) -> nn.Module:
     if type(module) is nn.BatchNorm2d:
         new = GlobalBatchNorm2d(module.num_features, module.eps, module.momentum,
                                 module.affine, module.track_running_stats)
@@ -309,7 +310,7 @@ def _convert_cpu(module: nn.Module) -> nn.Module:
         new.train(module.training)
         return new.to(next(module.buffers(), torch.empty(0)).device)
     for name, child in module.named_children():
-        converted = _convert_cpu(child)
+        converted = _to_global_batchnorm(child)
         if converted is not child:
             setattr(module, name, converted)
     return module

@@ -5,7 +5,7 @@ broadcast, so they start bit-identical), reads the same global batch of training
 validation images, and keeps its contiguous ``batch_size / N`` slice
 (:class:`robustnas.data.DeviceLoader` shards, with the augmentation of the global batch).
 Each process differentiates its shard's mean loss; the gradients of α and of the weights
-are averaged over processes (:func:`robustnas.distributed.average_gradients`) before every
+are averaged over processes (:func:`robustnas.distributed.mean_over_processes`) before every
 optimiser step, and in second order also the training gradient that builds the unrolled
 weights w' and the vector of the finite-difference product, so that every process unrolls
 to the same w' and steps with the same ε. Every process receives the same averaged bits and
@@ -65,7 +65,7 @@ def gradient_averager(info: D.DistInfo) -> Any:
         return None
 
     def average(grads: list[torch.Tensor]) -> list[torch.Tensor]:
-        return D.average_gradients(grads, info)
+        return D.mean_over_processes(grads, info)
     return average
 
 
@@ -78,7 +78,7 @@ def average_running_statistics(model: nn.Module, info: D.DistInfo) -> None:
                for b in (m.running_mean, m.running_var) if b is not None]
     if buffers:
         with torch.no_grad():
-            for b, mean in zip(buffers, D.average_gradients(buffers, info)):
+            for b, mean in zip(buffers, D.mean_over_processes(buffers, info)):
                 b.copy_(mean)
 
 
