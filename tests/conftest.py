@@ -74,3 +74,49 @@ def tiny_batch() -> tuple[torch.Tensor, torch.Tensor]:
     """Eight 1×8×8 images in [0, 1] with labels."""
     gen = torch.Generator().manual_seed(0)
     return torch.rand(8, 1, 8, 8, generator=gen), torch.randint(0, 10, (8,), generator=gen)
+
+
+# --- a real PostgreSQL server (tests/postgres_server.py says where it comes from) ---------
+
+@pytest.fixture(scope="session")
+def _postgres_session_server():
+    """One server for the whole session: ``$ROBUSTNAS_TEST_POSTGRES`` (from ``.ci/run``),
+    else a throwaway cluster started here and removed at the end; else every test using it
+    is skipped, or fails under ``$ROBUSTNAS_REQUIRE_POSTGRES=1`` (CI)."""
+    from postgres_server import ENV_URL, PostgresServer, PostgresUnavailable, unavailable
+
+    # (pytest.fail/skip outside the except blocks: their reports then carry no traceback.)
+    try:
+        server, broken = PostgresServer.from_environment(), None
+    except PostgresUnavailable as e:
+        server, broken = None, str(e)
+    if broken:  # named explicitly but unreachable: a broken setup, never a quiet skip
+        pytest.fail(f"{ENV_URL} is set but {broken}", pytrace=False)
+    if server is None:
+        try:
+            server, missing = PostgresServer.start_throwaway(), None
+        except PostgresUnavailable as e:
+            missing = str(e)
+        if missing:
+            unavailable(missing)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def postgres_server(_postgres_session_server):
+    """The session's :class:`postgres_server.PostgresServer`: ``.url_for_new_database()``,
+    ``.drop_database(url)``, ``.restart()``, ``.stop()``, ``.start()``, ``.outage(seconds)``,
+    ``.is_running()``. A test that leaves it stopped gets it started again afterwards."""
+    yield _postgres_session_server
+    if _postgres_session_server.controllable and not _postgres_session_server.is_running():
+        _postgres_session_server.start()
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """The SQLAlchemy URL (``postgresql+psycopg://USER:PASSWORD@127.0.0.1:PORT/NAME``,
+    password included) of a fresh, empty database of its own, dropped after the test."""
+    url = postgres_server.url_for_new_database()
+    yield url
+    postgres_server.drop_database(url)
