@@ -117,6 +117,7 @@ def test_study_runs_resumes_and_reports(tmp_path, capsys):
     assert len(keys) == 4 and len(set(keys)) == 4
     out = capsys.readouterr().out
     assert "4/4 trials done" in out and "ETA" in out
+    assert run.complete and (run.done, run.total) == (4, 4) and not run.failed
     # every trial keeps its run directory: checkpoint, evaluation report, result
     for t in trials:
         run_dir = Path(t.user_attrs["result"]["run_dir"])
@@ -180,7 +181,7 @@ def test_killed_worker_trial_is_retried(tmp_path):
     running = []
     while time.monotonic() < deadline and not running:
         time.sleep(0.5)
-        if (study_dir / "study.db").is_file():
+        if (study_dir / "study.journal").is_file():
             try:
                 running = [t for t in _trials(study_dir, "kill")
                            if t.state == optuna.trial.TrialState.RUNNING]
@@ -198,9 +199,11 @@ def test_killed_worker_trial_is_retried(tmp_path):
     assert _complete_keys(trials) == sorted(["DARTS_V2@0", "PDARTS@0", "RACL@0"])
     failed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
     assert [t.user_attrs["key"] for t in failed] == [killed_key]
+    assert "lost: its worker" in failed[0].user_attrs["error"]
     retried = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE
                and t.user_attrs["key"] == killed_key]
-    assert retried[0].system_attrs["failed_trial"] == failed[0].number
+    assert retried[0].user_attrs["retry_of"] == failed[0].number
+    assert f"trial {killed_key}: its worker" in output and "retry 1/3 queued" in output
 
 
 @pytest.mark.slow

@@ -14,8 +14,8 @@ training seeds (:mod:`robustnas.studies.spec`); workers share an Optuna storage
 """
 
 from robustnas.studies.report import StudyReport, write_study_report
-from robustnas.studies.runner import StudyInterrupted, StudyRun, run_study
+from robustnas.studies.runner import StudyInterrupted, StudyRun, rebuild_storage, run_study
 from robustnas.studies.spec import StudySpec, load_study_spec
 
 __all__ = ["StudyInterrupted", "StudyReport", "StudyRun", "StudySpec", "load_study_spec",
-           "run_study", "write_study_report"]
+           "rebuild_storage", "run_study", "write_study_report"]

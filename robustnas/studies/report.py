@@ -31,7 +31,7 @@ import optuna
 
 from robustnas.errors import UsageError
 from robustnas.io import atomic_write_text
-from robustnas.studies.storage import DB_NAME, default_storage_url, open_storage
+from robustnas.studies.storage import DB_NAME, JOURNAL_NAME, default_storage_url, open_storage
 
 if TYPE_CHECKING:
     from robustnas.studies.groups import GroupedComparison
@@ -51,6 +51,8 @@ class StudyReport:
     objective_eps: str
     failed: list[dict[str, Any]] = field(default_factory=list)
     pending: int = 0
+    other_protocol: int = 0
+    partial: list[dict[str, Any]] = field(default_factory=list)
     paths: list[Path] = field(default_factory=list)
     table: str = ""
 
@@ -60,9 +62,9 @@ def load_trials(study_dir: Path, storage: str | None = None,
     """``(study name, finished trials' result records, study user attributes)``."""
     study_dir = Path(study_dir)
     if storage is None:
-        if not (study_dir / DB_NAME).is_file():
-            raise UsageError(f"{study_dir}: no {DB_NAME} here; pass the study directory (or "
-                             "its YAML file) or --storage URL")
+        if not ((study_dir / DB_NAME).is_file() or (study_dir / JOURNAL_NAME).is_file()):
+            raise UsageError(f"{study_dir}: no {JOURNAL_NAME} or {DB_NAME} here; pass the "
+                             "study directory (or its YAML file) or --storage URL")
         storage = default_storage_url(study_dir)
     store = open_storage(storage)
     names = [s.study_name for s in optuna.get_all_study_summaries(store)
@@ -78,15 +80,44 @@ def load_trials(study_dir: Path, storage: str | None = None,
     return name, study.get_trials(deepcopy=False), dict(study.user_attrs)
 
 
+def _current(trial: Any, attrs: dict[str, Any]) -> bool:
+    """Whether a trial belongs to the study's current protocol and architectures (studies
+    made before protocols were recorded keep every trial)."""
+    protocols = attrs.get("protocols")
+    if protocols is None:
+        return True
+    key, protocol = trial.user_attrs.get("key"), trial.user_attrs.get("protocol")
+    if key in protocols:
+        return protocols[key] == protocol
+    return (trial.user_attrs.get("kind") == "sampled" and protocol is not None
+            and protocol == attrs.get("sampler_protocol"))
+
+
 def build_report(name: str, trials: list[Any], attrs: dict[str, Any]) -> StudyReport:
-    """Aggregate finished trials (``optuna`` frozen trials) into per-architecture rows."""
+    """Aggregate finished trials (``optuna`` frozen trials) into per-architecture rows.
+
+    Only trials of the study's current protocol and architectures count (``attrs``: the
+    study's user attributes, as the runner records them); the others are counted in
+    ``other_protocol``. A row with fewer trials than seeds is listed in ``partial`` with
+    the reason of each missing seed."""
+    states = optuna.trial.TrialState
+    every = list(trials)
+    trials = [t for t in every if _current(t, attrs)]
+    other = sum(1 for t in every if t.state == states.COMPLETE and not _current(t, attrs))
     results = [t.user_attrs["result"] for t in trials
-               if t.state == optuna.trial.TrialState.COMPLETE and "result" in t.user_attrs]
-    failed = [{"key": t.user_attrs.get("key"), "error": t.user_attrs.get("error")}
-              for t in trials if t.state == optuna.trial.TrialState.FAIL
-              and t.user_attrs.get("error")]
-    pending = sum(t.state in (optuna.trial.TrialState.WAITING, optuna.trial.TrialState.RUNNING)
-                  for t in trials)
+               if t.state == states.COMPLETE and "result" in t.user_attrs]
+    done_keys = {t.user_attrs.get("key") for t in trials if t.state == states.COMPLETE}
+    active_keys = {t.user_attrs.get("key") for t in trials
+                   if t.state in (states.WAITING, states.RUNNING)}
+    failed_by_key: dict[Any, str] = {}
+    for t in trials:
+        key = t.user_attrs.get("key")
+        if t.state == states.FAIL and t.user_attrs.get("error") \
+                and not t.user_attrs.get("interrupted") \
+                and key not in done_keys and key not in active_keys:
+            failed_by_key[key] = str(t.user_attrs.get("error"))
+    failed = [{"key": k, "error": e} for k, e in failed_by_key.items()]
+    pending = len(active_keys - done_keys)
     # one record per (label, seed): a trial re-run after a lost race counts once
     unique: dict[tuple[str, int], dict[str, Any]] = {}
     for r in results:
@@ -107,7 +138,8 @@ def build_report(name: str, trials: list[Any], attrs: dict[str, Any]) -> StudyRe
     rows.sort(key=lambda row: (order.get(row["kind"], 9), row["label"]))
     objective = str(attrs.get("objective_eps") or (eps[-1] if eps else ""))
     report = StudyReport(name, rows, sorted(results, key=lambda r: (r["label"], r["seed"])),
-                         eps, attacks, objective, failed, pending)
+                         eps, attacks, objective, failed, pending, other_protocol=other)
+    report.partial = _partial(rows, attrs.get("seeds"), failed_by_key, active_keys)
     _mark_pareto(report)
     report.table = markdown_table(report)
     return report
@@ -127,6 +159,27 @@ def report_from_json(path: str | Path) -> StudyReport:
                          data.get("pending", 0))
     report.table = markdown_table(report)
     return report
+
+
+def _partial(rows: list[dict[str, Any]], seeds: list[int] | None, failed: dict[Any, str],
+             active: set[Any]) -> list[dict[str, Any]]:
+    """The rows with fewer trials than seeds, and why each missing seed is missing."""
+    if not seeds:
+        return []
+    out = []
+    for row in rows:
+        if row["kind"] == "sampled" or row["n"] >= len(seeds):
+            continue
+        missing = {}
+        for seed in seeds:
+            if seed in row["seeds"]:
+                continue
+            key = f"{row['label']}@{seed}"
+            missing[str(seed)] = ("failed: " + failed[key] if key in failed else
+                                  "pending or running" if key in active else "not run")
+        out.append({"label": row["label"], "n": row["n"], "seeds": len(seeds),
+                    "missing": missing})
+    return out
 
 
 def _stats(values: list[float | None]) -> dict[str, Any]:
@@ -211,6 +264,15 @@ def to_markdown(report: StudyReport) -> str:
            f"worst-case accuracy at ε = {report.objective_eps}.", "", report.table, ""]
     if report.pending:
         out += [f"**Partial**: {report.pending} trials still pending or running.", ""]
+    if report.partial:
+        out += ["**Partial rows** (n below the number of seeds):", ""]
+        out += [f"- {p['label']}: n = {p['n']} of {p['seeds']}; "
+                + "; ".join(f"seed {s}: {why.splitlines()[0][:200]}"
+                            for s, why in p["missing"].items()) for p in report.partial]
+        out += [""]
+    if report.other_protocol:
+        out += [f"{report.other_protocol} finished trials of an earlier protocol (the study "
+                "file changed) are kept in the storage and left out of this table.", ""]
     if report.failed:
         out += ["## Failed trials", ""] + [f"- {f['key']}: {f['error']}"
                                            for f in report.failed] + [""]
@@ -283,7 +345,8 @@ def write_study_report(study: str | Path, *, storage: str | None = None,
             "format": "robustnas-study-report", "version": 1, "name": report.name,
             "objective_eps": report.objective_eps, "eps": report.eps,
             "attacks": report.attacks, "rows": report.rows, "trials": report.trials,
-            "failed": report.failed, "pending": report.pending}, indent=2) + "\n")
+            "failed": report.failed, "pending": report.pending, "partial": report.partial,
+            "other_protocol": report.other_protocol}, indent=2) + "\n")
     paths.append(out / "study.csv")
     atomic_write_text(out / "study.csv", to_csv(report))
     if comparison is not None:

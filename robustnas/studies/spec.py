@@ -29,7 +29,15 @@ A study is a YAML mapping::
 
 ``training`` holds :class:`robustnas.train.RetrainConfig` fields (not ``genotype``,
 ``seed`` or ``out``, which the runner sets per trial); ``evaluation`` the arguments of
-:func:`robustnas.evaluation.evaluate` listed in :data:`EVALUATION_KEYS`.
+:func:`robustnas.evaluation.evaluate` listed in :data:`EVALUATION_KEYS`. Further keys:
+``heartbeat`` (seconds between a running trial's beats, 60), ``max_retry`` (retries of a
+trial whose worker died, 3) and ``storage_patience`` (seconds a worker waits for a storage
+that is away, e.g. a restarting server, before it stops: 600).
+
+The file is validated completely when it is read: :func:`validate_trials` resolves every
+trial's settings (the study's ``training`` with the architecture's own ``set``) and checks
+them against the dataset (a cutout must be smaller than the image) before any trial
+starts; errors name the study key (``training.cutout``).
 """
 
 from __future__ import annotations
@@ -72,6 +80,7 @@ class StudySpec:
     evaluation: dict[str, Any]
     heartbeat: int = 60
     max_retry: int = 3
+    storage_patience: int = 600
     path: Path | None = None
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -101,7 +110,7 @@ def parse_study_spec(data: dict[str, Any], *, base_dir: Path, default_name: str 
                      out: str | Path | None = None, path: Path | None = None) -> StudySpec:
     """Validate a study mapping (as read from YAML); relative paths are under ``base_dir``."""
     known = {"name", "out", "seeds", "architectures", "training", "evaluation", "heartbeat",
-             "max_retry", "description"}
+             "max_retry", "storage_patience", "description"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise UsageError(f"study: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
@@ -131,9 +140,11 @@ def parse_study_spec(data: dict[str, Any], *, base_dir: Path, default_name: str 
     out_dir = Path(out) if out is not None else Path(data.get("out") or f"runs/studies/{name}")
     heartbeat = _positive_int(data.get("heartbeat", 60), "heartbeat")
     max_retry = _positive_int(data.get("max_retry", 3), "max_retry", low=0)
+    patience = _positive_int(data.get("storage_patience", 600), "storage_patience", low=0)
     spec = StudySpec(name=name, out=out_dir, base_dir=base_dir, seeds=list(seeds),
                      sources=sources, training=training, evaluation=evaluation,
-                     heartbeat=heartbeat, max_retry=max_retry, path=path, raw=dict(data))
+                     heartbeat=heartbeat, max_retry=max_retry, storage_patience=patience,
+                     path=path, raw=dict(data))
     if spec.objective_eps not in spec.eps_texts:
         raise UsageError(f"study: evaluation.objective_eps {spec.objective_eps!r} is not in "
                          f"the ε list {spec.eps_texts}")
@@ -158,8 +169,62 @@ def _check_training(training: dict[str, Any]) -> None:
     """Reject unknown or invalid training options now rather than in the first trial."""
     from robustnas.train import RetrainConfig
 
-    config = resolve_config(RetrainConfig, None, {**training, "genotype": "DARTS_V2"})
-    config.validate()
+    try:
+        config = resolve_config(RetrainConfig, None, {**training, "genotype": "DARTS_V2"})
+        config.validate()
+    except UsageError as exc:
+        raise UsageError(f"study: training: {exc}") from None
+
+
+def validate_trials(spec: StudySpec, expanded: Any) -> None:
+    """Resolve and check every training trial's settings before any trial starts.
+
+    Each architecture's settings are the study's ``training`` with its own ``set`` (and
+    its network options); they are validated like a ``retrain`` command's, and against the
+    dataset's image size (read once per dataset), so a study fails when it is read, not
+    trial by trial.
+    """
+    from robustnas.studies.trial import architecture_options
+    from robustnas.train import RetrainConfig
+
+    images: dict[str, int] = {}
+    for arch in expanded.architectures:
+        where = "training" if not arch.overrides else f"architectures[{arch.label}].set"
+        settings = {**spec.training, **arch.overrides, **architecture_options(arch),
+                    "seed": spec.seeds[0], "out": str(spec.out)}
+        if arch.kind == "search":  # its genotype exists once its search has run
+            settings["genotype"] = "DARTS_V2"
+        try:
+            config = resolve_config(RetrainConfig, None, settings)
+            config.validate()
+        except UsageError as exc:
+            raise UsageError(f"study: {where} (architecture {arch.label}): {exc}") from None
+        if not (config.augment and config.cutout):
+            continue
+        size = _image_size(config, images)
+        if size is not None and config.cutout >= size:
+            key = "cutout" if "cutout" in arch.overrides else None
+            name = f"architectures[{arch.label}].set.cutout" if key else "training.cutout"
+            given = "" if ("cutout" in arch.overrides or "cutout" in spec.training) else (
+                f" (not set: the {config.adversarial} default)")
+            raise UsageError(
+                f"study: {name} = {config.cutout}{given} is not smaller than the {size}-pixel "
+                f"images of {config.dataset}; set {name} to {size // 2} or less, or 0")
+
+
+def _image_size(config: Any, cache: dict[str, int]) -> int | None:
+    """The dataset's image side in pixels (cached per dataset settings)."""
+    import json as _json
+
+    from robustnas.data import load_dataset
+
+    ident = _json.dumps([config.dataset, config.data_root, config.dataset_options],
+                        sort_keys=True, default=str)
+    if ident not in cache:
+        ds = load_dataset(config.dataset, root=config.data_root, download=config.download,
+                          **(config.dataset_options or {}))
+        cache[ident] = int(ds.image_size)
+    return cache[ident]
 
 
 def _evaluation(evaluation: dict[str, Any]) -> dict[str, Any]:

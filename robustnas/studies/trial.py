@@ -7,18 +7,28 @@ the study runs verbosely, ``trial.log`` with the run's terminal output. A retrie
 (its worker was killed) continues ``last.pt`` and reuses a finished evaluation, so no work
 is done twice. The network evaluated is the final one (``last.pt``): ``best.pt`` is
 selected on held-out test images and would bias a study's comparison.
+
+Every record carries the fingerprint of its protocol (:mod:`robustnas.studies.protocol`).
+A finished ``result.json`` of the same protocol is the trial's result (a trial whose
+worker died after writing it is recorded from it, never run again); one of another
+protocol (the study file changed and the change was accepted) is moved aside with its
+whole run directory (``seed<k>.protocol-<fingerprint>``), so the new run starts clean.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from robustnas.errors import UsageError
 from robustnas.io import atomic_write_text
+from robustnas.studies.protocol import RESULT_FORMAT
 from robustnas.studies.sources import Architecture, SearchJob
 from robustnas.studies.spec import StudySpec
 
@@ -37,9 +47,76 @@ def quiet_output(run_dir: Path, verbose: bool) -> Iterator[None]:
         yield
         return
     run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / "trial.log", "a", encoding="utf-8") as log, \
+    with open_log(run_dir / "trial.log") as log, \
             contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         yield
+
+
+def open_log(path: Path) -> Any:
+    """Open ``path`` for appending, refusing a symbolic link: a link placed there would
+    otherwise receive the trial's output wherever it points."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP or path.is_symlink():
+            raise UsageError(f"{path} is a symbolic link; remove it (the trial writes its "
+                             "log there)") from None
+        raise
+    return os.fdopen(fd, "a", encoding="utf-8")
+
+
+def result_of(path: Path, protocol: str | None) -> dict[str, Any] | None:
+    """The finished record at ``path`` if it is of ``protocol`` (any, for ``None``)."""
+    if not path.is_file() or path.is_symlink():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None  # half-written by a crash before the atomic rename: run again
+    if not isinstance(record, dict):
+        return None
+    if protocol is not None and record.get("protocol") != protocol:
+        return None
+    return record
+
+
+def set_aside(run_dir: Path, old_protocol: str) -> Path:
+    """Move a run directory of another protocol out of the way (kept, never deleted)."""
+    target = run_dir.with_name(f"{run_dir.name}.protocol-{old_protocol}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = run_dir.with_name(f"{run_dir.name}.protocol-{old_protocol}-{n}")
+    run_dir.rename(target)
+    return target
+
+
+PROTOCOL_NAME = "protocol.txt"
+
+
+def _other_protocol(run_dir: Path, protocol: str | None) -> str | None:
+    """The protocol of the (finished or half-done) run in ``run_dir`` when it is not
+    ``protocol``; ``None`` when the folder is empty, absent or of this protocol. A run
+    without a protocol marker predates fingerprints and counts as another protocol."""
+    if protocol is None or not run_dir.is_dir() or not any(run_dir.iterdir()):
+        return None
+    marker = run_dir / PROTOCOL_NAME
+    try:
+        old = marker.read_text().strip() if marker.is_file() else "unknown"
+    except OSError:
+        old = "unknown"
+    return None if old == protocol else old
+
+
+def _start(run_dir: Path, protocol: str | None) -> None:
+    """Set aside a run of another protocol, then mark the folder with this one."""
+    old = _other_protocol(run_dir, protocol)
+    if old is not None:
+        set_aside(run_dir, old)
+    if protocol is not None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run_dir / PROTOCOL_NAME, protocol + "\n")
 
 
 def architecture_options(arch: Architecture) -> dict[str, Any]:
@@ -52,14 +129,19 @@ def architecture_options(arch: Architecture) -> dict[str, Any]:
 
 
 def run_training_trial(spec: StudySpec, study_dir: Path, arch: Architecture, seed: int, *,
-                       verbose: bool = False) -> dict[str, Any]:
-    """Train ``arch`` with ``seed``, evaluate it, write and return its ``result.json``."""
+                       protocol: str | None = None, verbose: bool = False) -> dict[str, Any]:
+    """Train ``arch`` with ``seed``, evaluate it, write and return its ``result.json``
+    (recorded with ``protocol``); a finished result of the same protocol is returned as
+    it is."""
     run_dir = trial_dir(study_dir, arch.label, seed)
     done = run_dir / RESULT_NAME
-    if done.is_file():
-        return json.loads(done.read_text())
+    finished = result_of(done, protocol)
+    if finished is not None:
+        return finished
+    _start(run_dir, protocol)
     with quiet_output(run_dir, verbose):
         result = _train_and_evaluate(spec, run_dir, arch, seed, verbose)
+    result.update({"format": RESULT_FORMAT, "protocol": protocol})
     atomic_write_text(done, json.dumps(result, indent=2) + "\n")
     return result
 
@@ -127,21 +209,25 @@ def _macs(model: Any, run_dir: Path) -> int | None:
         return None
 
 
-def run_search_job(job: SearchJob, *, verbose: bool = False) -> Path:
-    """Run (or continue) one search and return its derived ``genotype.json``."""
+def run_search_job(job: SearchJob, *, protocol: str | None = None,
+                   verbose: bool = False) -> Path:
+    """Run (or continue) one search and return its derived ``genotype.json``; a finished
+    search of the same ``protocol`` is not run again."""
     from robustnas.search import run_search
     from robustnas.search.state import CHECKPOINT_NAME
 
     run_dir = Path(job.config["out"])
     genotype = run_dir / "genotype.json"
     done = run_dir / "search_done.json"
-    if done.is_file() and genotype.is_file():
+    if result_of(done, protocol) is not None and genotype.is_file():
         return genotype
+    _start(run_dir, protocol)
     with quiet_output(run_dir, verbose):
         resume = (run_dir / CHECKPOINT_NAME).is_file()
         result = run_search(overrides=job.config, resume=resume, show_progress=verbose)
     atomic_write_text(done, json.dumps({"genotype": str(result.genotype_path),
-                                        "epochs": result.epochs_run}) + "\n")
+                                        "epochs": result.epochs_run,
+                                        "protocol": protocol}) + "\n")
     if result.genotype_path.resolve() != genotype.resolve():
         genotype.write_text(result.genotype_path.read_text())
     return genotype
