@@ -8,7 +8,10 @@ directory with :func:`open_run_dir`, which
    ``<run_dir>/.robustnas.lock`` that records the holder's pid, host, command and start
    time). A second process refuses with one line naming the holder. The kernel drops the
    lock when its process dies, however it dies; a lock file left by a killed process is
-   recognised as stale and taken over, saying so;
+   recognised as stale and taken over, saying so. The lock file is opened without
+   following a symbolic link (``O_NOFOLLOW``): a link, a folder or anything else that is
+   not a regular file at its name is refused with one line, never written through; so is
+   an ``--out`` that cannot be a directory (a file, ``/proc/x``, a read-only file system);
 2. removes temporary files left by an interrupted atomic write (``.last.pt.*.tmp``, ...);
 3. for a new run, refuses a directory that already holds a run (a checkpoint or a
    summary) unless ``overwrite`` is given, in which case the old run's files are deleted
@@ -28,6 +31,7 @@ import os
 import re
 import shlex
 import socket
+import stat
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -142,11 +146,11 @@ class RunDirLock:
         """Take the lock; see the class docstring."""
         if self.held:
             return None
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._make_dir()
         if fcntl is None:  # pragma: no cover - Windows
             return self._acquire_exclusive_create()
         for attempt in range(retries):
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+            fd = self._open(os.O_RDWR | os.O_CREAT)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:
@@ -171,6 +175,49 @@ class RunDirLock:
             return self._stale_message(previous)
         raise RunDirBusy(f"cannot lock run directory {self.run_dir}: it keeps changing")
 
+    def _make_dir(self) -> None:
+        """Create the run directory; anything in the way is one line, not a traceback."""
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            if self.run_dir.exists() and not self.run_dir.is_dir():
+                reason = "it exists and is not a directory"
+            raise RobustnasError(f"cannot create run directory {self.run_dir}: {reason}; "
+                                 f"use another --out") from None
+
+    def _open(self, flags: int) -> int:
+        """Open the lock file without following a symbolic link.
+
+        A link planted at the lock's name would otherwise make the run overwrite whatever it
+        points to with the lock's JSON (and truncate it): refuse it, and anything else that
+        is not a regular file, with one line. ``O_NONBLOCK``: a FIFO there must not hang.
+        """
+        flags |= (getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+                  | getattr(os, "O_NONBLOCK", 0))
+        try:
+            fd = os.open(self.path, flags, 0o666)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP or self.path.is_symlink():
+                raise RobustnasError(self._not_regular("a symbolic link")) from None
+            if isinstance(exc, FileExistsError):
+                raise  # O_EXCL: the caller's business
+            if self.path.exists() and not self.path.is_file():
+                raise RobustnasError(self._not_regular("not a regular file")) from None
+            raise RobustnasError(f"cannot lock run directory {self.run_dir}: "
+                                 f"{exc.strerror or exc}") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise RobustnasError(self._not_regular("not a regular file"))
+        return fd
+
+    def _not_regular(self, what: str) -> str:
+        target = ""
+        if self.path.is_symlink():
+            target = f" (to {os.readlink(self.path)})"
+        return (f"run directory {self.run_dir}: its lock file {LOCK_NAME} is {what}{target}; "
+                f"robustnas never writes through it: remove it, or use another --out")
+
     def _write(self, fd: int) -> None:
         self.info = LockInfo.current()
         data = self.info.dumps().encode()
@@ -183,7 +230,7 @@ class RunDirLock:
         previous = None
         for _ in range(3):
             try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
+                fd = self._open(os.O_RDWR | os.O_CREAT | os.O_EXCL)
             except FileExistsError:
                 previous = read_lock_info(self.path)
                 if previous is not None and (previous.host != socket.gethostname()

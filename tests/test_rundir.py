@@ -3,6 +3,7 @@ temporary files, refusing to mix runs, --overwrite, and file modes that honour t
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from robustnas.errors import RobustnasError
 from robustnas.io import atomic_torch_save, atomic_write_bytes, atomic_write_text, file_mode
 from robustnas.rundir import (
     LOCK_NAME,
@@ -202,3 +204,50 @@ def test_ctrl_c_says_stopping_at_once_not_after_the_step():
     finally:
         proc.kill()
         proc.wait()
+
+
+# -- untrusted run directories (issue 20, items 6 and 8) ------------------------------------
+def test_a_lock_that_is_a_symlink_is_refused_and_its_target_untouched(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    victim = tmp_path / "precious.txt"
+    victim.write_text("keep me\n")
+    (run / LOCK_NAME).symlink_to(victim)
+    with pytest.raises(RobustnasError, match="symbolic link") as info:
+        open_run_dir(run, say=None)
+    assert "\n" not in str(info.value) and LOCK_NAME in str(info.value)
+    assert victim.read_text() == "keep me\n"  # never written through the link
+    assert (run / LOCK_NAME).is_symlink()  # and the link is left for the user to inspect
+    dangling = tmp_path / "run2"
+    dangling.mkdir()
+    (dangling / LOCK_NAME).symlink_to(tmp_path / "created-through-the-link")
+    with pytest.raises(RobustnasError, match="symbolic link"):
+        RunDirLock(dangling).acquire()
+    assert not (tmp_path / "created-through-the-link").exists()
+
+
+def test_a_lock_that_is_not_a_regular_file_is_refused(tmp_path):
+    run = tmp_path / "run"
+    (run / LOCK_NAME).mkdir(parents=True)
+    with pytest.raises(RobustnasError, match="not a regular file"):
+        RunDirLock(run).acquire()
+
+
+def test_an_output_that_cannot_be_a_directory_is_one_line(tmp_path, monkeypatch):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("mine\n")
+    for bad in (a_file, a_file / "below", Path("/proc/robustnas-no-such-dir")):
+        with pytest.raises(RobustnasError, match="cannot create run directory") as info:
+            open_run_dir(bad, say=None)
+        assert "\n" not in str(info.value)
+    assert a_file.read_text() == "mine\n"
+    real_mkdir = os.mkdir
+
+    def read_only(path, *args, **kwargs):  # a read-only file system, without mounting one
+        if str(path).startswith(str(tmp_path / "ro")):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return real_mkdir(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "mkdir", read_only)
+    with pytest.raises(RobustnasError, match="Read-only file system"):
+        open_run_dir(tmp_path / "ro" / "run", say=None)
