@@ -118,3 +118,31 @@ def test_cli_correlate(tmp_path, capsys):
     assert main([*args, "--no-compute"]) == 0
     capsys.readouterr()
     assert main(["correlate", "--bench-root", str(tmp_path / "nowhere")]) == 2
+
+
+def test_top_k_ties_are_broken_by_id_not_file_order(tmp_path):
+    """Five cells share the clean accuracy at the cut: which of them are in the top-k must
+    not depend on the order of the ids in the benchmark's file."""
+    def top_members(order: list[int]) -> list[str]:
+        root = tmp_path / f"b{order[0]}"
+        codes = [11, 5, 300, 42, 7000, 9, 123]
+        meta = {"ids": {str(c): {"nb201-string": cell_from_code(c).to_string(),
+                                 "isomorph": str(c)} for c in codes}}
+        clean = {"11": 0.9, "5": 0.5, "300": 0.5, "42": 0.5, "7000": 0.5, "9": 0.5, "123": 0.1}
+        (root / "cifar10").mkdir(parents=True)
+        (root / "meta.json").write_text(json.dumps(meta))
+        ordered = {str(c): clean[str(c)] for c in order}
+        (root / "cifar10" / "clean_accuracy.json").write_text(
+            json.dumps({"cifar10": {"clean": {"accuracy": ordered}}}))
+        proxy = {11: 0.0, 5: 1.0, 300: 2.0, 42: 3.0, 7000: -2.0, 9: -1.0, 123: 5.0}
+        records = {cell_from_code(c).to_string(): {"arch": cell_from_code(c).to_string(),
+                                                   "params": proxy[c]} for c in codes}
+        results = correlate(records, RobustnessBench(root), "cifar10", ["clean"],
+                            proxies=["params"], top_k=3)
+        top = next(r for r in results if r.subset == "top3")
+        return [top.n, top.kendall_tau]
+
+    forward = top_members([11, 5, 300, 42, 7000, 9, 123])
+    backward = top_members([123, 9, 7000, 42, 300, 5, 11])
+    # The top 3 by id: 11, then 5 and 9 of the tied ones; 11-5 discordant, 11-9 concordant.
+    assert forward == backward == [3, pytest.approx(0.0)]

@@ -14,6 +14,7 @@ from robustnas.tables import RobustnessBench
 from robustnas.tables.lookup import rank_lines, search_lookup
 from robustnas.tables.nas import (
     STRATEGIES,
+    Curves,
     TableObjective,
     mutate,
     plot_curves,
@@ -83,6 +84,16 @@ def test_curves_summary_and_plot(bench, tmp_path):
     assert png.read_bytes()[:4] == b"\x89PNG"
 
 
+def test_curves_summary_uses_the_sample_sd(tmp_path):
+    final = np.array([[0.1, 0.5], [0.1, 0.7], [0.2, 0.9]])
+    curves = Curves({"m": final}, 0.9, "label")
+    summary = curves.summary()["m"]
+    assert summary["final_std"] == pytest.approx(0.2)  # sd over seeds with n - 1
+    assert summary["found_optimum"] == pytest.approx(1 / 3)
+    assert Curves({"m": final[:1]}, 0.9, "x").summary()["m"]["final_std"] is None
+    assert plot_curves(Curves({"m": final[:1]}, 0.9, "x"), tmp_path / "one.png").is_file()
+
+
 def test_ranks_and_search_lookup(bench, bench_root):
     ids, values = bench.column("cifar10", "pgd@Linf", 8.0)
     best = ids[int(np.argmax(values))]
@@ -123,3 +134,39 @@ def test_differentiable_search_looks_its_cell_up(bench_root, tmp_path):
     lines = (result.run_dir / "table_lookup.txt").read_text().splitlines()
     assert lines[0].startswith(result.genotype.to_string())
     assert "rank" in lines[1] and lines[2].startswith("  pgd@Linf")
+
+
+def test_table_search_says_when_the_table_is_partial(bench_root, tmp_path, capsys):
+    root = tmp_path / "partial"
+    (root / "cifar10").mkdir(parents=True)
+    (root / "meta.json").write_bytes((bench_root / "meta.json").read_bytes())
+    (root / "cifar10" / "clean_accuracy.json").write_bytes(
+        (bench_root / "cifar10" / "clean_accuracy.json").read_bytes())
+    pgd = json.loads((bench_root / "cifar10" / "pgd@Linf_accuracy.json").read_text())
+    values = pgd["cifar10"]["pgd@Linf"]["accuracy"]
+    for rep in list(values)[:10]:
+        del values[rep]
+    (root / "cifar10" / "pgd@Linf_accuracy.json").write_text(json.dumps(pgd))
+    out = tmp_path / "ts"
+    args = ["table", "search", "--bench-root", str(root), "--budget", "5", "--seeds", "1",
+            "--methods", "random", "--out", str(out)]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "partial table: 30 of the 40 evaluated cells" in text
+    assert json.loads((out / "curves.json").read_text())["table_cells"] == {
+        "with_value": 30, "evaluated": 40}
+    args[3] = str(bench_root)
+    assert main(args) == 0 and "partial" not in capsys.readouterr().out
+
+
+def test_table_query_ranks_prints_each_number_once(bench_root, capsys):
+    assert main(["table", "query", "7", "--bench-root", str(bench_root), "--ranks",
+                 "--key", "clean"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("clean") == 1 and "rank" in out, out
+    assert main(["table", "query", "7", "--bench-root", str(bench_root), "--ranks",
+                 "--key", "clean", "--key", "pgd@Linf", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    rank, cells = data["ranks"]["clean"]
+    assert cells == 40 and 1 <= rank <= 40 and set(data["ranks"]["pgd@Linf"]) == {
+        f"{e:g}" for e in EPS}

@@ -250,3 +250,68 @@ def test_cli_query(tree, zipped, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "meta.json" in err and "robustness.vision" in err
     assert main(["table", "query", "|bad|", "--bench-root", str(tree)]) == 2
+
+
+def _robbench_authors_layout(root, runs: dict[str, float] | None = None):
+    """NAS-RobBench-201 with the metric names the authors' training script logs: ``val_acc``
+    for clean accuracy, a corruption logged as ``('val', 'fog')_acc`` (it sorts before
+    every ``val_*``), two runs per metric that differ."""
+    meta = {"ids": {i: {"nb201-string": s, "isomorph": rep} for i, (s, rep) in IDS.items()}}
+    data = {"cifar10": {i: {"('val', 'fog')_acc": {"1": 0.99, "2": 0.99},
+                            "val_acc": {"1": v, "2": v - 0.1},
+                            "val_pgd_3.0_acc": {"1": v / 2, "2": v / 2 - 0.1},
+                            "train_acc": {"1": 1.0, "2": 1.0}}
+                        for i, v in CLEAN.items()}}
+    (root / "meta.json").write_text(json.dumps(meta))
+    (root / "NAS-RobBench-201_all.json").write_text(json.dumps(data))
+    return root
+
+
+def test_nas_robbench_201_follows_the_authors_names_and_run(tmp_path):
+    bench = open_bench(_robbench_authors_layout(tmp_path), "nas-robbench-201")
+    assert "val_clean" in bench.keys("cifar10") and "train_clean" in bench.keys("cifar10")
+    assert bench.clean_key("cifar10") == "val_clean"  # not the corruption that sorts first
+    res = bench.query(A, "cifar10")
+    assert res.value("val_clean") == pytest.approx(0.893)  # run '1', as the authors' reader
+    assert res.value("val_pgd", 3.0) == pytest.approx(0.893 / 2)
+    assert bench.column("cifar10", "val_acc")[1].tolist() == \
+        bench.column("cifar10", "val_clean")[1].tolist()  # the authors' name is an alias
+    mean = open_bench(tmp_path, "nas-robbench-201", run="mean")
+    assert mean.query(A, "cifar10").value("val_clean") == pytest.approx(0.893 - 0.05)
+    second = RobBench201(tmp_path, run=2)
+    assert second.query(A, "cifar10").value("val_clean") == pytest.approx(0.793)
+    with pytest.raises(DataError, match="no run '3'"):
+        RobBench201(tmp_path, run="3").query(A, "cifar10")
+    with pytest.raises(UsageError, match="run must be"):
+        RobBench201(tmp_path, run="last")
+    with pytest.raises(UsageError, match="nas-robbench-201 only"):
+        open_bench(tmp_path, "robustness", run="mean")
+
+
+def test_nas_robbench_201_without_clean_accuracy_refuses_to_guess(tmp_path):
+    root = _robbench_authors_layout(tmp_path)
+    data = json.loads((root / "NAS-RobBench-201_all.json").read_text())
+    for metrics in data["cifar10"].values():
+        del metrics["val_acc"]
+    (root / "NAS-RobBench-201_all.json").write_text(json.dumps(data))
+    with pytest.raises(DataError, match="no clean accuracy .*val_acc"):
+        open_bench(root, "nas-robbench-201").clean_key("cifar10")
+
+
+def test_imagenet16_has_no_corruption_keys(tmp_path):
+    bench = RobustnessBench(tmp_path)
+    assert "fog" in bench.keys("cifar10") and "fog" in bench.keys("cifar100")
+    keys = bench.keys("ImageNet16-120")
+    assert "fog" not in keys and keys[:2] == ["clean", "fgsm@Linf"]
+    with pytest.raises(UsageError, match="ImageNet16-120 has no corruption results"):
+        bench.series("ImageNet16-120", "fog")
+
+
+def test_cli_table_run_option(tmp_path, capsys):
+    root = _robbench_authors_layout(tmp_path)
+    assert main(["table", "query", A, "--bench-root", str(root), "--bench", "nas-robbench-201",
+                 "--key", "val_clean", "--run", "mean"]) == 0
+    assert "0.8430" in capsys.readouterr().out
+    assert main(["table", "query", A, "--bench-root", str(root), "--key", "clean",
+                 "--run", "mean"]) == 2
+    assert "nas-robbench-201 only" in capsys.readouterr().err

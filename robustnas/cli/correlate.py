@@ -18,8 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--key", action="append", default=None,
                    help="tabulated key to correlate with (repeatable; default clean + attacks)")
     p.add_argument("--clean-key", default=None,
-                   help="key ranking the top-k (default: clean, or val_clean for "
-                        "NAS-RobBench-201)")
+                   help="key ranking the top-k, ties broken by id (default: clean, or "
+                        "val_clean, the authors' val_acc, for NAS-RobBench-201)")
     p.add_argument("--top-k", type=int, default=100, help="also correlate over the k best cells "
                                                           "by clean accuracy (0: off)")
     p.add_argument("--out", default="runs/correlate", help="output directory")
@@ -38,6 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cells-per-stage", type=int, default=5, help="N (default 5)")
     p.add_argument("--hessian-iters", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
+    from robustnas.cli.table import add_run_option
+
+    add_run_option(p)
     p.set_defaults(func=run)
 
 
@@ -55,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     for name in ("top_k", "cells"):
         if getattr(args, name) < 0:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 0")
-    bench = open_bench(args.bench_root, args.bench)
+    bench = open_bench(args.bench_root, args.bench, args.run)
     out = ensure_writable_dir(args.out)
     proxies_path = Path(args.proxies) if args.proxies else out / "proxies.jsonl"
     if args.no_compute:

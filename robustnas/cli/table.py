@@ -6,6 +6,13 @@ import argparse
 import json
 
 
+def add_run_option(p: argparse.ArgumentParser) -> None:
+    """``--run``: which training run NAS-RobBench-201 values are read from."""
+    p.add_argument("--run", default=None,
+                   help="nas-robbench-201 only: the training run read from each metric, 1 "
+                        "(default, as the authors' reader) or 'mean' over all runs")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``table`` subcommand (``table query``)."""
     p = sub.add_parser("table", help="query tabular NAS-Bench-201 robustness benchmarks")
@@ -27,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--json", action="store_true", help="print a JSON object")
     q.add_argument("--ranks", action="store_true",
                    help="also the rank of each number among all evaluated cells")
+    add_run_option(q)
     q.set_defaults(func=run_query)
     s = tsub.add_parser("search", help="black-box NAS on the table: best found vs queries")
     s.add_argument("--bench-root", required=True)
@@ -40,6 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--budget", type=int, default=100, help="queries per run (default 100)")
     s.add_argument("--seeds", type=int, default=5, help="runs per method (default 5)")
     s.add_argument("--out", default="runs/table-search", help="output directory")
+    add_run_option(s)
     s.set_defaults(func=run_search)
 
 
@@ -73,17 +82,36 @@ def run_query(args: argparse.Namespace) -> int:
         from robustnas.space.nb201.genotype import load_nb201_genotype
 
         arch = load_nb201_genotype(str(arch))
-    bench = open_bench(args.bench_root, args.bench)
+    bench = open_bench(args.bench_root, args.bench, args.run)
     result = bench.query(arch, args.dataset, args.key, args.measure)
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
-    else:
-        print(format_result(result))
-    if args.ranks:
+        data = result.to_dict()
+        if args.ranks:
+            data["ranks"] = rank_dict(bench, arch, result)
+        print(json.dumps(data, indent=2))
+    elif args.ranks:  # the values with their ranks, each once
         from robustnas.tables.lookup import rank_lines
 
-        print("\n".join(rank_lines(bench, arch, args.dataset, args.key)))
+        print(f"dataset {result.dataset}, {result.measure}")
+        print("\n".join(rank_lines(bench, arch, args.dataset, args.key, args.measure)))
+    else:
+        print(format_result(result))
     return 0
+
+
+def rank_dict(bench: object, arch: object, result: object) -> dict[str, object]:
+    """``{key: [rank, cells]}`` (or ``{key: {level: [rank, cells]}}``) for ``--json --ranks``."""
+    from robustnas.tables.base import ArchResult, TableBench
+
+    assert isinstance(bench, TableBench) and isinstance(result, ArchResult)
+    ranks: dict[str, object] = {}
+    for key, levels, _ in result.entries:
+        if levels is None:
+            ranks[key] = list(bench.rank(arch, result.dataset, key, None, result.measure))
+        else:
+            ranks[key] = {f"{lv:g}": list(bench.rank(arch, result.dataset, key, lv,
+                                                     result.measure)) for lv in levels}
+    return ranks
 
 
 def run_search(args: argparse.Namespace) -> int:
@@ -92,7 +120,7 @@ def run_search(args: argparse.Namespace) -> int:
     from robustnas.tables import open_bench
     from robustnas.tables.nas import plot_curves, run_table_search
 
-    bench = open_bench(args.bench_root, args.bench)
+    bench = open_bench(args.bench_root, args.bench, args.run)
     level = args.eps
     levels = bench.series(args.dataset, args.key).levels
     if level is None and levels is not None:  # ε = 1/255 where tabulated, else the first
@@ -105,8 +133,14 @@ def run_search(args: argparse.Namespace) -> int:
     plot = plot_curves(curves, out / "best_found.png")
     print(f"objective: {curves.label}; best in table {curves.best_possible:.4f}; "
           f"{args.budget} queries x {args.seeds} seeds")
+    if curves.coverage is not None and curves.coverage[0] < curves.coverage[1]:
+        have, total = curves.coverage
+        print(f"note: partial table: {have} of the {total} evaluated cells have a value for "
+              f"this objective; a query of any other cell scores -inf (a wasted query), and "
+              f"'best in table' is the best of those {have}")
     for name, s in curves.summary().items():
-        print(f"  {name:<10} final best {s['final_mean']:.4f} ± {s['final_std']:.4f}  "
+        sd = "" if s["final_std"] is None else f" ± {s['final_std']:.4f} (sd)"
+        print(f"  {name:<10} final best {s['final_mean']:.4f}{sd}  "
               f"found the optimum in {100 * s['found_optimum']:.0f}% of runs")
     print(f"written: {out / 'curves.json'}")
     print(f"written: {plot}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from robustnas.errors import UsageError
 from robustnas.registry import Registry
 from robustnas.tables.base import ArchResult, KeySeries, TableBench
 from robustnas.tables.robbench import RobBench201
@@ -21,9 +22,19 @@ BENCHMARKS.add("robustness", RobustnessBench)
 BENCHMARKS.add("nas-robbench-201", RobBench201)
 
 
-def open_bench(root: str | Path, bench: str = "robustness") -> TableBench:
-    """The benchmark ``bench`` (``robustness`` or ``nas-robbench-201``) stored under ``root``."""
-    return BENCHMARKS.get(bench)(root)
+def open_bench(root: str | Path, bench: str = "robustness", run: str | None = None) -> TableBench:
+    """The benchmark ``bench`` (``robustness`` or ``nas-robbench-201``) stored under ``root``.
+
+    ``run`` (NAS-RobBench-201 only, which stores several training runs per metric): ``"1"``
+    (the default, as the authors' reader) or ``"mean"`` over all runs.
+    """
+    cls = BENCHMARKS.get(bench)
+    if run is None:
+        return cls(root)
+    if cls is not RobBench201:
+        raise UsageError(f"--run applies to nas-robbench-201 only (the {cls.name} has one "
+                         f"value per cell)")
+    return RobBench201(root, run)
 
 
 def query_architecture(arch: object, root: str | Path, dataset: str = "cifar10",

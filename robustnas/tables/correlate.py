@@ -2,7 +2,8 @@
 
 For every proxy and every tabulated column (``clean``; each attack at each ε), the rank
 correlations over the cells that have both, for all cells and for the top-k cells by clean
-accuracy (where ranking is hardest and matters most for NAS). Cells are matched through the
+accuracy (where ranking is hardest and matters most for NAS; cells with equal clean
+accuracy at the cut are taken in the order of their ids). Cells are matched through the
 benchmark's meta data, so an isomorphic cell counts as its evaluated representative; cells
 that map to the same representative are counted once.
 """
@@ -86,7 +87,9 @@ def correlate(records: dict[str, dict[str, Any]], bench: TableBench, dataset: st
     if top_k:
         clean_ids, clean_vals = bench.column(dataset, clean_key or bench.clean_key(dataset))
         clean = {i: float(v) for i, v in zip(clean_ids, clean_vals) if i in reps}
-        ranked = sorted(clean, key=lambda i: -clean[i])[:top_k]
+        # Ties at the cut are broken by id (smaller first), never by file order: with a
+        # few equal accuracies at rank k, τ/ρ would otherwise move with the files' order.
+        ranked = sorted(clean, key=lambda i: (-clean[i], int(i)))[:top_k]
         subsets[f"top{top_k}"] = set(ranked)
     results = []
     for subset, members in subsets.items():

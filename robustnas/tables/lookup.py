@@ -15,19 +15,19 @@ from robustnas.tables.base import TableBench
 
 
 def rank_lines(bench: TableBench, arch: Any, dataset: str,
-               keys: list[str] | None = None) -> list[str]:
+               keys: list[str] | None = None, measure: str = "accuracy") -> list[str]:
     """One line per key (and ε): value and rank among all evaluated cells."""
-    result = bench.query(arch, dataset, keys)
+    result = bench.query(arch, dataset, keys, measure)
     lines = [f"{result.string} (id {result.arch_id}, evaluated as {result.representative}) "
              f"on {dataset}:"]
     for key, levels, values in result.entries:
         if levels is None:
-            r, n = bench.rank(arch, dataset, key)
+            r, n = bench.rank(arch, dataset, key, None, measure)
             lines.append(f"  {key}: {values:.4f} (rank {r}/{n})")
             continue
         parts = []
         for level, value in zip(levels, values):
-            r, n = bench.rank(arch, dataset, key, level)
+            r, n = bench.rank(arch, dataset, key, level, measure)
             parts.append(f"{level:g}: {value:.4f} (#{r})")
         lines.append(f"  {key} [{result.level_names[key]}, rank of {n}]: " + "  ".join(parts))
     return lines

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import random
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,9 @@ class TableObjective:
         self._rep: dict[NB201Genotype, str] = {}
         self.queries = 0
         self.best_possible = float(np.nanmax(values))
+        # A partial table (a download that stopped, a subset of cells) scores the missing
+        # cells -inf; the search must say so rather than look like a full benchmark.
+        self.coverage = (int(np.isfinite(values).sum()), len(self.bench.meta.representatives))
 
     def _rep_of(self, cell: NB201Genotype) -> str:
         if cell not in self._rep:
@@ -152,6 +156,11 @@ def nsga2_search(objective: TableObjective, budget: int, seed: int) -> list[floa
     return _optuna_search(objective, budget, seed, multi=True)
 
 
+def _sample_sd(values: np.ndarray) -> float | None:
+    """Sample standard deviation (n - 1), None for fewer than two values."""
+    return float(np.std(values, ddof=1)) if len(values) > 1 else None
+
+
 @dataclass(frozen=True)
 class Curves:
     """Best-found curves: ``curves[method]`` is (seeds × budget)."""
@@ -159,13 +168,16 @@ class Curves:
     curves: dict[str, np.ndarray]
     best_possible: float
     label: str
+    coverage: tuple[int, int] | None = None
+    """(cells with a finite value of the objective, evaluated cells in meta.json)."""
 
-    def summary(self) -> dict[str, dict[str, float]]:
-        """Final best (mean, std over seeds) and queries-to-optimum rate per method."""
-        out = {}
+    def summary(self) -> dict[str, dict[str, float | None]]:
+        """Final best (mean and sample sd over seeds, as everywhere in robustnas; sd None for
+        one seed) and the fraction of seeds that found the optimum, per method."""
+        out: dict[str, dict[str, float | None]] = {}
         for name, c in self.curves.items():
             final = c[:, -1]
-            out[name] = {"final_mean": float(final.mean()), "final_std": float(final.std()),
+            out[name] = {"final_mean": float(final.mean()), "final_std": _sample_sd(final),
                          "found_optimum": float(np.mean(np.isclose(final, self.best_possible)))}
         return out
 
@@ -173,6 +185,9 @@ class Curves:
         """JSON-ready form."""
         return {"label": self.label, "best_possible": self.best_possible,
                 "summary": self.summary(),
+                "table_cells": (None if self.coverage is None else
+                                {"with_value": self.coverage[0],
+                                 "evaluated": self.coverage[1]}),
                 "curves": {k: v.tolist() for k, v in self.curves.items()}}
 
 
@@ -193,11 +208,11 @@ def run_table_search(bench: TableBench, dataset: str, key: str, level: float | N
             assert objective.queries == budget
         curves[name] = np.asarray(rows, dtype=np.float64)
     label = f"{dataset} {key}" + (f" ε={level:g}/255" if level is not None else "")
-    return Curves(curves, objective.best_possible, label)
+    return Curves(curves, objective.best_possible, label, objective.coverage)
 
 
 def plot_curves(curves: Curves, path: str | Path) -> Path:
-    """PNG: mean best-found value vs queries, ±1 std band, per method."""
+    """PNG: mean best-found value vs queries, ±1 sample sd band, per method."""
     from robustnas.io import atomic_write_bytes
     from robustnas.viz._render import figure_bytes, new_figure
 
@@ -205,7 +220,10 @@ def plot_curves(curves: Curves, path: str | Path) -> Path:
     ax = fig.add_axes((0.13, 0.14, 0.82, 0.76))
     for name, c in curves.curves.items():
         finite = np.where(np.isfinite(c), c, np.nan)
-        mean, std = np.nanmean(finite, axis=0), np.nanstd(finite, axis=0)
+        with warnings.catch_warnings():  # a query count before any seed found a cell: gap
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(finite, axis=0)  # sample sd band, none for one seed
+            std = np.nanstd(finite, axis=0, ddof=1) if c.shape[0] > 1 else np.zeros_like(mean)
         x = np.arange(1, c.shape[1] + 1)
         ax.plot(x, mean, label=name, linewidth=1.4)
         ax.fill_between(x, mean - std, mean + std, alpha=0.2)

@@ -1,11 +1,22 @@
 """Reader of NAS-RobBench-201 (Wu et al., ICLR 2024): NAS-Bench-201 cells adversarially trained.
 
-Layout under the root: ``meta.json`` (same ``ids`` format as the robustness dataset, no
-epsilons) and ``NAS-RobBench-201_all.json`` = ``{dataset: {id: {metric: {run: value}}}}``.
-Metric names carry the attack and ε, e.g. ``val_pgd_3.0_acc``; they are grouped into keys
-(``val_pgd`` with levels ε = 3.0, 8.0, ...; ``val_clean`` without levels). A value is a
-number or a mapping of runs to numbers (their mean is used). This format is inferred from
-public descriptions and readers of the benchmark, not from a specification: see the README.
+Our own MIT code (the authors' helper ``nasrobbench201.py`` was read for the field names; it
+is not used). Layout under the root: ``meta.json`` (same ``ids`` format as the robustness
+dataset, no epsilons) and ``NAS-RobBench-201_all.json`` = ``{dataset: {id: {metric: {run:
+value}}}}``. Metric names are those the authors' training script logs:
+
+* ``val_acc``: clean accuracy (logged with no attack); it becomes the key ``val_clean``
+  (``val_acc`` is accepted as its alias, and so is an older ``val_clean_acc``). Every
+  ``<split>_acc`` becomes ``<split>_clean`` the same way (``train_acc`` → ``train_clean``).
+* ``val_pgd_3.0_acc``, ``val_fgsm_8.0_acc``, ...: the attack and ε (in 1/255) are grouped
+  into keys (``val_pgd`` with levels ε = 3.0, 8.0, ...).
+* Any other ``<name>_acc`` is the key ``<name>``. Such a key is never taken for clean
+  accuracy: without ``val_acc`` :meth:`RobBench201.clean_key` refuses and asks for one.
+
+Runs: the authors' reader returns run ``'1'`` of each metric, so we do too (``run="1"``);
+``run="mean"`` averages every run present instead, and ``run="2"`` etc. picks another. A
+value that is a plain number is taken as it is. This format is inferred from the authors'
+public code and README, not from a specification: see the README.
 """
 
 from __future__ import annotations
@@ -25,16 +36,29 @@ from robustnas.tables.source import BenchSource
 
 ORIGIN = "NAS-RobBench-201 (Wu et al. 2024)"
 DATA_FILE = "NAS-RobBench-201_all.json"
+CLEAN_KEY = "val_clean"
+ALIASES = {"val_acc": CLEAN_KEY}
+"""Other names accepted for a key: the authors' own metric name of clean accuracy."""
+DEFAULT_RUN = "1"
+"""The run the authors' reader returns (``get_result`` reads ``[metric]['1']``)."""
 _LEVELLED = re.compile(r"^(?P<key>.+?)_(?P<eps>\d+(?:\.\d+)?)_acc$")
+_CLEAN = re.compile(r"^(?P<split>[A-Za-z0-9]+)(?:_clean)?_acc$")
 _SCALAR = re.compile(r"^(?P<key>.+)_acc$")
 
 
-def _metric_value(value: Any) -> float:
+def _metric_value(value: Any, run: str) -> float:
+    """The number of one metric: run ``run`` of a ``{run: value}`` mapping (or the mean of
+    all its runs for ``run="mean"``), or a plain number as it is."""
     if isinstance(value, Mapping):
-        runs = [_metric_value(v) for v in value.values()]
-        if not runs:
-            raise TypeError("empty mapping of runs")
-        return float(np.mean(runs))
+        if run == "mean":
+            runs = [_metric_value(v, run) for v in value.values()]
+            if not runs:
+                raise TypeError("empty mapping of runs")
+            return float(np.mean(runs))
+        if run not in value:
+            raise TypeError(f"no run {run!r} (runs: {', '.join(map(str, value)) or 'none'}; "
+                            f"run='mean' averages them)")
+        return _metric_value(value[run], run)
     if value is None:
         return float("nan")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -43,11 +67,16 @@ def _metric_value(value: Any) -> float:
 
 
 class RobBench201(TableBench):
-    """NAS-RobBench-201 under ``root``."""
+    """NAS-RobBench-201 under ``root``; ``run`` is the run read from each metric (``"1"``,
+    as the authors' reader does, or ``"mean"`` for the mean over all runs)."""
 
     name = "NAS-RobBench-201"
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, run: str | int = DEFAULT_RUN) -> None:
+        run = str(run).strip()
+        if not run or (run != "mean" and not run.isdigit()):
+            raise UsageError(f"run must be a run number such as 1 or 'mean', got {run!r}")
+        self.run = run
         self.source = BenchSource(root, ORIGIN)
         self._series: dict[tuple[str, str], KeySeries] = {}
 
@@ -85,6 +114,10 @@ class RobBench201(TableBench):
             if m:
                 layout.setdefault(m["key"], []).append((float(m["eps"]), metric))
                 continue
+            m = _CLEAN.match(metric)  # val_acc (the authors' name) or val_clean_acc
+            if m:
+                layout.setdefault(f"{m['split']}_clean", []).append((None, metric))
+                continue
             m = _SCALAR.match(metric)
             if m:
                 layout.setdefault(m["key"], []).append((None, metric))
@@ -97,12 +130,14 @@ class RobBench201(TableBench):
         return sorted(self._layout(dataset))
 
     def clean_key(self, dataset: str) -> str:
-        """``val_clean`` when present (else the first scalar key)."""
+        """``val_clean`` (the authors' ``val_acc``). Without it a DataError: another scalar
+        key (a corruption, a training split) must not silently rank cells as "clean"."""
         layout = self._layout(dataset)
-        if "val_clean" in layout:
-            return "val_clean"
-        scalar = [k for k, e in sorted(layout.items()) if e[0][0] is None]
-        return scalar[0] if scalar else sorted(layout)[0]
+        if CLEAN_KEY not in layout:
+            raise DataError(f"{self._data[1]}: {dataset} has no clean accuracy (metric "
+                            f"val_acc); keys: {', '.join(sorted(layout))} (name one, e.g. "
+                            f"correlate --clean-key)")
+        return CLEAN_KEY
 
     def available_keys(self, dataset: str, measure: str = "accuracy") -> list[str]:
         """All keys (one file holds everything)."""
@@ -112,6 +147,7 @@ class RobBench201(TableBench):
         """All cells' accuracies for ``key``."""
         self.check_measure(measure)
         layout = self._layout(dataset)
+        key = ALIASES.get(key, key)
         if key not in layout:
             raise UsageError(f"unknown key {key!r} (choose from: {', '.join(sorted(layout))})")
         if (dataset, key) in self._series:
@@ -119,7 +155,8 @@ class RobBench201(TableBench):
         data, label = self._data
         entries = layout[key]
         if any(eps is None for eps, _ in entries) and len(entries) > 1:
-            raise DataError(f"{label}: {key} has both a plain and an ε-indexed metric")
+            raise DataError(f"{label}: {key} comes from several metrics "
+                            f"({', '.join(name for _, name in entries)})")
         meta = self.meta
         ids, rows = [], []
         for raw_id, metrics in data[dataset].items():
@@ -127,7 +164,7 @@ class RobBench201(TableBench):
             if arch not in meta.strings:
                 raise DataError(f"{label}: id {arch} is not in meta.json")
             try:
-                rows.append([_metric_value(metrics[name]) for _, name in entries])
+                rows.append([_metric_value(metrics[name], self.run) for _, name in entries])
             except (KeyError, TypeError) as exc:
                 raise DataError(f"{label}: {dataset} id {raw_id}: bad or missing metric "
                                 f"({exc})") from None

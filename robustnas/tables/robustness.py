@@ -33,6 +33,8 @@ ATTACK_KEYS = ("fgsm@Linf", "pgd@Linf", "aa_apgd-ce@Linf", "aa_square@Linf")
 CORRUPTION_KEYS = ("brightness", "contrast", "defocus_blur", "elastic_transform", "fog", "frost",
                    "gaussian_noise", "glass_blur", "impulse_noise", "jpeg_compression",
                    "motion_blur", "pixelate", "shot_noise", "snow", "zoom_blur")
+CORRUPTED_DATASETS = ("cifar10", "cifar100")
+"""Datasets with corruption results (CIFAR-10-C, CIFAR-100-C); ImageNet16-120 has none."""
 MEASURES = ("accuracy", "confidence")
 """Queryable measures; ``cm`` (confusion matrices, large files) is never read."""
 
@@ -63,8 +65,9 @@ class RobustnessBench(TableBench):
         return BenchMeta.from_json(self.source.read_json("meta.json", ("meta.zip",)), label)
 
     def keys(self, dataset: str) -> list[str]:
-        """``clean``, the four attacks and the 15 corruptions."""
-        return [CLEAN_KEY, *ATTACK_KEYS, *CORRUPTION_KEYS]
+        """``clean``, the four attacks and (CIFAR-10/100 only) the 15 corruptions."""
+        corruptions = CORRUPTION_KEYS if dataset in CORRUPTED_DATASETS else ()
+        return [CLEAN_KEY, *ATTACK_KEYS, *corruptions]
 
     @staticmethod
     def relpath(dataset: str, key: str, measure: str) -> str:
@@ -96,6 +99,9 @@ class RobustnessBench(TableBench):
         """All evaluated cells' values of ``key`` (one file read, then cached)."""
         self.check_dataset(dataset)
         self.check_measure(measure)
+        if key in CORRUPTION_KEYS and dataset not in CORRUPTED_DATASETS:
+            raise UsageError(f"{dataset} has no corruption results in the robustness dataset "
+                             f"(only {', '.join(CORRUPTED_DATASETS)} do)")
         if key not in self.keys(dataset):
             raise UsageError(f"unknown key {key!r} (choose from: {', '.join(self.keys(dataset))})")
         cache_key = (dataset, key, measure)
