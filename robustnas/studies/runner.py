@@ -334,6 +334,13 @@ class _Worker:
                   "protocol; they are kept in the storage and their keys run again",
                   file=self.stream, flush=True)
             return
+        if all(finished[k] == {"None"} for k in changed):
+            raise UsageError(
+                f"study {self.spec.name}: its {len(changed)} finished trials were recorded "
+                "by an earlier robustnas, without the fingerprint of their protocol, so they "
+                "cannot be told apart from trials of an edited file: run with "
+                "--accept-changes to rerun them (they are kept as another protocol), or "
+                "start a new study (another name or --out)")
         old = self._attrs().get("protocol_doc") or {}
         what = differences(old, json.loads(json.dumps(self._protocol_doc(), default=str)))
         where = "; ".join(what) if what else "a genotype file or the result format"
