@@ -1,5 +1,5 @@
 """Attacks: agreement with independent implementations, the ε-ball, names and AutoAttack
-(the official ``pyautoattack``; its tests skip when it is not installed).
+(``pyautoattack``; its tests skip when it is not installed).
 
 The reference attacks below are written from the papers' definitions as plain loops and
 share no code with :mod:`robustnas.attacks`.
@@ -171,7 +171,7 @@ def test_attack_names_and_steps():
             parse_attack_list(bad)
 
 
-# -- AutoAttack (official pyautoattack) ------------------------------------------------------------
+# -- AutoAttack (pyautoattack) ---------------------------------------------------------------------
 def test_autoattack_missing_library_is_one_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "pyautoattack", None)  # import now raises ImportError
     with pytest.raises(UsageError) as info:
@@ -179,6 +179,34 @@ def test_autoattack_missing_library_is_one_clear_error(monkeypatch):
     message = str(info.value)
     assert 'pip install -e ".[autoattack]"' in message and "pyautoattack" in message
     assert "\n" not in message
+
+
+def test_autoattack_version_range_is_pinned_and_checked(monkeypatch):
+    """pyautoattack repackages fra31/auto-attack with its own API: the extra pins a range,
+    and the same range is checked when the package is imported."""
+    import re
+    import types
+    from pathlib import Path
+
+    from robustnas.attacks import autoattack as aa
+
+    pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    pinned = re.search(r'autoattack = \["pyautoattack>=([\d.]+),<([\d.]+)"\]', pyproject)
+    assert pinned, "the autoattack extra must pin a version range"
+    low, high = (tuple(int(x) for x in v.split(".")[:2]) for v in pinned.groups())
+    assert (low, high) == aa.SUPPORTED and pinned.group(0).split('"')[1] in aa.INSTALL_HINT
+    assert aa.version_supported("0.2.0") and aa.version_supported("0.2.7")
+    assert not aa.version_supported("0.3.0") and not aa.version_supported("0.1.9")
+    assert not aa.version_supported("?")
+    fake = types.ModuleType("pyautoattack")
+    fake.__version__ = "0.3.1"
+    fake.AutoAttack = object
+    fake.checks = object()
+    monkeypatch.setitem(sys.modules, "pyautoattack", fake)
+    ok, reason = aa.autoattack_status()
+    assert not ok and "0.3.1 is outside the supported range" in reason
+    with pytest.raises(UsageError, match="outside the supported range"):
+        make_attack("autoattack")
 
 
 def test_autoattack_runs_and_cascades(trained_mlp, digits_data):

@@ -3,7 +3,7 @@
 * :mod:`robustnas.attacks.pgd`: batched PGD/FGSM functions shared with adversarial training.
 * :mod:`robustnas.attacks.base`: the :class:`Attack` interface and the ``ATTACKS`` registry.
 * :mod:`robustnas.attacks.standard`: ``clean``, ``fgsm``, ``pgd<k>``, ``cw<k>``.
-* :mod:`robustnas.attacks.autoattack`: ``autoattack`` and its parts (official
+* :mod:`robustnas.attacks.autoattack`: ``autoattack`` and its parts (through
   ``pyautoattack``, optional extra).
 """
 

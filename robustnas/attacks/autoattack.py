@@ -1,12 +1,21 @@
-"""AutoAttack (Croce & Hein, 2020) through the official implementation (optional extra).
+"""AutoAttack (Croce & Hein, 2020) through ``pyautoattack`` (optional extra).
 
-The backend is ``pyautoattack`` (the authors' code as published on PyPI, MIT licence, no
-dependencies; RobustBench depends on it). Install it with ``pip install -e ".[autoattack]"``
-or ``pip install "pyautoattack==0.2.0"``. Its module is ``pyautoattack``.
+The backend is ``pyautoattack``, the package RobustBench requires for AutoAttack, published
+on PyPI under Croce and Hein's names (MIT licence, no dependencies). It is a repackaging of
+the authors' repository fra31/auto-attack with another API, not a copy of that repository:
+the module is ``pyautoattack``, not ``autoattack``; ``AutoAttack`` takes keyword-only
+arguments (``attacks=`` instead of ``attacks_to_run``, no ``log_path``), logs to the
+``auto-attack`` logger instead of printing, and ``run_standard_evaluation`` takes the images
+and labels positionally only and returns ``(images, labels)``. The attacks and their
+standard settings are the repository's. Code written for ``from autoattack import
+AutoAttack`` does not run against it, and this module does not run against fra31's
+package, so the supported range is pinned (``SUPPORTED``, the same as the ``autoattack``
+extra in ``pyproject.toml``): install it with ``pip install -e ".[autoattack]"`` or
+``pip install "pyautoattack>=0.2.0,<0.3"``; another version is reported as not usable.
 
 Registered attacks:
 
-* ``autoattack``: the official ``AutoAttack(version="standard")`` for L∞: APGD-CE, then
+* ``autoattack``: ``pyautoattack``'s ``AutoAttack(version="standard")`` for L∞: APGD-CE, then
   APGD-T, FAB-T and Square, each run only on the samples every earlier part failed to fool.
 * ``apgd-ce``, ``apgd-t``, ``fab-t``, ``square``: each part alone (on every clean-correct
   sample), with the same reference settings (``version="custom"``, one part).
@@ -54,7 +63,9 @@ from robustnas.attacks.base import Attack, AttackOutput, register_attack
 from robustnas.attacks.pgd import logits_of
 from robustnas.errors import UsageError
 
-INSTALL_HINT = 'pip install -e ".[autoattack]" (or: pip install "pyautoattack==0.2.0")'
+SUPPORTED = ((0, 2), (0, 3))
+"""``pyautoattack`` versions whose API this module drives: >= 0.2.0, < 0.3 (as the extra)."""
+INSTALL_HINT = 'pip install -e ".[autoattack]" (or: pip install "pyautoattack>=0.2.0,<0.3")'
 COMPONENTS = ("apgd-ce", "apgd-t", "fab-t", "square")
 LOGGER_NAME = "auto-attack"
 STANDARD_STEPS = 100
@@ -62,7 +73,8 @@ STANDARD_QUERIES = 5000
 
 
 def autoattack_status() -> tuple[bool, str]:
-    """``(usable, reason)``: whether the official ``pyautoattack`` imports with its API."""
+    """``(usable, reason)``: whether ``pyautoattack`` imports, with its API and a version in
+    the supported range."""
     try:
         import pyautoattack
         from pyautoattack import (
@@ -72,7 +84,22 @@ def autoattack_status() -> tuple[bool, str]:
     except Exception as exc:  # noqa: BLE001 - any import failure means "not usable"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return False, f"pyautoattack is not importable ({first[:120]})"
-    return True, f"pyautoattack {getattr(pyautoattack, '__version__', '?')}"
+    version = str(getattr(pyautoattack, "__version__", "?"))
+    if not version_supported(version):
+        return False, (f"pyautoattack {version} is outside the supported range >= 0.2.0, "
+                       f"< 0.3 (its API is not fra31/auto-attack's and changes between "
+                       f"versions)")
+    return True, f"pyautoattack {version}"
+
+
+def version_supported(version: str) -> bool:
+    """Whether ``version`` (``"0.2.0"``) lies in :data:`SUPPORTED`; unparsable: no."""
+    try:
+        parts = tuple(int(p) for p in version.split(".")[:2])
+    except ValueError:
+        return False
+    low, high = SUPPORTED
+    return len(parts) == 2 and low <= parts < high
 
 
 def require_autoattack() -> Any:
@@ -132,7 +159,7 @@ class _CapturedLog:
 
 def _build(lib: Any, part: str | None, model: nn.Module, eps: float, num_classes: int,
            steps: int, queries: int, seed: int, device: torch.device) -> Any:
-    """An official ``AutoAttack`` object: standard cascade (``part=None``) or one part."""
+    """A ``pyautoattack.AutoAttack`` object: standard cascade (``part=None``) or one part."""
     from pyautoattack.autopgd_base import APGDAttack, APGDAttack_targeted
 
     if part is None:
@@ -164,7 +191,7 @@ def _build(lib: Any, part: str | None, model: nn.Module, eps: float, num_classes
 
 
 class OfficialAutoAttack(Attack):
-    """The official AutoAttack cascade, or one of its parts (``parts`` of length one)."""
+    """The AutoAttack cascade (``pyautoattack``), or one of its parts (``parts`` of length one)."""
 
     def __init__(self, parts: tuple[str, ...], steps: int = STANDARD_STEPS,
                  queries: int = STANDARD_QUERIES, seed: int = 0) -> None:

@@ -129,7 +129,7 @@ def _model_section(m: dict[str, Any]) -> list[str]:
             parts = ", ".join(f"{k.split('/', 1)[1]} {v:.2f}" for k, v in r["components"].items())
             out.append(f"- AutoAttack at ε={r['eps_text']}, accuracy after each part: {parts}")
     for run in m.get("autoattack", []):
-        out.append(f"- {run['attack']} at ε={run['eps_text']} (official pyautoattack): "
+        out.append(f"- {run['attack']} at ε={run['eps_text']} (pyautoattack): "
                    f"{run['model_images']:,} images through the model in "
                    f"{run['model_calls']:,} calls; its checks: "
                    + ("; ".join(run["warnings"]) if run["warnings"] else "no flag raised"))

@@ -9,7 +9,7 @@ Each check compares accuracies (percentages) and yields a record
 * ``more_steps``: PGD with 5× the steps must not be weaker than the PGD that was run.
 * ``fgsm_vs_pgd``: iterative PGD must not be weaker than single-step FGSM.
 * ``blackbox_vs_whitebox``: the gradient-free Square attack must not beat white-box PGD.
-* ``autoattack_checks``: the official AutoAttack's own checks (randomised output, logits
+* ``autoattack_checks``: pyautoattack's own checks (randomised output, logits
   that look like probabilities, dynamic defence, zero gradients, Square beating the white-box
   parts); each warning it logged becomes a failed record.
 
@@ -119,7 +119,7 @@ def blackbox_vs_whitebox(rows: list[dict[str, Any]], n: int) -> list[dict[str, A
 
 
 def autoattack_checks(library: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """Records from the official AutoAttack's checks: one per distinct warning it logged,
+    """Records from pyautoattack's checks: one per distinct warning it logged,
     or one passed record per AutoAttack run when it logged none."""
     out = []
     for key, info in library.items():
@@ -130,7 +130,7 @@ def autoattack_checks(library: dict[str, dict[str, Any]]) -> list[dict[str, Any]
                     for w in info["warnings"]]
         else:
             out.append(_record("autoattack_checks", True,
-                               f"{key}: the official AutoAttack checks (randomised output, "
+                               f"{key}: pyautoattack's checks (randomised output, "
                                "probabilities instead of logits, dynamic defence, zero "
                                "gradients, Square vs white-box, target classes) raised no flag"))
     return out
