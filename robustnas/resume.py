@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from robustnas.config import read_yaml, resolve_config
-from robustnas.errors import UsageError
+from robustnas.errors import CheckpointError, UsageError
 
 C = TypeVar("C")
 
@@ -75,3 +75,34 @@ def saved_run_settings(run_dir: str | Path) -> dict[str, Any] | None:
     (a run killed before its first checkpoint still has one)."""
     path = Path(run_dir) / "config.yaml"
     return dict(read_yaml(path)) if path.is_file() else None
+
+
+def checkpoint_counters(state: Mapping[str, Any], *, epochs: int, steps_per_epoch: int,
+                        source: str) -> tuple[int, int]:
+    """The ``(epoch, step)`` a checkpoint continues from, checked against the run's config.
+
+    A checkpoint is untrusted input: an epoch of 2**70 or a step of -5 would otherwise be
+    taken as they are (a run that silently does nothing, or that replays batches). A run
+    of this config writes whole numbers with ``0 <= epoch <= epochs`` and
+    ``0 <= step <= steps_per_epoch`` (``step == steps_per_epoch`` when a signal came after
+    an epoch's last batch), and step 0 once every epoch is done; anything else raises
+    :class:`robustnas.errors.CheckpointError` naming the counter.
+    """
+    values = []
+    for name, high in (("epoch", epochs), ("step", steps_per_epoch)):
+        value = state.get(name)
+        # bool is an int to Python, and int("1") or int(1.5) would hide a malformed file.
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise CheckpointError(f"{source}: its {name} counter {value!r} is not a whole "
+                                  f"number; the checkpoint is damaged or not from robustnas")
+        if not 0 <= value <= high:
+            unit = "epochs" if name == "epoch" else "steps per epoch"
+            raise CheckpointError(f"{source}: its {name} counter {value} is out of range for "
+                                  f"this run (0 to {high} {unit}); the checkpoint is damaged "
+                                  f"or belongs to another configuration")
+        values.append(value)
+    epoch, step = values
+    if epoch == epochs and step != 0:
+        raise CheckpointError(f"{source}: its step counter {step} follows the last of its "
+                              f"{epochs} epochs; the checkpoint is damaged")
+    return epoch, step

@@ -202,3 +202,24 @@ def test_killed_mid_epoch_resumes_from_a_mid_epoch_checkpoint(tmp_path):
 def test_checkpoint_every_must_not_be_negative(tmp_path, capsys):
     assert main(["search", *TINY, "--checkpoint-every", "-1", "--out", str(tmp_path / "r")]) == 2
     assert "checkpoint_every must be >= 0" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # three search set-ups, ~3 s each on a loaded 2-core machine
+def test_forged_search_checkpoint_counters_are_refused_before_writing(tmp_path, capsys):
+    """Issue 20 item 6: a checkpoint is untrusted input (epoch 2**70, step -5); the other
+    malformed counters are covered by test_train_rundir, which shares the check."""
+    searcher = Searcher(_tiny(tmp_path / "run"), show_progress=False)  # 1 epoch of 1 step
+    try:
+        good = torch.load(searcher.save_checkpoint(), weights_only=True)
+    finally:
+        searcher.close()
+    capsys.readouterr()
+    for epoch, step, what in ((2**70, 0, "epoch"), (0, -5, "step")):
+        forged = tmp_path / f"forged_{epoch}_{step}"
+        forged.mkdir()
+        torch.save({**good, "epoch": epoch, "step": step}, forged / "checkpoint.pt")
+        code = main(["search", "--resume", "--out", str(forged), "--quiet"])
+        err = capsys.readouterr().err
+        assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+        assert f"its {what} counter" in err, err
+        assert sorted(p.name for p in forged.iterdir()) == ["checkpoint.pt"], (epoch, step)

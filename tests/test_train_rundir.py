@@ -141,3 +141,51 @@ def test_kill_before_first_checkpoint_then_resume_starts_from_scratch(tmp_path, 
     names = sorted(p.name for p in out.iterdir())
     assert not [n for n in names if n.endswith(".tmp")] and LOCK_NAME not in names
     assert len(_events(out)) == 1  # the killed attempt's events were removed
+
+
+# -- outputs that cannot be run directories, planted links, forged counters (issue 20) ------
+def _one_line(code: int, err: str, expected: str) -> None:
+    assert code == 2 and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1 and expected in err, err
+
+
+def test_an_output_that_is_a_file_or_impossible_is_one_line(tmp_path, capsys):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("mine\n")
+    _one_line(main(_args(a_file)), capsys.readouterr().err, str(a_file))
+    assert a_file.read_text() == "mine\n"
+    proc = "/proc/robustnas-no-such-dir"
+    search = ["search", "--dataset", "synthetic", "--channels", "4", "--layers", "3",
+              "--batch-size", "16", "--device", "cpu", "--quiet", "--out", proc]
+    _one_line(main(search), capsys.readouterr().err, proc)
+    _one_line(main([*_args(tmp_path)[:-3], "--out", proc, "--quiet"]),
+              capsys.readouterr().err, proc)
+
+
+def test_a_planted_lock_link_is_refused_and_its_target_untouched(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me\n")
+    (out / LOCK_NAME).symlink_to(victim)
+    _one_line(main(_args(out)), capsys.readouterr().err, "symbolic link")
+    assert victim.read_text() == "keep me\n"
+    assert sorted(p.name for p in out.iterdir()) == [LOCK_NAME]  # nothing written
+
+
+def test_forged_checkpoint_counters_are_refused(tmp_path, capsys):
+    import torch
+
+    out = tmp_path / "run"
+    retrain(_tiny(out, epochs=2, max_steps_per_epoch=4), show_progress=False)
+    capsys.readouterr()
+    good = load_checkpoint(out / "last.pt")
+    for epoch, step, what in ((2**70, 0, "epoch"), (1, -5, "step"), (1, 5, "step"),
+                              (3, 0, "epoch"), ("1", 0, "epoch"), (1.5, 0, "epoch"),
+                              (True, 0, "epoch"), (2, 1, "step")):
+        forged = tmp_path / f"forged_{epoch}_{step}"
+        forged.mkdir()
+        torch.save({**good, "epoch": epoch, "step": step}, forged / "last.pt")
+        code = main(["retrain", "--resume", "--out", str(forged), "--quiet"])
+        _one_line(code, capsys.readouterr().err, what)
+        assert sorted(p.name for p in forged.iterdir()) == ["last.pt"], (epoch, step)

@@ -29,7 +29,7 @@ from robustnas.divergence import DivergenceGuard, split_parameters
 from robustnas.errors import RobustnasError, UsageError
 from robustnas.io import check_writable_dir, ensure_writable_dir
 from robustnas.monitor.history import write_history
-from robustnas.resume import explicit_settings
+from robustnas.resume import checkpoint_counters, explicit_settings
 from robustnas.rundir import check_run_dir, open_run_dir
 from robustnas.runtime import (
     autocast_factory,
@@ -187,6 +187,13 @@ class Searcher:
                                    autocast=self.autocast, fd_radius=config.fd_radius,
                                    average=self.average)
         self.guard = _divergence_guard(self)
+        # A damaged or forged checkpoint (epoch 2**70, step -5) is refused before anything
+        # is written to the run directory.
+        state = load_search_state(self.checkpoint_path) if resume else None
+        if state is not None:
+            checkpoint_counters(state, epochs=config.epochs,
+                                steps_per_epoch=self._steps_per_epoch(),
+                                source=f"checkpoint {self.checkpoint_path}")
         if info.is_main:
             self.rundir = open_run_dir(self.run_dir, resume=resume,
                                        overwrite=overwrite or scratch)
@@ -196,8 +203,7 @@ class Searcher:
         self.epoch, self.step = 0, 0
         self.meters: dict[str, float] = {}
         self.history: list[dict[str, Any]] = []
-        if resume:
-            state = load_search_state(self.checkpoint_path)
+        if state is not None:
             self._restore(state)
             apply_optimizer_settings(config, self.w_optimizer, self.scheduler,
                                      self.arch_optimizer)

@@ -29,9 +29,10 @@ from robustnas import distributed as D
 from robustnas.config import config_to_dict, save_config
 from robustnas.divergence import DivergenceGuard, change_learning_rate
 from robustnas.errors import RobustnasError, UsageError
-from robustnas.io import atomic_write_text, ensure_writable_dir
+from robustnas.io import atomic_write_text, check_writable_dir, ensure_writable_dir
 from robustnas.monitor.history import write_history
 from robustnas.monitor.hparams import RETRAIN_METRICS, log_hparams
+from robustnas.resume import checkpoint_counters
 from robustnas.rundir import RunDir, check_run_dir, open_run_dir
 from robustnas.runtime import (
     autocast_factory,
@@ -93,7 +94,8 @@ class Trainer:
         self.run_dir_handle: RunDir | None = None  # the locked run directory (rank 0)
         self.dist, self.device = D.setup_distributed(config.device)
         try:
-            if self.dist.is_main:  # before any work: refuse a busy or occupied --out
+            if self.dist.is_main:  # before any work: refuse a busy, occupied or bad --out
+                check_writable_dir(config.out)
                 check_run_dir(config.out, resume=resume_state is not None, overwrite=overwrite)
             self._build(resume_state)
         except BaseException:
@@ -115,6 +117,11 @@ class Trainer:
                                                             self.autocast)
         genotype = self._genotype(resume_state)
         self.data = load_data(config, device, self.dist)
+        self.steps_per_epoch = len(self.data.train)
+        if config.max_steps_per_epoch > 0:
+            self.steps_per_epoch = min(self.steps_per_epoch, config.max_steps_per_epoch)
+        if self.steps_per_epoch < 1:
+            raise UsageError("the training split yields no full batch; lower batch_size")
         self.run_dir = Path(config.out)
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True
@@ -152,11 +159,6 @@ class Trainer:
 
             self.model = DistributedDataParallel(
                 net, device_ids=[device.index] if device.type == "cuda" else None)
-        self.steps_per_epoch = len(self.data.train)
-        if config.max_steps_per_epoch > 0:
-            self.steps_per_epoch = min(self.steps_per_epoch, config.max_steps_per_epoch)
-        if self.steps_per_epoch < 1:
-            raise UsageError("the training split yields no full batch; lower batch_size")
         self.guard = DivergenceGuard(
             "retraining", skip_nonfinite=config.skip_nonfinite,
             checkpoint=self.run_dir / LAST_NAME, steps_per_epoch=self.steps_per_epoch,
@@ -238,7 +240,9 @@ class Trainer:
             raise UsageError(f"the checkpoint does not match this configuration "
                              f"({str(exc).splitlines()[0][:160]})") from None
         change_learning_rate(self.optimizer, self.scheduler, self.config.lr)  # e.g. lowered
-        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        self.epoch, self.step = checkpoint_counters(
+            state, epochs=self.config.epochs, steps_per_epoch=self.steps_per_epoch,
+            source=f"checkpoint {self.run_dir / LAST_NAME}")
         self.seconds = float(state.get("seconds", 0.0))
         self.history = list(state.get("history", []))
         self.best = dict(state.get("best", self.best))
