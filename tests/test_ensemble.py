@@ -217,6 +217,29 @@ def test_post_hoc_ensemble_cli_reports_ensemble_beside_members(member_checkpoint
     assert "at least 2" in capsys.readouterr().err
 
 
+def test_post_hoc_ensemble_counts_its_members_as_they_count_themselves(tmp_path):
+    """Issue 20 item 3: members with auxiliary heads (DARTS retraining) count without them,
+    so the ensemble must too (it counted 921,896 for two 41,866-parameter members)."""
+    from robustnas.evaluation.ensemble import ensemble_candidates
+    from robustnas.evaluation.loading import describe_model
+    from robustnas.io import atomic_torch_save
+
+    paths = []
+    for i in range(2):
+        torch.manual_seed(i)
+        net = build_architecture("DARTS_V2", auxiliary=True, **KW)
+        assert count_parameters(net, include_auxiliary=True) > count_parameters(net)
+        paths.append(tmp_path / f"m{i}.pt")
+        atomic_torch_save({"model": model_payload(net),
+                           "dataset": {"name": "digits", "root": None, "options": {}}},
+                          paths[-1])
+    ensemble, *members = ensemble_candidates(paths)
+    each = [describe_model(m.model)["params"] for m in members]
+    assert describe_model(ensemble.model)["params"] == sum(each)
+    assert count_parameters(ensemble.model, include_auxiliary=True) == sum(
+        count_parameters(m.model, include_auxiliary=True) for m in members)
+
+
 def test_measures_on_ensembles_lipschitz_bound_or_note(digits):
     from robustnas.evaluation import evaluate
 

@@ -11,11 +11,13 @@ def count_parameters(model: nn.Module, include_auxiliary: bool = False) -> int:
     """Trainable weights, as the reference DARTS code counts them.
 
     For a supernet the architecture parameters are excluded; the auxiliary head is
-    excluded unless ``include_auxiliary``.
+    excluded unless ``include_auxiliary``, wherever it sits: an ensemble's members carry
+    theirs as ``members.<i>.auxiliary_head``, and the ensemble must count its members as
+    they count themselves.
     """
     named = model.named_weights() if hasattr(model, "named_weights") else model.named_parameters()
     return sum(p.numel() for name, p in named
-               if include_auxiliary or not name.startswith("auxiliary_head"))
+               if include_auxiliary or "auxiliary_head" not in name.split("."))
 
 
 @torch.no_grad()
