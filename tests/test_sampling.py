@@ -133,6 +133,21 @@ def test_sample_cli_writes_genotypes_with_provenance(tmp_path, capsys):
     assert "written:" in capsys.readouterr().out
 
 
+def test_sample_cli_refuses_an_existing_folder_unless_overwrite(tmp_path, capsys):
+    out = tmp_path / "cells"
+    assert main(["sample", "--n", "4", "--seed", "1", "--out", str(out)]) == 0
+    before = {f: f.read_bytes() for f in out.iterdir()}
+    capsys.readouterr()
+    assert main(["sample", "--n", "2", "--seed", "2", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "already holds 5 sampled file(s)" in err and \
+        "--overwrite" in err
+    assert {f: f.read_bytes() for f in out.iterdir()} == before  # nothing touched
+    assert main(["sample", "--n", "2", "--seed", "2", "--out", str(out), "--overwrite"]) == 0
+    assert sorted(f.name for f in out.iterdir()) == ["random_2_0000.json",
+                                                       "random_2_0001.json", "samples.json"]
+
+
 def test_sample_cli_bad_input_one_line(tmp_path, capsys):
     assert main(["sample", "--n", "0", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err

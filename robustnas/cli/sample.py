@@ -20,6 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--space", default="darts", help="search space: darts (default) or nb201")
     p.add_argument("--allow-duplicates", action="store_true",
                    help="allow the same architecture twice (default: all distinct)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the samples already in --out (default: refuse)")
     p.set_defaults(func=run)
 
 
@@ -31,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise UsageError(f"--n must be at least 1, got {args.n}")
     paths = sample_to_dir(args.n, args.seed, args.out, allow_duplicates=args.allow_duplicates,
-                          space=args.space)
+                          space=args.space, overwrite=args.overwrite)
     for path in paths:
         print(f"written: {path}")
     print(f"{len(paths)} architectures from the {args.space} space (seed {args.seed})")

@@ -131,14 +131,26 @@ def sample_genotypes(n: int, seed: int, *, allow_duplicates: bool = False,
 
 
 def sample_to_dir(n: int, seed: int, out: str | Path, *, allow_duplicates: bool = False,
-                  space: str = "darts") -> list[Path]:
+                  space: str = "darts", overwrite: bool = False) -> list[Path]:
     """Draw like :func:`sample_genotypes` and write ``random_<seed>_<index>.json`` files
     into ``out`` (created if needed), plus ``samples.json`` listing them; returns the
-    genotype paths in draw order."""
+    genotype paths in draw order.
+
+    A folder that already holds samples is refused (as ``search`` refuses an existing run),
+    unless ``overwrite``: then the earlier samples are removed first, so that no file of a
+    larger earlier draw is left looking like part of this one.
+    """
     from robustnas.io import atomic_write_text, ensure_writable_dir
 
     archs = sample_genotypes(n, seed, allow_duplicates=allow_duplicates, space=space)
     sampler = get_sampler(space)
+    earlier = _earlier_samples(Path(out))
+    if earlier and not overwrite:
+        raise UsageError(f"{out} already holds {len(earlier)} sampled file(s) (e.g. "
+                         f"{earlier[0].name}); add --overwrite to replace them or choose "
+                         f"another --out")
+    for old in earlier:
+        old.unlink(missing_ok=True)
     directory = ensure_writable_dir(out)
     paths = []
     for index, arch in enumerate(archs):
@@ -147,3 +159,12 @@ def sample_to_dir(n: int, seed: int, out: str | Path, *, allow_duplicates: bool 
                 "allow_duplicates": allow_duplicates, "files": [p.name for p in paths]}
     atomic_write_text(directory / "samples.json", json.dumps(manifest, indent=2) + "\n")
     return paths
+
+
+def _earlier_samples(directory: Path) -> list[Path]:
+    """The files an earlier :func:`sample_to_dir` wrote into ``directory`` (manifest last)."""
+    if not directory.is_dir():
+        return []
+    found = sorted(p for p in directory.glob("random_*.json") if p.is_file())
+    manifest = directory / "samples.json"
+    return found + ([manifest] if manifest.is_file() else [])
