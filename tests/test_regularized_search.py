@@ -14,11 +14,11 @@ import resource
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
+from pause_cli import start_paused_search
 
 from robustnas.cli import main
 from robustnas.io import load_checkpoint
@@ -198,23 +198,17 @@ def _arch_state(run: Path) -> dict[str, torch.Tensor]:
     return {k: v for k, v in state.items() if k.startswith(("alpha_", "arch_sampler."))}
 
 
-def _kill_and_resume(tmp_path: Path, args: list[str], checkpoints_before_kill: int) -> None:
+def _kill_and_resume(tmp_path: Path, args: list[str], kill_in_epoch: int) -> None:
+    """SIGKILL a search paused after the first step of epoch ``kill_in_epoch`` (0-based, so
+    that epoch's checkpoint is the last one; a pause, not a timing guess), then resume it."""
     reference = _cli(args + ["--out", str(tmp_path / "ref")], tmp_path)
-    victim = _cli(args + ["--out", str(tmp_path / "run")], tmp_path)
-    ckpt = tmp_path / "run" / "checkpoint.pt"
-    seen: set[int] = set()
-    deadline = time.time() + 300
-    # The checkpoint is replaced atomically, so each write is a new inode.
-    while len(seen) < checkpoints_before_kill and victim.poll() is None and \
-            time.time() < deadline:
-        try:
-            seen.add(ckpt.stat().st_ino)
-        except FileNotFoundError:
-            pass
-        time.sleep(0.02)
+    victim = start_paused_search(f"{kill_in_epoch}:0", args + ["--out", str(tmp_path / "run")],
+                                 tmp_path, tmp_path / "victim.err")
     victim.send_signal(signal.SIGKILL)
     victim.communicate(timeout=60)
-    assert victim.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert victim.returncode == -signal.SIGKILL, (tmp_path / "victim.err").read_text()
+    state = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert (state["epoch"], state["step"]) == (kill_in_epoch, 0)
     assert reference.wait(timeout=300) == 0, reference.communicate()[1]
     resumed = _cli(args + ["--out", str(tmp_path / "run"), "--resume"], tmp_path)
     _, err = resumed.communicate(timeout=300)
@@ -227,8 +221,9 @@ def _kill_and_resume(tmp_path: Path, args: list[str], checkpoints_before_kill: i
         assert torch.equal(value, got[name]), name
 
 
+@pytest.mark.slow  # three AdvRush searches: about a minute on 2 cores
 def test_killed_advrush_search_resumes_to_the_same_result(tmp_path):
-    _kill_and_resume(tmp_path, ["--config", ADVRUSH, *TINY], checkpoints_before_kill=1)
+    _kill_and_resume(tmp_path, ["--config", ADVRUSH, *TINY], kill_in_epoch=1)
     # Peak RSS of every finished child (the three searches): the tiny AdvRush search must
     # stay far below the 2 GB the issue allows on CPU.
     assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss < 2 * 1024 * 1024
@@ -239,7 +234,7 @@ def test_killed_lipschitz_search_resumes_to_the_same_result(tmp_path):
     # Killed after the first regularised epoch, so the persistent power-iteration vectors
     # and the sampler's random stream must come back from the checkpoint.
     _kill_and_resume(tmp_path, ["--config", LIPSCHITZ, *TINY, "--epochs", "3"],
-                     checkpoints_before_kill=2)
+                     kill_in_epoch=2)
 
 
 @pytest.mark.slow

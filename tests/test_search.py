@@ -7,11 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
 import pytest
 import torch
+from pause_cli import resume_paused, start_paused_search
 
 from robustnas.cli import main
 from robustnas.io import load_checkpoint
@@ -92,22 +93,32 @@ def _alphas(run: Path) -> dict[str, torch.Tensor]:
     return {k: v for k, v in state.items() if k.startswith("alpha_")}
 
 
+@pytest.mark.slow  # three tiny searches, 35-57 s on 2 busy cores
 @pytest.mark.parametrize("kill_signal", [signal.SIGKILL, signal.SIGINT])
 def test_killed_search_resumes_to_the_same_result(tmp_path, kill_signal):
     args = TINY + ["--epochs", "4", "--warmup-epochs", "1"]
     reference = _cli(args + ["--out", str(tmp_path / "ref")], tmp_path)
-    victim = _cli(args + ["--out", str(tmp_path / "run")], tmp_path)
-    ckpt = tmp_path / "run" / "checkpoint.pt"
-    deadline = time.time() + 120
-    while not ckpt.exists() and victim.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
+    # Paused after step 1 of epoch 1 (0-based; 3 steps an epoch), past epoch 0's checkpoint:
+    # the signal lands mid-epoch however fast or slow the machine is.
+    victim = start_paused_search("1:1", args + ["--out", str(tmp_path / "run"), "--quiet"],
+                                 tmp_path, tmp_path / "victim.err")
+    watchdog = threading.Timer(300, victim.kill)  # never hang the suite
+    watchdog.start()
+    try:
+        victim.send_signal(kill_signal)
+        if kill_signal == signal.SIGINT:
+            resume_paused(victim)  # finish the step, save, exit 130
+        victim.communicate(timeout=120)
+    finally:
+        watchdog.cancel()
+    err = (tmp_path / "victim.err").read_text()
+    state = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
     if kill_signal == signal.SIGINT:
-        time.sleep(0.3)  # land in the middle of an epoch
-    victim.send_signal(kill_signal)
-    victim.communicate(timeout=60)
-    assert victim.returncode != 0, "the run finished before it could be killed"
-    if kill_signal == signal.SIGINT:
-        assert victim.returncode == 130
+        assert victim.returncode == 130, err
+        assert (state["epoch"], state["step"]) == (1, 2)  # the step in progress was kept
+    else:
+        assert victim.returncode == -signal.SIGKILL, err
+        assert (state["epoch"], state["step"]) == (1, 0)  # epoch 0's end-of-epoch checkpoint
     assert reference.wait(timeout=300) == 0, reference.communicate()[1]
     resumed = _cli(args + ["--out", str(tmp_path / "run"), "--resume"], tmp_path)
     out, err = resumed.communicate(timeout=300)
