@@ -62,5 +62,18 @@ def test_malformed_json_file(tmp_path):
 
 
 def test_missing_file_names_the_choices():
-    with pytest.raises(GenotypeError, match="neither a file nor a named genotype"):
+    with pytest.raises(GenotypeError, match="neither a file, a named genotype"):
         load_genotype("no_such_genotype.json")
+
+
+@pytest.mark.parametrize("name, suggestion", [("DARTS_V3", "DARTS_V2"), ("resnet19", "resnet18"),
+                                              ("pc-darts", "PC_DARTS"), ("xyzzy", None)])
+def test_unknown_genotype_lists_hand_crafted_names_and_the_closest(name, suggestion):
+    with pytest.raises(GenotypeError) as info:
+        load_genotype(name)
+    message = str(info.value)
+    assert "ADVRUSH" in message and "resnet18" in message and "wrn-<depth>-<widen>" in message
+    if suggestion:
+        assert message.endswith(f"did you mean {suggestion}?")
+    else:
+        assert "did you mean" not in message

@@ -103,7 +103,7 @@ def test_shipped_configs_resolve():
     (["DARTS_V2", "--eps", "8"], "eps must be in [0, 1]"),
     (["DARTS_V2", "--eps=-1/255"], "eps must be in [0, 1]"),
     (["DARTS_V2", "--adversarial", "bogus"], "unknown objective 'bogus'"),
-    (["no_such_genotype.json"], "neither a file nor a named genotype"),
+    (["no_such_genotype.json"], "neither a file, a named genotype"),
     ([], "no genotype given"),
     (["DARTS_V2", "--amp", "--device", "cpu"], "only supported on CUDA"),
     (["DARTS_V2", "--lr-schedule", "cosine", "--set", "best_by=fastest"], "best_by must be"),

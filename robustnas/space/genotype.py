@@ -190,10 +190,25 @@ def load_genotype(spec: str | Path) -> Genotype:
         return GENOTYPES.get(name.upper())
     path = Path(spec)
     if not path.is_file():
-        known = ", ".join(GENOTYPES.names())
-        raise GenotypeError(f"genotype {name!r} is neither a file nor a named genotype "
-                            f"({known})")
+        raise GenotypeError(unknown_genotype_message(name))
     return genotype_from_dict(read_genotype_json(path), source=str(path))
+
+
+def unknown_genotype_message(name: str) -> str:
+    """Why ``name`` is not a genotype: every named genotype and hand-crafted network (the
+    commands that build networks take both), and the closest name when one is close."""
+    import difflib
+
+    from robustnas.space.genotypes import GENOTYPES
+    from robustnas.space.handcrafted import handcrafted_names
+
+    named, crafted = GENOTYPES.names(), handcrafted_names()
+    # Compare case-insensitively: "darts_v2" and "ResNet18" are accepted spellings too.
+    by_key = {n.lower(): n for n in [*named, *crafted]}
+    close = difflib.get_close_matches(name.strip().lower(), list(by_key), n=1, cutoff=0.6)
+    hint = f"; did you mean {by_key[close[0]]}?" if close else ""
+    return (f"genotype {name!r} is neither a file, a named genotype ({', '.join(named)}) nor "
+            f"a hand-crafted network ({', '.join(crafted)}, wrn-<depth>-<widen>){hint}")
 
 
 def read_genotype_json(path: str | Path) -> Any:
