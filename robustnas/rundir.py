@@ -412,13 +412,50 @@ class RunDir:
     Use :func:`open_run_dir`; call :meth:`close` when the run ends (or use ``with``).
     """
 
-    def __init__(self, path: str | Path, lock: RunDirLock) -> None:
+    def __init__(self, path: str | Path, lock: RunDirLock, *,
+                 created: Path | None = None) -> None:
         self.path = Path(path)
         self.lock = lock
+        # The top-most folder that opening created (None: the directory existed), and what
+        # the directory held once opened: a refused run removes exactly what it added.
+        self.created = created
+        self.before = _tree(self.path)
 
     def close(self) -> None:
         """Release the lock (idempotent)."""
         self.lock.release()
+
+    def discard(self) -> list[Path]:
+        """For a run refused after opening (bad input found late): delete the files and
+        folders written since :func:`open_run_dir` (top level and one level down), release
+        the lock, and remove the directory and the parents opening created if they are
+        empty now. Files that were there before stay. Returns the paths removed."""
+        removed = []
+        # Reverse order: a folder's entries ("sub/x") come before the folder ("sub").
+        for name in sorted(_tree(self.path) - self.before, reverse=True):
+            entry = self.path / name
+            if entry.name == LOCK_NAME:
+                continue
+            try:
+                if entry.is_dir() and not entry.is_symlink():
+                    entry.rmdir()
+                else:
+                    entry.unlink()
+                removed.append(entry)
+            except OSError:  # a folder someone filled meanwhile: left as it is
+                pass
+        self.close()
+        folder = self.path
+        while self.created is not None:
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+            removed.append(folder)
+            if folder == self.created:
+                break
+            folder = folder.parent
+        return removed
 
     def __enter__(self) -> RunDir:
         return self
@@ -436,6 +473,7 @@ def open_run_dir(path: str | Path, *, resume: bool = False, overwrite: bool = Fa
 
     Raises :class:`RunDirBusy` or :class:`RunDirOccupied` (one-line messages).
     """
+    created = _first_missing(Path(path))
     lock = RunDirLock(path)
     message = lock.acquire()
     try:
@@ -460,4 +498,24 @@ def open_run_dir(path: str | Path, *, resume: bool = False, overwrite: bool = Fa
     except BaseException:
         lock.release()
         raise
-    return RunDir(path, lock)
+    return RunDir(path, lock, created=created)
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The top-most folder of ``path`` that does not exist yet (``None``: it exists)."""
+    if path.exists() or path.is_symlink():
+        return None
+    missing = path
+    while not missing.parent.exists() and missing.parent != missing:
+        missing = missing.parent
+    return missing
+
+
+def _tree(folder: Path) -> set[str]:
+    """Names in ``folder`` and in its (real, not linked) subfolders, as relative paths."""
+    names = set()
+    for entry in _entries(folder):
+        names.add(entry.name)
+        if entry.is_dir() and not entry.is_symlink():
+            names.update(f"{entry.name}/{sub.name}" for sub in _entries(entry))
+    return names

@@ -135,6 +135,22 @@ def test_joint_ensemble_trains_with_every_objective(tmp_path, objective, capsys)
     assert len(cand.model.members) == 2
 
 
+def test_mismatched_feature_maps_are_refused_before_anything_is_written(tmp_path, capsys):
+    """Issue 20 item 4: DARTS_V2 (2x2 maps on 8x8 digits) and resnet18@0.125 (1x1) have
+    equal widths but cannot be averaged; that used to surface at the first training step,
+    after the run directory had been written."""
+    out = tmp_path / "parent" / "run"
+    code = main(["retrain", "--ensemble", "DARTS_V2,resnet18@0.125", *TINY, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert "feature-map shapes" in err and "(64, 1, 1)" in err and "(64, 2, 2)" in err, err
+    assert not (tmp_path / "parent").exists()
+    ens = build_ensemble("DARTS_V2,resnet18@0.125", combine="features", **KW)
+    with pytest.raises(UsageError, match="feature-map shapes"):
+        ens.check_input(1, 8)
+    ens.check_input(1, 4)  # 4x4 images: 1x1 maps for both, fine
+
+
 def test_handcrafted_retrain_resume_and_info(tmp_path, capsys):
     out = tmp_path / "hc"
     assert main(["retrain", "resnet18@0.0625", "--adversarial", "pgd", *TINY,

@@ -10,6 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from pause_cli import PAUSE_RETRAIN_AFTER_STEPS
 
 from robustnas.cli import main
@@ -189,3 +190,23 @@ def test_forged_checkpoint_counters_are_refused(tmp_path, capsys):
         code = main(["retrain", "--resume", "--out", str(forged), "--quiet"])
         _one_line(code, capsys.readouterr().err, what)
         assert sorted(p.name for p in forged.iterdir()) == ["last.pt"], (epoch, step)
+
+
+def test_a_run_refused_after_its_directory_was_opened_leaves_nothing(tmp_path):
+    """Issue 20 item 4: what a refused run wrote (config, genotype, TensorBoard events) is
+    removed, and the folders it created; files that were there before stay."""
+    from robustnas.errors import UsageError
+
+    def refuse(trainer):  # a user's callback that rejects the run at its first step
+        raise UsageError("refused by the callback")
+
+    new = tmp_path / "new" / "run"
+    with pytest.raises(UsageError, match="refused by the callback"):
+        retrain(_tiny(new), show_progress=False, step_callback=refuse)
+    assert not (tmp_path / "new").exists()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.md").write_text("mine\n")
+    with pytest.raises(UsageError):
+        retrain(_tiny(mine), show_progress=False, step_callback=refuse)
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.md"]

@@ -136,13 +136,28 @@ class Ensemble(nn.Module):
         for member in self.members:
             member.drop_path_prob = value
 
+    def check_input(self, in_channels: int, image_size: int) -> None:
+        """Refuse members whose feature maps cannot be averaged on ``in_channels`` x
+        ``image_size`` x ``image_size`` images (UsageError), by one forward pass on a dummy
+        image. Equal widths (checked when built) do not mean equal maps: members that
+        downsample differently disagree only on real input, so without this the mismatch
+        would surface at the first training step, after the run directory was written."""
+        if self.combine != "features":
+            return
+        device = next(self.parameters()).device
+        was_training = self.training
+        self.eval()  # batch norm of one image: running statistics, not changed in eval mode
+        try:
+            with torch.no_grad():
+                x = torch.zeros(1, in_channels, image_size, image_size, device=device)
+                _check_shapes([member_features(m, x) for m in self.members])
+        finally:
+            self.train(was_training)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.combine == "features":
             maps = [member_features(m, x) for m in self.members]
-            shapes = {tuple(f.shape[1:]) for f in maps}
-            if len(shapes) != 1:
-                raise UsageError(f"feature averaging needs equal feature-map shapes, got "
-                                 f"{sorted(shapes)}; use --ensemble-combine logits")
+            _check_shapes(maps)
             mean = torch.stack(maps).mean(0)
             return self.head(self.global_pooling(mean).flatten(1))
         outs = [_logits(m(x)) for m in self.members]
@@ -211,6 +226,14 @@ def _darts_features_bound(net: nn.Module, bound: Callable[[nn.Module], float]) -
                               for k in (2 * node, 2 * node + 1)))
         l0, l1 = l1, math.sqrt(sum(states[i] ** 2 for i in cell.concat))
     return l1
+
+
+def _check_shapes(maps: Sequence[torch.Tensor]) -> None:
+    """Feature maps of one shape per image, or a UsageError naming the shapes."""
+    shapes = {tuple(f.shape[1:]) for f in maps}
+    if len(shapes) != 1:
+        raise UsageError(f"feature averaging needs equal feature-map shapes, got "
+                         f"{sorted(shapes)}; use --ensemble-combine logits")
 
 
 def _logits(out: Any) -> torch.Tensor:

@@ -88,8 +88,10 @@ def build_network(config: RetrainConfig, genotype: Genotype | None,
         common = dict(num_classes=data.num_classes, in_channels=data.in_channels,
                       mean=data.mean, std=data.std, C=config.C, layers=config.layers)
         if config.ensemble:
-            return build_ensemble(config.ensemble, combine=config.ensemble_combine,
-                                  inits=config.ensemble_init, **common)
+            ensemble = build_ensemble(config.ensemble, combine=config.ensemble_combine,
+                                      inits=config.ensemble_init, **common)
+            ensemble.check_input(data.in_channels, data.image_size)  # before anything is written
+            return ensemble
         return build_architecture(config.genotype, **common)
     if getattr(genotype, "space", "darts") != "darts":  # e.g. a NAS-Bench-201 cell
         from robustnas.space.spaces import space_of_genotype

@@ -28,7 +28,13 @@ from torch import nn
 from robustnas import distributed as D
 from robustnas.config import config_to_dict, save_config
 from robustnas.divergence import DivergenceGuard, change_learning_rate
-from robustnas.errors import RobustnasError, UsageError
+from robustnas.errors import (
+    CheckpointError,
+    DataError,
+    GenotypeError,
+    RobustnasError,
+    UsageError,
+)
 from robustnas.io import atomic_write_text, check_writable_dir, ensure_writable_dir
 from robustnas.monitor.history import write_history
 from robustnas.monitor.hparams import RETRAIN_METRICS, log_hparams
@@ -67,6 +73,9 @@ from robustnas.train.state import BEST_NAME, LAST_NAME, save_train_state
 
 StepCallback = Callable[["Trainer"], None]
 
+#: Errors that refuse a run for its input (see :meth:`Trainer._is_refusal`).
+REFUSALS = (UsageError, DataError, GenotypeError, CheckpointError)
+
 
 def _note(text: str) -> None:
     """A one-line note on stderr about how the run was set up."""
@@ -92,21 +101,40 @@ class Trainer:
         self.step_callback = step_callback
         self.overwrite = overwrite  # replace a run already in config.out
         self.run_dir_handle: RunDir | None = None  # the locked run directory (rank 0)
+        self.resumed = resume_state is not None
+        self.checkpointed = False  # whether this run has written a checkpoint yet
         self.dist, self.device = D.setup_distributed(config.device)
         try:
             if self.dist.is_main:  # before any work: refuse a busy, occupied or bad --out
                 check_writable_dir(config.out)
                 check_run_dir(config.out, resume=resume_state is not None, overwrite=overwrite)
             self._build(resume_state)
-        except BaseException:
-            self.close_run_dir()
+        except BaseException as exc:
+            log = getattr(self, "log", None)
+            if log is not None:  # its event file must be closed before it can be removed
+                log.close()
+            self.close_run_dir(discard=self._is_refusal(exc))
             D.teardown_distributed(self.dist)
             raise
 
-    def close_run_dir(self) -> None:
-        """Release the run directory's lock (:meth:`run` does this when it ends)."""
+    def close_run_dir(self, *, discard: bool = False) -> None:
+        """Release the run directory's lock (:meth:`run` does this when it ends).
+
+        ``discard``: first remove what this run wrote there (see :meth:`_is_refusal`).
+        """
         if self.run_dir_handle is not None:
-            self.run_dir_handle.close()
+            if discard:
+                self.run_dir_handle.discard()
+            else:
+                self.run_dir_handle.close()
+
+    def _is_refusal(self, exc: BaseException) -> bool:
+        """Whether ``exc`` refuses a new run before its first checkpoint: bad input found
+        late (a UsageError, DataError, GenotypeError or CheckpointError), whose files would
+        only mislead (TensorBoard curves of a run that never was, a config.yaml that a
+        ``--resume`` would start from). A stop, a divergence or a full disk is not a
+        refusal: their files say what happened, and ``--resume`` continues from them."""
+        return (isinstance(exc, REFUSALS) and not self.resumed and not self.checkpointed)
 
     # -- construction ------------------------------------------------------------------
     def _build(self, resume_state: dict[str, Any] | None) -> None:
@@ -230,6 +258,7 @@ class Trainer:
             state = self._state(rng_all)
             for name in names or (LAST_NAME,):
                 save_train_state(self.run_dir / name, state)
+        self.checkpointed = True
         return path
 
     def _restore(self, state: dict[str, Any]) -> None:
@@ -259,7 +288,11 @@ class Trainer:
 
     # -- the loop ----------------------------------------------------------------------
     def run(self) -> RetrainResult:
-        """Train until ``config.epochs``; returns where the results are."""
+        """Train until ``config.epochs``; returns where the results are.
+
+        A new run refused before its first checkpoint leaves nothing behind in ``out``.
+        """
+        refused = False
         try:
             with graceful_stop() as stop:
                 while self.epoch < self.config.epochs:
@@ -272,9 +305,12 @@ class Trainer:
             # not wait in a collective its peers never reach.
             D.barrier(self.dist)
             return result
+        except RobustnasError as exc:
+            refused = self._is_refusal(exc)
+            raise
         finally:
             self.log.close()
-            self.close_run_dir()
+            self.close_run_dir(discard=refused)
             D.teardown_distributed(self.dist)
 
     def _run_epoch(self, stop: Any) -> None:
