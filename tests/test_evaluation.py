@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 
 import numpy as np
@@ -349,18 +350,48 @@ def test_cli_compares_checkpoints_and_writes_tensorboard(tmp_path, capsys):
                "--run-dir", str(tmp_path / "tb")])
     captured = capsys.readouterr()
     assert rc == 0, captured.err
-    lines = [ln for ln in captured.out.splitlines() if ln.startswith("|")]
-    head = [c.strip() for c in lines[0].strip("|").split("|")]
+    lines = captured.out.splitlines()
+    at = next(i for i, ln in enumerate(lines) if ln.startswith("model "))
+    head = re.split(r"\s{2,}", lines[at].strip())
     assert head == ["model", "architecture", "params (M)", "ε", "clean", "fgsm", "pgd3",
                     "worst case", "HRS"]
-    body = lines[2:]
-    assert [ln.split("|")[1].strip() for ln in body] == ["a", "b"]  # one row per model
+    body = lines[at + 1:at + 3]
+    assert [ln.split()[0] for ln in body] == ["a", "b"]  # one row per model
     assert all("DARTS_V2" in ln for ln in body)
     data = json.loads(out.read_text())
     assert [m["label"] for m in data["models"]] == ["a", "b"]
     assert out.with_suffix(".md").is_file()
     for label in ("a", "b"):
         assert list((tmp_path / "tb" / label).glob("events.out.tfevents.*"))
+
+
+def test_terminal_shows_measures_corruptions_and_unescaped_cells(mlp, digits, tmp_path,
+                                                                 capsys):
+    report = evaluate(mlp, data=digits, attacks="clean,fgsm", eps="0.05,0.1", n=16,
+                      measures=True, measure_n=4, hessian_iters=2, corruptions=True,
+                      sanity=False, progress=False, labels=["mlp"], run_dir=tmp_path / "tb")
+    lines = report.summary_lines()
+    assert lines[0].startswith("mlp: measures on 4 images: Jacobian Frobenius norm")
+    assert lines[1].startswith("mlp: corruptions (") and "mean accuracy" in lines[1]
+    cell = "|nor_conv_3x3~0|+|skip_connect~0|none~1|+|none~0|none~1|avg_pool_3x3~2|"
+    report.models[0]["architecture"] = cell
+    assert cell in report.text_table() and "\\|" not in report.text_table()
+    assert cell.replace("|", "\\|") in report.table()  # Markdown still escapes
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(tmp_path / "tb" / "mlp"))
+    acc.Reload()
+    assert [e.step for e in acc.Scalars("eval/fgsm")] == [5, 10]  # ε in 1/100, not 0, 1
+    assert "eval/eps_axis/text_summary" in acc.Tags()["tensors"]
+
+
+def test_eps_step_scale():
+    from robustnas.evaluation.api import eps_step_scale
+
+    assert eps_step_scale([2 / 255, 8 / 255]) == (255, "1/255")
+    assert eps_step_scale([0.05, 0.1]) == (100, "1/100")
+    assert eps_step_scale([0.3, 1.0]) == (10, "1/10")
+    assert eps_step_scale([0.0, 1.0]) == (255, "1/255")
 
 
 # -- (i) bad input ---------------------------------------------------------------------------------

@@ -105,7 +105,9 @@ def run(args: argparse.Namespace) -> int:
         supernet=args.supernet, announce=lambda line: print(line, file=sys.stderr))
     ensure_writable_dir(out.parent if str(out.parent) else Path("."))
     json_path, md_path = report.save(out)
-    print(report.table())
+    print(report.text_table())
+    for line in report.summary_lines():  # --measures / --corruptions, not only in the files
+        print(line)
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"wrote {json_path} and {md_path}")

@@ -260,15 +260,33 @@ def _environment(dev: torch.device) -> dict[str, Any]:
             "autoattack_library": autoattack_status()[1]}
 
 
+def eps_step_scale(eps: list[float]) -> tuple[int, str]:
+    """``(scale, unit)`` such that every ``ε × scale`` is an integer TensorBoard step: 255
+    (ε in 1/255) when all are multiples of 1/255, else the first power of ten that works
+    (up to 10^6; finer ε are rounded there)."""
+    def integral(scale: int) -> bool:
+        return all(abs(e * scale - round(e * scale)) < 1e-6 for e in eps)
+
+    if integral(255):
+        return 255, "1/255"
+    for power in range(7):
+        if integral(10 ** power) or power == 6:
+            return 10 ** power, "1" if power == 0 else f"1/{10 ** power}"
+    raise AssertionError("unreachable")
+
+
 def _tensorboard(directory: Path, result: dict[str, Any]) -> None:
     from torch.utils.tensorboard import SummaryWriter
 
     rows = result["rows"]
-    integral = all(abs(r["eps"] * 255 - round(r["eps"] * 255)) < 1e-6 for r in rows)
+    scale, unit = eps_step_scale([r["eps"] for r in rows])
     with SummaryWriter(str(directory)) as writer:
         writer.add_scalar("eval/clean", result["clean"], 0)
-        for i, r in enumerate(rows):
-            step = round(r["eps"] * 255) if integral else i
+        # TensorBoard steps are integers: ε is logged in a unit that makes it one (1/255 for
+        # 8/255, 1/1000 for 0.05), never as the row's position, and the unit is written down.
+        writer.add_text("eval/eps_axis", f"step = ε × {scale} (ε in units of {unit})", 0)
+        for r in rows:
+            step = round(r["eps"] * scale)
             for name, acc in r["attacks"].items():
                 writer.add_scalar(f"eval/{name}", acc, step)
             for name, acc in r.get("components", {}).items():

@@ -66,26 +66,67 @@ class Report:
         """Indented JSON text (no NaN/Infinity: non-finite numbers become null)."""
         return json.dumps(_finite(self.to_dict()), indent=2, ensure_ascii=False) + "\n"
 
-    def table(self) -> str:
-        """The comparison table (Markdown): one row per model and ε."""
+    def _rows(self) -> tuple[list[str], list[list[str]]]:
+        """Header and cells of the comparison table (one row per model and ε)."""
         attacks: list[str] = []
         for m in self.models:
             for r in m["rows"]:
                 attacks += [a for a in r["attacks"] if a not in attacks]
         head = ["model", "architecture", "params (M)", "ε", "clean", *attacks, "worst case",
                 "HRS"]
-        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        rows = []
         for m in self.models:
             for r in m["rows"]:
-                # "|" would end the cell (NAS-Bench-201 strings are full of them)
-                arch = str(m["architecture"]).replace("|", "\\|")
-                cells = [m["label"], arch, f"{m['params'] / 1e6:.3f}",
+                cells = [m["label"], str(m["architecture"]), f"{m['params'] / 1e6:.3f}",
                          r["eps_text"], f"{m['clean']:.2f}"]
                 cells += [f"{r['attacks'][a]:.2f}" if a in r["attacks"] else "–"
                           for a in attacks]
                 cells += [f"{r['worst_case']:.2f}", f"{r['hrs']:.2f}"]
-                lines.append("| " + " | ".join(cells) + " |")
+                rows.append(cells)
+        return head, rows
+
+    def table(self) -> str:
+        """The comparison table (Markdown): one row per model and ε."""
+        head, rows = self._rows()
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for cells in rows:
+            # "|" would end the cell (NAS-Bench-201 strings are full of them)
+            cells[1] = cells[1].replace("|", "\\|")
+            lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines)
+
+    def text_table(self) -> str:
+        """The comparison table for a terminal: aligned columns, nothing escaped (Markdown's
+        ``\\|`` would show as such around every NAS-Bench-201 cell string)."""
+        head, rows = self._rows()
+        widths = [max(len(r[j]) for r in [head, *rows]) for j in range(len(head))]
+        numeric = range(2, len(head))  # numbers right-aligned, names left
+        return "\n".join("  ".join(c.rjust(w) if j in numeric else c.ljust(w)
+                                   for j, (c, w) in enumerate(zip(r, widths))).rstrip()
+                         for r in [head, *rows])
+
+    def summary_lines(self) -> list[str]:
+        """One line per model for ``--measures`` and one for ``--corruptions`` (what the
+        terminal shows of them; the full figures are in the JSON and Markdown files)."""
+        lines = []
+        for m in self.models:
+            meas = m.get("measures")
+            if meas:
+                j, h = meas["jacobian_frobenius"], meas["hessian_max_eigenvalue"]
+                lip = meas.get("lipschitz_log10")
+                lip_text = "not finite" if lip is None else f"10^{lip:.1f}"
+                lines.append(f"{m['label']}: measures on {meas['n']} images: Jacobian "
+                             f"Frobenius norm {j['mean']:.4g} ± {j['std']:.3g}, input-Hessian "
+                             f"top eigenvalue {h['mean']:.4g} ± {h['std']:.3g}, Lipschitz "
+                             f"upper bound {lip_text} (loose)")
+            cor = m.get("corruptions")
+            if cor:
+                by = cor["by_corruption"]
+                worst = min(by, key=lambda k: by[k]["mean"]) if by else None
+                worst_text = f"; lowest: {worst} {by[worst]['mean']:.2f}" if worst else ""
+                lines.append(f"{m['label']}: corruptions ({len(by)} kinds × 5 severities): "
+                             f"mean accuracy {cor['mean']:.2f}{worst_text}")
+        return lines
 
     def to_markdown(self) -> str:
         """The full Markdown report: table, AutoAttack parts, measures, corruptions, checks."""
