@@ -177,3 +177,47 @@ def test_alpha_heatmap_rejects_mismatched_shapes():
         alpha_heatmap(torch.zeros(14, 3), PRIMITIVES)
     with pytest.raises(UsageError, match="matrix"):
         alpha_heatmap(torch.zeros(8), PRIMITIVES)
+
+
+def _heatmap_texts(fig):
+    ax = fig.axes[0]
+    return {(round(t.get_position()[1]), round(t.get_position()[0])): t for t in ax.texts}
+
+
+def test_heatmap_bolds_and_boxes_the_kept_operations_not_none():
+    from robustnas.viz import darts_kept_cells
+    from robustnas.viz.heatmap import _build_figure
+
+    primitives = ["none", "max_pool_3x3", "skip_connect", "sep_conv_3x3"]
+    weights = torch.tensor([[0.70, 0.10, 0.15, 0.05],   # node 2 <- c_{k-2}: none largest
+                            [0.40, 0.05, 0.05, 0.50],   # node 2 <- c_{k-1}
+                            [0.25, 0.25, 0.25, 0.25],   # node 3 <- c_{k-2}
+                            [0.10, 0.60, 0.20, 0.10],   # node 3 <- c_{k-1}
+                            [0.55, 0.05, 0.30, 0.10]])  # node 3 <- node 2
+    edges = [("skip_connect", 0), ("sep_conv_3x3", 1), ("max_pool_3x3", 1),
+             ("skip_connect", 2)]
+    kept = darts_kept_cells(edges, primitives)
+    assert kept == [(0, 2), (1, 3), (3, 1), (4, 2)]
+    fig = _build_figure(weights, primitives, "α", kept)
+    texts = _heatmap_texts(fig)
+    bold = {rc for rc, t in texts.items() if t.get_fontweight() == "bold"}
+    assert bold == set(kept)  # row 0's none (0.70) is not bold; row 2 is not kept
+    boxes = [p for p in fig.axes[0].patches if p.get_gid() == "kept"]
+    assert sorted((round(b.get_y() + 0.5), round(b.get_x() + 0.5)) for b in boxes) == kept
+    assert "kept" in fig.axes[0].get_title()
+    # Without the genotype: the best operation other than none is bold in every row.
+    plain = _heatmap_texts(_build_figure(weights, primitives, None))
+    assert {rc for rc, t in plain.items() if t.get_fontweight() == "bold"} == {
+        (0, 2), (1, 3), (2, 1), (3, 1), (4, 2)}
+
+
+def test_probability_heatmap_colour_bar_stays_within_0_and_1():
+    from robustnas.viz.heatmap import _build_figure
+
+    weights = torch.tensor([[0.9, 0.05, 0.05], [0.3, 0.4, 0.3]])  # 1/3 - 0.567 < 0
+    fig = _build_figure(weights, ["a", "b", "c"], None)
+    norm = fig.axes[0].images[0].norm
+    assert norm.vmin == pytest.approx(0.0) and norm.vmax == pytest.approx(0.9)
+    assert float(norm(1 / 3)) == pytest.approx(0.5)  # white is still the uniform weight
+    low, high = fig.axes[1].get_ylim()
+    assert low >= 0.0 and high <= 1.0

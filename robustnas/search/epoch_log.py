@@ -74,7 +74,7 @@ class EpochLogger:
         return decision.message if decision.stop else None
 
     def _pictures(self, step: int, genotype: Genotype) -> None:
-        from robustnas.viz import alpha_heatmap, cell_image
+        from robustnas.viz import alpha_heatmap, cell_image, darts_kept_cells
 
         w = self.writer
         w.text("genotype", genotype.describe(), step)
@@ -89,8 +89,10 @@ class EpochLogger:
             return
         probs = self.model.alpha_softmax()
         for kind in ("normal", "reduce"):
+            kept = darts_kept_cells(getattr(genotype, kind), self.model.primitives)
             w.image(f"alpha/{kind}", alpha_heatmap(probs[kind], self.model.primitives,
-                                                   f"softmax(α) {kind}, epoch {step}"), step)
+                                                   f"softmax(α) {kind}, epoch {step}",
+                                                   kept=kept), step)
         w.image("cell/normal", cell_image(genotype.normal, genotype.normal_concat), step)
         w.image("cell/reduce", cell_image(genotype.reduce, genotype.reduce_concat), step)
 

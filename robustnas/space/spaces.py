@@ -85,11 +85,14 @@ def _darts_draw(genotype: Any, out_dir: Path, prefix: str) -> list[Path]:
 
 
 def _darts_images(model: nn.Module, genotype: Any) -> dict[str, np.ndarray]:
-    from robustnas.viz import alpha_heatmap, cell_image
+    from robustnas.viz import alpha_heatmap, cell_image, darts_kept_cells
 
     probs = model.alpha_softmax()  # type: ignore[operator]
-    out = {f"alpha/{kind}": alpha_heatmap(probs[kind], model.primitives,  # type: ignore[arg-type]
-                                          f"softmax(α) {kind}") for kind in ("normal", "reduce")}
+    primitives: Sequence[str] = model.primitives  # type: ignore[assignment]
+    out = {f"alpha/{kind}": alpha_heatmap(probs[kind], primitives, f"softmax(α) {kind}",
+                                          kept=darts_kept_cells(getattr(genotype, kind),
+                                                                primitives))
+           for kind in ("normal", "reduce")}
     out["cell/normal"] = cell_image(genotype.normal, genotype.normal_concat)
     out["cell/reduce"] = cell_image(genotype.reduce, genotype.reduce_concat)
     return out
@@ -139,7 +142,10 @@ def _nb201_images(model: nn.Module, genotype: Any) -> dict[str, np.ndarray]:
     from robustnas.viz import alpha_heatmap
 
     probs = model.alpha_softmax()["cell"]  # type: ignore[operator]
-    return {"alpha/cell": alpha_heatmap(probs, model.primitives, "softmax(α)"),  # type: ignore
+    primitives: Sequence[str] = model.primitives  # type: ignore[assignment]
+    # Every edge is kept in NAS-Bench-201, with its argmax operation (none included).
+    kept = [(k, list(primitives).index(op)) for k, op in enumerate(genotype.ops)]
+    return {"alpha/cell": alpha_heatmap(probs, primitives, "softmax(α)", kept=kept),
             "cell/cell": nb201_cell_image(genotype)}
 
 

@@ -47,7 +47,42 @@ def _as_matrix(weights: Any, primitives: Sequence[str]) -> np.ndarray:
     return values
 
 
-def _build_figure(weights: Any, primitives: Sequence[str], title: str | None) -> Any:
+def darts_kept_cells(edges: Sequence[tuple[str, int]],
+                     primitives: Sequence[str]) -> list[tuple[int, int]]:
+    """``(row, column)`` of each operation a DARTS cell keeps, in the heatmap's layout.
+
+    ``edges`` is a genotype's ``normal`` or ``reduce`` list, two ``(op, input)`` pairs per
+    node; node ``j`` (2, 3, ...) has rows for its inputs 0 .. j-1 after those of node j-1.
+    """
+    kept = []
+    offset = 0
+    for n in range(len(edges) // 2):
+        for op, source in edges[2 * n:2 * n + 2]:
+            if op in primitives:
+                kept.append((offset + int(source), list(primitives).index(op)))
+        offset += n + 2
+    return kept
+
+
+def _winners(values: np.ndarray, primitives: Sequence[str],
+             kept: Sequence[tuple[int, int]] | None) -> set[tuple[int, int]]:
+    """The cells printed in bold: the kept operations when known, else each row's best
+    operation other than ``none`` (the one DARTS would take for that edge; ``none`` never
+    is, so bolding it where it is largest would point at an operation that is not used)."""
+    if kept is not None:
+        return {(int(r), int(c)) for r, c in kept}
+    scores = np.where(np.isfinite(values), values, -np.inf)
+    if "none" in primitives and len(primitives) > 1:
+        scores = scores.copy()
+        scores[:, list(primitives).index("none")] = -np.inf
+    return {(r, int(c)) for r, c in enumerate(scores.argmax(axis=1))}
+
+
+def _build_figure(weights: Any, primitives: Sequence[str], title: str | None,
+                  kept: Sequence[tuple[int, int]] | None = None) -> Any:
+    from matplotlib.colors import Normalize, TwoSlopeNorm
+    from matplotlib.patches import Rectangle
+
     values = _as_matrix(weights, primitives)
     rows, cols = values.shape
     # Margins in inches (row labels left, op names below, title above, colour bar right).
@@ -60,35 +95,45 @@ def _build_figure(weights: Any, primitives: Sequence[str], title: str | None) ->
                         body_h / height))
     finite = values[np.isfinite(values)]
     uniform = _uniform_weight(values)
-    if uniform is not None:
+    norm: Normalize
+    if uniform is not None and cols > 1:
         # Probabilities: a diverging scale centred on the uniform weight 1/K, so that the
-        # differences that exist are visible (white = uniform), and three decimals.
+        # differences that exist are visible (white = uniform), and three decimals. The
+        # scale stays within [0, 1] (a probability is never negative): the two halves may
+        # then differ in length, so the centre is pinned with TwoSlopeNorm.
         spread = float(np.abs(finite - uniform).max()) if finite.size else 0.0
         spread = max(spread, 1e-6)
-        lo, hi, cmap, fmt = uniform - spread, uniform + spread, "RdBu_r", "{:.3f}"
+        lo, hi = max(0.0, uniform - spread), min(1.0, uniform + spread)
+        norm, cmap, fmt = TwoSlopeNorm(uniform, lo, hi), "RdBu_r", "{:.3f}"
     else:
+        uniform = None
         lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
         if hi - lo < 1e-12:
             lo, hi = lo - 0.5, hi + 0.5
-        cmap, fmt = "viridis", "{:.3g}"
-    image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=lo, vmax=hi,
+        norm, cmap, fmt = Normalize(lo, hi), "viridis", "{:.3g}"
+    image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, norm=norm,
                       aspect="auto", interpolation="nearest")
     ax.set_xticks(range(cols), [str(p) for p in primitives], rotation=35, ha="right",
                   fontsize=7)
     ax.set_yticks(range(rows), edge_labels(rows), fontsize=7)
     ax.tick_params(length=0)
-    if title:
-        ax.set_title(title, fontsize=9)
-    # Bold marks each row's winner; dark cells get light text so the value stays legible.
-    winners = np.where(np.isfinite(values), values, -np.inf).argmax(axis=1)
+    if title or kept is not None:
+        note = "boxed: kept in the derived cell" if kept is not None else ""
+        ax.set_title("\n".join(t for t in (title, note) if t), fontsize=9 if title else 7)
+    # Bold marks the kept (or best usable) operation; dark cells get light text so the value
+    # stays legible; a box marks every kept edge.
+    winners = _winners(values, primitives, kept)
     for r in range(rows):
         for c in range(cols):
             v = values[r, c]
-            shade = (v - lo) / (hi - lo) if np.isfinite(v) else 1.0
+            shade = float(norm(v)) if np.isfinite(v) else 1.0
             dark = abs(shade - 0.5) > 0.35 if uniform is not None else shade <= 0.55
             ax.text(c, r, fmt.format(v), ha="center", va="center", fontsize=6,
                     color="white" if dark else "black",
-                    fontweight="bold" if c == winners[r] else "normal")
+                    fontweight="bold" if (r, c) in winners else "normal")
+    for r, c in sorted(winners) if kept is not None else ():
+        ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, edgecolor="black",
+                               linewidth=1.4, gid="kept"))
     colorbar = fig.colorbar(image, cax=bar)
     colorbar.ax.tick_params(labelsize=6)
     if uniform is not None:
@@ -105,16 +150,19 @@ def _uniform_weight(values: np.ndarray) -> float | None:
 
 
 def alpha_heatmap(weights: Any, primitives: Sequence[str], title: str | None = None,
-                  dpi: float = 80) -> np.ndarray:
+                  dpi: float = 80, kept: Sequence[tuple[int, int]] | None = None) -> np.ndarray:
     """An ``H x W x 3`` uint8 heatmap of ``weights`` (edges x ops) with values annotated.
 
     ``weights`` is a tensor or array, e.g. ``softmax(α)`` of one cell type; rows are labelled
-    ``"node j <- input i"``, columns by ``primitives``.
+    ``"node j <- input i"``, columns by ``primitives``. ``kept``: the ``(row, column)`` cells
+    of the derived cell (:func:`darts_kept_cells` for DARTS), boxed and in bold; without it
+    each row's best operation other than ``none`` is in bold.
     """
-    return figure_array(_build_figure(weights, primitives, title), dpi=dpi)
+    return figure_array(_build_figure(weights, primitives, title, kept), dpi=dpi)
 
 
 def draw_alpha_heatmap(weights: Any, primitives: Sequence[str], path_stem: str | Path,
-                       title: str | None = None) -> list[Path]:
+                       title: str | None = None,
+                       kept: Sequence[tuple[int, int]] | None = None) -> list[Path]:
     """Write the heatmap of :func:`alpha_heatmap` to ``<path_stem>.png`` and ``.svg``."""
-    return write_figure(_build_figure(weights, primitives, title), path_stem)
+    return write_figure(_build_figure(weights, primitives, title, kept), path_stem)
