@@ -146,3 +146,45 @@ def test_top_k_ties_are_broken_by_id_not_file_order(tmp_path):
     backward = top_members([123, 9, 7000, 42, 300, 5, 11])
     # The top 3 by id: 11, then 5 and 9 of the tied ones; 11-5 discordant, 11-9 concordant.
     assert forward == backward == [3, pytest.approx(0.0)]
+
+
+def test_heatmap_fits_its_labels_and_flags_too_few_cells(tmp_path):
+    from robustnas.tables.correlate import Correlation, small_n_warnings
+
+    long_key = "aa_apgd-ce@Linf@0.5"
+    results = [Correlation("all", col, proxy, n, tau, -tau)
+               for col in ("clean", long_key) for proxy, tau in
+               (("hessian_top_eigenvalue", 0.9), ("params", -0.2))
+               for n in (40,)] + \
+              [Correlation("top5", "clean", "params", 5, 1.0, 1.0)]
+    assert small_n_warnings(results[:4]) == []
+    (warning,) = small_n_warnings(results)
+    assert warning.startswith("top5: τ and ρ over only 5 cells (fewer than 10)")
+    from matplotlib.figure import Figure
+
+    figures: list[Figure] = []
+    original = Figure.savefig
+
+    def keep(self, *args, **kwargs):
+        figures.append(self)
+        return original(self, *args, **kwargs)
+
+    Figure.savefig = keep
+    try:
+        draw_heatmap(results, tmp_path / "all.png", "all")
+        draw_heatmap(results, tmp_path / "top5.png", "top5")
+    finally:
+        Figure.savefig = original
+    for fig in figures:  # every tick label inside the figure, none clipped
+        renderer = fig.canvas.get_renderer()
+        box = fig.bbox
+        ax = fig.axes[0]
+        for label in ax.get_xticklabels() + ax.get_yticklabels():
+            extent = label.get_window_extent(renderer)
+            assert extent.x0 >= box.x0 - 1 and extent.y0 >= box.y0 - 1, label.get_text()
+    strong = [t for t in figures[0].axes[0].texts if t.get_text() == "0.90"]
+    assert strong and all(t.get_color() == "white" for t in strong)  # legible on dark red
+    assert "n = 40 cells" in figures[0].axes[0].get_title()
+    assert "hatched" not in figures[0].axes[0].get_title()
+    assert "too few" in figures[1].axes[0].get_title()
+    assert [p.get_gid() for p in figures[1].axes[0].patches] == ["few-cells"]

@@ -52,7 +52,12 @@ def run(args: argparse.Namespace) -> int:
     from robustnas.errors import UsageError
     from robustnas.io import atomic_write_text, ensure_writable_dir
     from robustnas.tables import open_bench
-    from robustnas.tables.correlate import correlate, draw_heatmap, format_table
+    from robustnas.tables.correlate import (
+        correlate,
+        draw_heatmap,
+        format_table,
+        small_n_warnings,
+    )
     from robustnas.tables.proxies import ProxySettings, compute_proxies, read_results
 
     for name in ("top_k", "cells"):
@@ -83,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
     results = correlate(records, bench, args.dataset, args.key, top_k=args.top_k or None,
                         clean_key=args.clean_key)
     print(format_table(results))
+    for line in small_n_warnings(results):
+        print(f"warning: {line}", file=sys.stderr)
     atomic_write_text(out / "correlations.json",
                       json.dumps([vars(r) for r in results], indent=2) + "\n")
     written = [out / "correlations.json", proxies_path]

@@ -118,9 +118,31 @@ def format_table(results: Sequence[Correlation]) -> str:
     return "\n".join(lines)
 
 
+MIN_CELLS = 10
+"""Below this many cells a rank correlation is noise: with n = 9 a τ of 0.5 is still within
+chance (two-sided p > 0.05), and with n < 5 no τ at all is significant."""
+
+
+def small_n_warnings(results: Sequence[Correlation], minimum: int = MIN_CELLS) -> list[str]:
+    """One line per subset whose correlations rest on fewer than ``minimum`` cells."""
+    out = []
+    for subset in dict.fromkeys(r.subset for r in results):
+        ns = [r.n for r in results if r.subset == subset]
+        if ns and min(ns) < minimum:
+            out.append(f"{subset}: τ and ρ over only {min(ns)} cells (fewer than {minimum}) "
+                       f"mean little: with so few cells even a large τ is within chance; "
+                       f"measure more cells (--cells) or use a larger --top-k")
+    return out
+
+
 def draw_heatmap(results: Sequence[Correlation], path: str | Path, subset: str = "all",
                  stat: str = "kendall_tau") -> Path:
-    """PNG heatmap of ``stat`` (rows: columns of the table, cols: proxies) for ``subset``."""
+    """PNG heatmap of ``stat`` (rows: columns of the table, cols: proxies) for ``subset``.
+
+    The figure is sized from its labels so that none is clipped; values are printed in white
+    on dark cells and black on light ones; cells over fewer than :data:`MIN_CELLS` cells are
+    hatched and the title says so.
+    """
     from robustnas.io import atomic_write_bytes
     from robustnas.viz._render import figure_bytes, new_figure
 
@@ -130,20 +152,49 @@ def draw_heatmap(results: Sequence[Correlation], path: str | Path, subset: str =
     proxies = list(dict.fromkeys(r.proxy for r in chosen))
     columns = list(dict.fromkeys(r.column for r in chosen))
     grid = np.full((len(columns), len(proxies)), np.nan)
+    ns = np.zeros((len(columns), len(proxies)), dtype=int)
     for r in chosen:
         grid[columns.index(r.column), proxies.index(r.proxy)] = getattr(r, stat)
-    fig = new_figure(1.6 + 1.3 * len(proxies), 1.2 + 0.28 * len(columns))
-    ax = fig.add_axes((0.3, 0.12, 0.55, 0.8))
+        ns[columns.index(r.column), proxies.index(r.proxy)] = r.n
+    # Margins in inches from the longest labels (7 pt text is at most about 0.065 in per
+    # character; proxy names rotated by 30° need about half their length below the axes).
+    left = 0.3 + 0.065 * max(len(c) for c in columns)
+    bottom = 0.3 + 0.065 * max(len(p) for p in proxies) * 0.5
+    body_w, body_h = 0.9 * len(proxies), 0.3 * len(columns)
+    right, top = 0.9, 0.55
+    width, height = left + body_w + right, bottom + body_h + top
+    fig = new_figure(width, height)
+    ax = fig.add_axes((left / width, bottom / height, body_w / width, body_h / height))
+    bar = fig.add_axes(((left + body_w + 0.15) / width, bottom / height, 0.12 / width,
+                        body_h / height))
     image = ax.imshow(grid, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
     ax.set_xticks(range(len(proxies)), proxies, rotation=30, ha="right", fontsize=7)
     ax.set_yticks(range(len(columns)), columns, fontsize=7)
+    ax.tick_params(length=0)
+    few = int(ns.min()) < MIN_CELLS
     for i in range(len(columns)):
         for j in range(len(proxies)):
+            if ns[i, j] < MIN_CELLS:
+                ax.add_patch(_hatch(j, i))
             if np.isfinite(grid[i, j]):
-                ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=6)
+                dark = abs(grid[i, j]) > 0.55  # the ends of RdBu_r are dark
+                ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                        color="white" if dark else "black", fontweight="bold")
     label = "Kendall τ" if stat == "kendall_tau" else "Spearman ρ"
-    ax.set_title(f"{label} of proxies vs tabulated accuracy ({subset})", fontsize=8)
-    fig.colorbar(image, ax=ax, fraction=0.05)
+    n_text = f"n = {int(ns.min())}" if ns.min() == ns.max() else \
+        f"n = {int(ns.min())}–{int(ns.max())}"
+    title = f"{label} of proxies vs tabulated accuracy ({subset}, {n_text} cells)"
+    if few:
+        title += f"\nhatched: fewer than {MIN_CELLS} cells, too few for τ to mean anything"
+    ax.set_title(title, fontsize=8)
+    fig.colorbar(image, cax=bar).ax.tick_params(labelsize=6)
     path = Path(path)
     atomic_write_bytes(path, figure_bytes(fig, "png"))
     return path
+
+
+def _hatch(x: int, y: int) -> Any:
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, hatch="///", edgecolor="#777777",
+                     linewidth=0, gid="few-cells")
