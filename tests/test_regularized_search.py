@@ -58,6 +58,7 @@ def _search(args: list[str], capsys) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
+@pytest.mark.slow  # about 6 CPU s: a regularised search with Hessian curves
 def test_advrush_search_writes_genotype_pictures_and_curves(tmp_path, capsys):
     run = tmp_path / "adv"
     code, out, err = _search(["--config", ADVRUSH, *TINY, "--out", str(run)], capsys)
@@ -98,6 +99,7 @@ def _mu_genotype(state: dict[str, torch.Tensor], kind: str, primitives: list[str
     return edges
 
 
+@pytest.mark.slow  # about 6 CPU s: a regularised search with Hessian curves
 def test_lipschitz_search_derives_the_genotype_from_mu(tmp_path, capsys):
     run = tmp_path / "lip"
     code, _, err = _search(["--config", LIPSCHITZ, *TINY, "--out", str(run)], capsys)
@@ -119,6 +121,7 @@ def test_lipschitz_search_derives_the_genotype_from_mu(tmp_path, capsys):
     assert {"arch_sampler.normal_ops_rho", "arch_sampler.normal_ops_factor"} <= set(state)
 
 
+@pytest.mark.slow  # about 6 CPU s: a regularised search with Hessian curves
 def test_both_regularizers_with_weights_and_h_in_pixels(tmp_path, capsys):
     from robustnas.data import load_dataset
 

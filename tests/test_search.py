@@ -33,6 +33,7 @@ def tiny_config(out: Path, **changes) -> SearchConfig:
     return SearchConfig(**base)
 
 
+@pytest.mark.slow  # 6-7 CPU s: a search that draws the α heatmaps and cells
 def test_search_leaves_genotype_pictures_events_and_config(tmp_path):
     result = run_search(tiny_config(tmp_path / "run"), show_progress=False)
     run = result.run_dir
@@ -50,6 +51,7 @@ def test_search_leaves_genotype_pictures_events_and_config(tmp_path):
     assert result.history[1]["arch_updates"]
 
 
+@pytest.mark.slow  # 6-7 CPU s: a search that draws the α heatmaps and cells
 def test_tensorboard_curves_hold_the_promised_tags(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -66,8 +68,8 @@ def test_tensorboard_curves_hold_the_promised_tags(tmp_path):
 
 
 def test_warmup_keeps_alpha_fixed(tmp_path):
-    result = run_search(tiny_config(tmp_path / "run", epochs=1, warmup_epochs=1),
-                        show_progress=False)
+    result = run_search(tiny_config(tmp_path / "run", epochs=1, warmup_epochs=1,
+                                    draw_every=0), show_progress=False)  # pictures: 2 s
     ckpt = load_checkpoint(result.run_dir / "checkpoint.pt")
     torch.manual_seed(3)
     from robustnas.space.supernet import SuperNet
@@ -130,7 +132,9 @@ def test_killed_search_resumes_to_the_same_result(tmp_path, kill_signal):
 
 
 def test_derive_from_checkpoint(tmp_path, capsys):
-    run_search(tiny_config(tmp_path / "run", epochs=1, warmup_epochs=0), show_progress=False)
+    # No TensorBoard pictures (2 s of drawing): derive draws the cells itself.
+    run_search(tiny_config(tmp_path / "run", epochs=1, warmup_epochs=0, draw_every=0),
+               show_progress=False)
     out = tmp_path / "derived" / "g.json"
     assert main(["derive", str(tmp_path / "run" / "checkpoint.pt"), "-o", str(out)]) == 0
     geno = load_genotype(out)

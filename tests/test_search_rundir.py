@@ -74,6 +74,7 @@ def test_new_run_refuses_a_run_and_overwrite_replaces_it(tmp_path, capsys):
     assert "give one of them" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # 8 CPU s: three searches
 def test_resume_keeps_saved_settings_and_says_what_changes(tmp_path, capsys):
     out = tmp_path / "run"
     run_search(_tiny(out, device="cpu", epochs=2), show_progress=False)
@@ -133,6 +134,7 @@ def test_new_learning_rate_restarts_the_cosine_value_mid_schedule():
     assert w_opt.param_groups[0]["lr"] == pytest.approx(0.1 * (1 + math.cos(math.pi * 3 / 4)) / 2)
 
 
+@pytest.mark.slow  # 6 CPU s: two search processes and a resume
 def test_two_processes_then_kill_before_first_checkpoint_then_resume(tmp_path, capsys):
     """A second process is refused naming the first; the first is SIGKILLed before its
     first checkpoint; --resume then takes over the stale lock, removes temporary files and
