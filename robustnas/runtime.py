@@ -27,6 +27,11 @@ def resolve_device(name: str) -> torch.device:
         raise UsageError(f"unknown device {name!r} (use auto, cpu, cuda or cuda:N)") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UsageError(f"device {name!r} requested but CUDA is not available here")
+    if device.type == "cuda" and device.index is not None \
+            and device.index >= torch.cuda.device_count():
+        # else the first CUDA call fails far from here with "invalid device ordinal"
+        raise UsageError(f"device {name!r} requested but only {torch.cuda.device_count()} "
+                         "CUDA device(s) are visible (CUDA_VISIBLE_DEVICES)")
     return device
 
 

@@ -5,4 +5,4 @@ measured in the same process as an eager fp32 baseline of the same model, and re
 as images/s plus a ratio to that baseline.
 """
 
-BENCHMARKS = ("search", "train", "attack")
+BENCHMARKS = ("search", "train", "attack", "suite")

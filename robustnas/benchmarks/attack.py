@@ -59,6 +59,7 @@ from robustnas.benchmarks.timing import (
 from robustnas.cli.options import add_deprecated_int
 from robustnas.errors import UsageError
 from robustnas.runtime import resolve_device
+from robustnas.space.architecture import build_architecture, is_handcrafted_spec
 from robustnas.space.genotypes import GENOTYPES
 from robustnas.space.network import Network
 
@@ -111,8 +112,14 @@ class _Autocast(nn.Module):
 def _model(args: argparse.Namespace, device: torch.device, channels_last: bool,
            reference: bool = False) -> nn.Module:
     torch.manual_seed(0)
-    model = Network(GENOTYPES.get(args.genotype), C=args.channels, num_classes=args.classes,
-                    layers=args.layers, in_channels=3)
+    if is_handcrafted_spec(args.genotype):  # e.g. wrn-34-10: no cells, no reference twin
+        if reference:
+            raise UsageError(f"variant reference applies to DARTS cell networks, not "
+                             f"{args.genotype!r}")
+        model = build_architecture(args.genotype, num_classes=args.classes, in_channels=3)
+    else:
+        model = Network(GENOTYPES.get(args.genotype), C=args.channels,
+                        num_classes=args.classes, layers=args.layers, in_channels=3)
     model = model.to(device).eval()
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -130,7 +137,7 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError("--warmup must be >= 0")
     if args.aa_images is not None and args.aa_images < 1:
         raise UsageError("--aa-images must be at least 1")
-    if args.genotype not in GENOTYPES:
+    if args.genotype not in GENOTYPES and not is_handcrafted_spec(args.genotype):
         raise UsageError(f"unknown genotype {args.genotype!r} (choose from: "
                          f"{', '.join(GENOTYPES.names())})")
 
@@ -142,6 +149,8 @@ def _variants(args: argparse.Namespace, device: torch.device) -> tuple[list[str]
     """Extra PGD variants to run, and notes about skipped ones."""
     if args.variants == "auto":
         wanted = list(VARIANTS) if device.type == "cuda" else ["channels_last", "reference"]
+        if is_handcrafted_spec(args.genotype):  # the reference is a DARTS-cell network
+            wanted = [v for v in wanted if v != "reference"]
         notes = [] if device.type == "cuda" else ["bf16 autocast variants skipped: CUDA only"]
     else:
         wanted = [v.strip() for v in args.variants.split(",") if v.strip()]

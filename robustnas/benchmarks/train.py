@@ -55,6 +55,7 @@ from robustnas.cli.options import add_deprecated_int
 from robustnas.config import parse_number
 from robustnas.errors import UsageError
 from robustnas.runtime import autocast_factory, resolve_device
+from robustnas.space.architecture import build_architecture, is_handcrafted_spec
 from robustnas.space.genotype import load_genotype
 from robustnas.space.network import Network
 from robustnas.train.config import RetrainConfig
@@ -73,7 +74,9 @@ def _number(text: str) -> float:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``robustnas bench train``."""
-    p.add_argument("--genotype", default="DARTS_V2", help="genotype name or JSON file")
+    p.add_argument("--genotype", default="DARTS_V2",
+                   help="genotype name or JSON file, or a hand-crafted network "
+                        "(preact-resnet18, wrn-34-10, ...; --channels/--layers do not apply)")
     p.add_argument("--objective", default="pgd", help="pgd, trades, fgsm-rs or none")
     p.add_argument("--channels", type=int, default=36)
     p.add_argument("--layers", type=int, default=20)
@@ -119,11 +122,18 @@ def make_step(objective: str, amp: bool, channels_last: bool, args: argparse.Nam
     full training step (as the trainer's) and the row's config. ``reference``: the network
     and step of before issue 11 (:mod:`robustnas.benchmarks.reference`)."""
     config = _retrain_config(objective, args)
-    genotype = load_genotype(args.genotype)
     torch.manual_seed(0)
-    net = Network(genotype, C=config.C, num_classes=args.classes, layers=config.layers,
-                  auxiliary=config.auxiliary_weight > 0, in_channels=3)
-    net.drop_path_prob = config.drop_path
+    if is_handcrafted_spec(args.genotype):  # e.g. preact-resnet18, wrn-34-10: no cells
+        if reference:
+            raise UsageError(f"variant reference applies to DARTS cell networks, not "
+                             f"{args.genotype!r}")
+        config.auxiliary_weight = 0.0
+        net = build_architecture(args.genotype, num_classes=args.classes, in_channels=3)
+    else:
+        genotype = load_genotype(args.genotype)
+        net = Network(genotype, C=config.C, num_classes=args.classes, layers=config.layers,
+                      auxiliary=config.auxiliary_weight > 0, in_channels=3)
+        net.drop_path_prob = config.drop_path
     net.to(device)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     net.to(memory_format=fmt)
@@ -179,7 +189,9 @@ def _variants(args: argparse.Namespace, device: torch.device) -> tuple[list[str]
         else:
             notes.append("bf16 variants skipped: bf16 autocast is CUDA-only "
                          "(robustnas.runtime.autocast_factory); run on a GPU to measure them")
-        names += ["standard", "standard+reference"]
+        names += ["standard"]
+        if not is_handcrafted_spec(args.genotype):  # the reference is a DARTS-cell network
+            names += ["standard+reference"]
         return names, notes
     asked = [n.strip() for n in args.variants.split(",") if n.strip()]
     names = ["fp32"] + [n for n in dict.fromkeys(asked) if n != "fp32"]
