@@ -17,7 +17,7 @@ import yaml
 from pause_cli import PAUSE_RETRAIN_AFTER_STEPS
 
 from robustnas.cli import main
-from robustnas.config import resolve_config
+from robustnas.config import read_yaml, resolve_config
 from robustnas.errors import UsageError
 from robustnas.io import load_checkpoint
 from robustnas.space.build import model_from_payload
@@ -62,7 +62,7 @@ def assert_identical(a: Path, b: Path) -> None:
 def test_objective_defaults_and_precedence(tmp_path):
     none = RetrainConfig()
     assert (none.epochs, none.batch_size, none.lr, none.lr_schedule, none.weight_decay,
-            none.cutout, none.drop_path, none.auxiliary_weight, none.grad_clip,
+            none.cutout_for(32), none.drop_path, none.auxiliary_weight, none.grad_clip,
             none.best_by) == (600, 96, 0.025, "cosine", 3e-4, 16, 0.2, 0.4, 5.0, "clean")
     pgd = RetrainConfig(adversarial="pgd")
     assert (pgd.epochs, pgd.batch_size, pgd.lr, pgd.lr_schedule, pgd.lr_milestones,
@@ -97,6 +97,29 @@ def test_shipped_configs_resolve():
     assert (std.epochs, std.batch_size, std.cutout, std.auxiliary_weight) == (600, 96, 16, 0.4)
     for path in configs:
         resolve_config(RetrainConfig, path)
+
+
+def test_image_sized_defaults_follow_the_dataset(tmp_path, digits, capsys):
+    """Issue 20 item 5: DARTS' cutout 16 and crop padding 4 are for 32x32 images; unless
+    set, they scale with the dataset's image side (exactly DARTS' values at 32)."""
+    from robustnas.data import default_augment
+    from robustnas.data.augment import scaled_to_image
+
+    none = RetrainConfig()
+    assert none.cutout is None  # not set: follows the dataset
+    assert [none.cutout_for(s) for s in (32, 8, 28, 64, 96, 1)] == [16, 4, 14, 32, 48, 0]
+    assert RetrainConfig(cutout=6).cutout_for(8) == 6  # a set value is kept as it is
+    assert RetrainConfig(adversarial="pgd").cutout_for(32) == 0
+    assert [scaled_to_image(4, s, minimum=1) for s in (32, 8, 28, 64)] == [4, 1, 3, 8]
+    assert default_augment(digits).crop_padding == 1
+    out = tmp_path / "run"  # DARTS standard training on 8x8 digits, cutout not set
+    assert main(["retrain", "DARTS_V2", "--dataset", "digits", "--channels", "4", "--layers",
+                 "3", "--batch-size", "16", "--epochs", "1", "--eval-n", "16",
+                 "--eval-steps", "1", "--set", "max_steps_per_epoch=1", "--device", "cpu",
+                 "--out", str(out), "--quiet"]) == 0, capsys.readouterr().err
+    assert read_yaml(out / "config.yaml")["cutout"] == 4  # what ran is recorded
+    assert main(["retrain", "--resume", "--out", str(out), "--quiet"]) == 0
+    assert "cutout" not in capsys.readouterr().err  # and kept on resume
 
 
 @pytest.mark.parametrize("args, message", [

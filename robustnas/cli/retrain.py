@@ -88,7 +88,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "xavier-normal, kaiming-uniform) or a comma list")
     n.add_argument("--auxiliary-weight", type=_number, help="auxiliary head weight (0: no head)")
     n.add_argument("--drop-path", type=_number, help="final drop-path probability")
-    n.add_argument("--cutout", type=int, help="cutout size in pixels (0: off)")
+    n.add_argument("--cutout", type=int,
+                   help="cutout size in pixels (0: off; default: the objective's, for "
+                        "none DARTS' 16 on 32x32 images, half the side on others)")
     n.add_argument("--dataset", help="cifar10, cifar100, svhn, digits, synthetic, or your own: "
                    "imagefolder (--data-root DIR of class folders) or npz (--data-root FILE.npz)")
     n.add_argument("--data-root", metavar="DIR")

@@ -144,11 +144,34 @@ class Augment:
                 f"cutout={self.cutout}, cutout_fill={self.cutout_fill})")
 
 
+#: The image side (CIFAR-10's) that DARTS' augmentation sizes are given for.
+DARTS_IMAGE_SIZE = 32
+#: DARTS' crop padding on 32x32 images.
+DARTS_CROP_PADDING = 4
+
+
+def scaled_to_image(value: int, image_size: int, minimum: int = 0) -> int:
+    """A DARTS size in pixels of 32x32 images (``value``) for images of ``image_size``
+    pixels: in proportion to the side, rounded down, and at least ``minimum``; 0 (off)
+    stays 0. Exactly ``value`` at 32 px; DARTS' cutout 16 becomes half the side (4 on
+    the 8x8 digits, 14 on 28x28), its crop padding 4 an eighth (1 on 8x8, 3 on 28x28).
+    Rounding down keeps a cutout smaller than the image however small the image."""
+    if value == 0:
+        return 0
+    return max(minimum, value * image_size // DARTS_IMAGE_SIZE)
+
+
+def default_crop_padding(image_size: int) -> int:
+    """DARTS' crop padding (4 on 32x32 images) scaled to ``image_size``, at least 1."""
+    return scaled_to_image(DARTS_CROP_PADDING, image_size, minimum=1)
+
+
 def default_augment(dataset: ImageDataset, cutout: int = 0, darts_cutout_fill: bool = False
                     ) -> Augment:
     """The usual training augmentation for ``dataset``: padding of 1/8 of the image side
-    (4 px at 32 px), flips where they keep the label (``dataset.hflip``), optional cutout
-    (with DARTS' hole colour, the dataset mean, if ``darts_cutout_fill``)."""
+    (:func:`default_crop_padding`: 4 px at 32 px), flips where they keep the label
+    (``dataset.hflip``), optional cutout (with DARTS' hole colour, the dataset mean, if
+    ``darts_cutout_fill``)."""
     fill = dataset.mean if darts_cutout_fill else None
-    return Augment(crop_padding=max(1, dataset.image_size // 8), flip=dataset.hflip,
+    return Augment(crop_padding=default_crop_padding(dataset.image_size), flip=dataset.hflip,
                    cutout=cutout, cutout_fill=fill)

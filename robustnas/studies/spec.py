@@ -184,6 +184,7 @@ def validate_trials(spec: StudySpec, expanded: Any) -> None:
     dataset's image size (read once per dataset), so a study fails when it is read, not
     trial by trial.
     """
+    from robustnas.data.augment import DARTS_IMAGE_SIZE
     from robustnas.studies.trial import architecture_options
     from robustnas.train import RetrainConfig
 
@@ -199,16 +200,18 @@ def validate_trials(spec: StudySpec, expanded: Any) -> None:
             config.validate()
         except UsageError as exc:
             raise UsageError(f"study: {where} (architecture {arch.label}): {exc}") from None
-        if not (config.augment and config.cutout):
-            continue
+        if not config.augment or config.cutout_for(DARTS_IMAGE_SIZE) == 0:
+            continue  # no cutout at any image size (set to 0, or an objective without one)
         size = _image_size(config, images)
-        if size is not None and config.cutout >= size:
+        # Not set (None): the objective's default for this image size, as training resolves it.
+        cutout = config.cutout_for(size) if size is not None else config.cutout
+        if size is not None and cutout and cutout >= size:
             key = "cutout" if "cutout" in arch.overrides else None
             name = f"architectures[{arch.label}].set.cutout" if key else "training.cutout"
             given = "" if ("cutout" in arch.overrides or "cutout" in spec.training) else (
                 f" (not set: the {config.adversarial} default)")
             raise UsageError(
-                f"study: {name} = {config.cutout}{given} is not smaller than the {size}-pixel "
+                f"study: {name} = {cutout}{given} is not smaller than the {size}-pixel "
                 f"images of {config.dataset}; set {name} to {size // 2} or less, or 0")
 
 

@@ -2,21 +2,29 @@
 
 Precedence, lowest first: the dataclass default, then the chosen objective's default (for
 fields whose dataclass default is ``None``: schedule, batch size, learning rate, weight
-decay, cutout, drop-path, auxiliary weight, ε, attack steps and step size, ``best_by``),
-then the YAML file, then the command line. A value set in YAML or on the command line is
-never replaced by an objective default; the defaults are filled in when the config object is
+decay, drop-path, auxiliary weight, ε, attack steps and step size, ``best_by``), then the
+YAML file, then the command line. A value set in YAML or on the command line is never
+replaced by an objective default; the defaults are filled in when the config object is
 built, so ``RetrainConfig(adversarial="pgd")`` in a notebook already holds the PGD protocol.
+
+The cutout default depends on the image size, so it stays ``None`` ("not set") until the
+dataset is known: :meth:`RetrainConfig.cutout_for` scales the objective's value, given for
+32x32 images as in DARTS, to the dataset's image side (DARTS' 16 is half the side: 16 on
+CIFAR-10, 4 on the 8x8 digits; see :func:`robustnas.data.augment.scaled_to_image`). The run
+records the value it used in ``config.yaml``. A cutout that is set is kept as it is.
 
 Defaults per objective (see each objective's module):
 
 =============  =======  =====  =====  =======  ======  ======  =========  ====  =======
 objective      epochs   batch  lr     sched.   wd      cutout  drop-path  aux   steps
 =============  =======  =====  =====  =======  ======  ======  =========  ====  =======
-none (DARTS)   600      96     0.025  cosine   3e-4    16      0.2        0.4   (eval)
+none (DARTS)   600      96     0.025  cosine   3e-4    16 (*)  0.2        0.4   (eval)
 pgd (AdvRush)  200      64     0.1    step     1e-4    0       0          0     7
 trades         200      64     0.1    step     1e-4    0       0          0     10
 fgsm-rs        30       128    0.1    cosine   5e-4    0       0          0     1
 =============  =======  =====  =====  =======  ======  ======  =========  ====  =======
+
+(*) on 32x32 images; half the image side in general (see above).
 
 ε is 8/255 for all; the attack step is ε/4 (2/255) for pgd and trades and 1.25·ε for
 fgsm-rs. ``step`` decays the learning rate by ``lr_gamma`` at ``lr_milestones`` (epoch
@@ -36,6 +44,8 @@ from robustnas.errors import UsageError
 from robustnas.train.objectives import OBJECTIVES, ObjectiveSettings
 
 LR_SCHEDULES = ("cosine", "step")
+#: Objective defaults given for 32x32 images, scaled to the dataset's when it is loaded.
+IMAGE_SIZED = ("cutout",)
 BEST_BY = ("clean", "robust")
 
 
@@ -62,7 +72,7 @@ class RetrainConfig:
     download: bool = False
     dataset_options: dict[str, Any] = field(default_factory=dict)
     augment: bool = True
-    cutout: int | None = None
+    cutout: int | None = None  # None: the objective's, scaled to the images (cutout_for)
     # objective
     adversarial: str = "none"
     eps: float | None = None
@@ -109,6 +119,8 @@ class RetrainConfig:
         self.adversarial = str(self.adversarial).strip().lower().replace("_", "-")
         objective = OBJECTIVES.get(self.adversarial)
         for key, value in objective.defaults.items():
+            if key in IMAGE_SIZED:  # resolved once the dataset is known (cutout_for)
+                continue
             if getattr(self, key) is None:
                 setattr(self, key, value)
         if self.eps is None:
@@ -173,8 +185,18 @@ class RetrainConfig:
             raise UsageError(f"attack_bn must be eval or train, got {self.attack_bn!r}")
         for name in ("cutout", "eval_every", "eval_steps", "checkpoint_every",
                      "max_steps_per_epoch"):
-            if getattr(self, name) < 0:
+            if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise UsageError(f"{name} must be non-negative, got {getattr(self, name)}")
+
+    def cutout_for(self, image_size: int) -> int:
+        """The cutout side for images of ``image_size`` pixels: the value set, else the
+        objective's default for 32x32 images (DARTS' 16) scaled to the image side."""
+        if self.cutout is not None:
+            return self.cutout
+        from robustnas.data.augment import scaled_to_image
+
+        default = int(OBJECTIVES.get(self.adversarial).defaults.get("cutout", 0) or 0)
+        return scaled_to_image(default, image_size)
 
     def objective_settings(self) -> ObjectiveSettings:
         """The subset of options the objective reads."""

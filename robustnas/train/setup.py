@@ -34,6 +34,7 @@ class RetrainData:
     std: tuple[float, ...]
     train_size: int
     selection: dict[str, Any]
+    cutout: int = 0  # the cutout side used (config.cutout, or its default for these images)
 
 
 def load_data(config: RetrainConfig, device: torch.device, info: DistInfo) -> RetrainData:
@@ -44,8 +45,9 @@ def load_data(config: RetrainConfig, device: torch.device, info: DistInfo) -> Re
 
     Augmentation (when ``config.augment``): random crop with padding 4 on 32×32 images
     (image size / 8 in general), horizontal flip where it preserves labels, and cutout of
-    ``config.cutout`` pixels whose hole has the dataset's mean colour (as in DARTS, which
-    cuts after normalisation). The global batch is sharded across processes.
+    ``config.cutout_for(image size)`` pixels (the objective's default, DARTS' 16 on 32×32,
+    scales with the image unless set) whose hole has the dataset's mean colour (as in
+    DARTS, which cuts after normalisation). The global batch is sharded across processes.
     """
     from robustnas.data import DeviceLoader, default_augment, load_dataset
 
@@ -59,20 +61,22 @@ def load_data(config: RetrainConfig, device: torch.device, info: DistInfo) -> Re
     if config.batch_size > len(train_y):
         raise UsageError(f"batch_size {config.batch_size} is larger than the training split "
                          f"of {ds.name} ({len(train_y)} images after the validation carve)")
-    if config.augment and config.cutout and config.cutout >= ds.image_size:
+    cutout = config.cutout_for(ds.image_size) if config.augment else 0
+    if cutout and cutout >= ds.image_size:
         # A hole as large as the image blanks whole samples: training would see no digits.
-        raise UsageError(f"cutout {config.cutout} is not smaller than the {ds.image_size}-pixel "
+        raise UsageError(f"cutout {cutout} is not smaller than the {ds.image_size}-pixel "
                          f"images of {ds.name}; use --cutout {ds.image_size // 2} or less "
-                         f"(DARTS uses 16 on 32x32 images) or --cutout 0")
+                         f"(DARTS uses 16 on 32x32 images; unset, it scales with the image) "
+                         f"or --cutout 0")
     augment = None
     if config.augment:
-        augment = default_augment(ds, cutout=config.cutout, darts_cutout_fill=True)
+        augment = default_augment(ds, cutout=cutout, darts_cutout_fill=True)
     train = DeviceLoader(train_x, train_y, config.batch_size, shuffle=True,
                          augment=augment, seed=config.seed, drop_last=True, device=device,
                          num_shards=info.world_size, shard_index=info.rank)
     return RetrainData(train, eval_x.to(device), eval_y.to(device), ds.num_classes,
                        ds.in_channels, ds.image_size, tuple(ds.mean), tuple(ds.std),
-                       len(train_y), selection)
+                       len(train_y), selection, cutout=cutout)
 
 
 def build_network(config: RetrainConfig, genotype: Genotype | None,

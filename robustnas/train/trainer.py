@@ -15,6 +15,7 @@ global batch, and rank 0 writes the logs, checkpoints and summary.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from collections.abc import Callable
@@ -145,6 +146,8 @@ class Trainer:
                                                             self.autocast)
         genotype = self._genotype(resume_state)
         self.data = load_data(config, device, self.dist)
+        if config.cutout is None:  # not set: record the value used for these images
+            config = self.config = dataclasses.replace(config, cutout=self.data.cutout)
         self.steps_per_epoch = len(self.data.train)
         if config.max_steps_per_epoch > 0:
             self.steps_per_epoch = min(self.steps_per_epoch, config.max_steps_per_epoch)
