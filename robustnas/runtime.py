@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from robustnas.config import DEFAULT_MAX_THREADS
 from robustnas.errors import UsageError
 
 
@@ -124,10 +125,6 @@ def graceful_stop() -> Iterator[StopRequested]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
-
-
-DEFAULT_MAX_THREADS = 4
-"""Upper bound of the default number of CPU threads (see :func:`default_threads`)."""
 
 
 def available_cores() -> int:

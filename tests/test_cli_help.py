@@ -69,3 +69,33 @@ def test_old_spellings_are_hidden_aliases(capsys):
     assert bench.parse_args([]).rounds == 3
     assert bench.parse_args(["--repeats", "5"]).rounds == 5
     assert bench.parse_args(["--rounds", "4"]).rounds == 4
+
+
+def test_help_and_table_queries_do_not_import_torch(tmp_path):
+    """Every command starts by building the whole parser: importing PyTorch there cost 2-4 s
+    on each start (--help included), and the table readers need no PyTorch at all."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    cell = "|nor_conv_3x3~0|+|skip_connect~0|none~1|+|none~0|none~1|avg_pool_3x3~2|"
+    (tmp_path / "cifar10").mkdir()
+    (tmp_path / "meta.json").write_text(json.dumps(
+        {"ids": {"7": {"nb201-string": cell, "isomorph": "7"}}}))
+    (tmp_path / "cifar10" / "clean_accuracy.json").write_text(json.dumps(
+        {"cifar10": {"clean": {"accuracy": {"7": 0.5}}}}))
+    code = ("import contextlib, io, sys\n"
+            "from robustnas.cli import build_parser, main\n"
+            "build_parser()\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            f"    assert main(['table', 'query', '7', '--bench-root', {str(tmp_path)!r}, "
+            "'--ranks']) == 0\n"
+            "print(sorted(m for m in ('torch', 'matplotlib', 'scipy') if m in sys.modules))\n")
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(root)),
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

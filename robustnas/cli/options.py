@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import Any
 
-from robustnas.runtime import DEFAULT_MAX_THREADS
+from robustnas.config import DEFAULT_MAX_THREADS  # not runtime: that imports PyTorch
 
 THREADS_HELP = (f"CPU threads for PyTorch (default: OMP_NUM_THREADS if set, else "
                 f"min(cores, {DEFAULT_MAX_THREADS}); use fewer on a shared machine)")

@@ -12,6 +12,8 @@ by residual blocks. Modules, one concept each:
 - :mod:`.info`: parameters and MACs.
 """
 
+from typing import Any
+
 from robustnas.space.nb201.genotype import (
     EDGES,
     NB201_OPS,
@@ -19,7 +21,16 @@ from robustnas.space.nb201.genotype import (
     load_nb201_genotype,
     nb201_genotype_from_dict,
 )
-from robustnas.space.nb201.network import NB201Network
+
+
+def __getattr__(name: str) -> Any:
+    # The network needs PyTorch; cells, strings and tables do not, so it loads on first use.
+    if name == "NB201Network":
+        from robustnas.space.nb201.network import NB201Network
+
+        return NB201Network
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["EDGES", "NB201Genotype", "NB201Network", "NB201_OPS", "load_nb201_genotype",
            "nb201_genotype_from_dict"]

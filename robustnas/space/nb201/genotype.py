@@ -15,7 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from robustnas.errors import GenotypeError
-from robustnas.space.nb201.ops import NB201_OPS
+
+NB201_OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3",
+                              "avg_pool_3x3")
+"""The five candidate operations, in the order of α's columns (here rather than in
+:mod:`.ops`, so that reading a cell or a table never imports PyTorch)."""
 
 NB201_GENOTYPE_FORMAT = "robustnas-nb201-genotype"
 NB201_GENOTYPE_VERSION = 1

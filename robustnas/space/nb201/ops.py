@@ -15,13 +15,12 @@ import torch
 from torch import nn
 
 from robustnas.registry import Registry
+from robustnas.space.nb201.genotype import NB201_OPS  # noqa: F401 (re-exported, torch-free)
 
 OpFactory = Callable[[int, bool, bool], nn.Module]
 
 NB201_OP_REGISTRY: Registry[OpFactory] = Registry("NAS-Bench-201 operation")
 
-NB201_OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3",
-                              "avg_pool_3x3")
 
 
 class ReLUConvBN(nn.Sequential):
