@@ -427,8 +427,15 @@ class _Worker:
                 continue
             if not self._claim(t):
                 continue
-            self._handle(study, self._db(lambda tid=t._trial_id: study._storage.get_trial(tid),
-                                         "reading a trial"))
+            try:
+                self._mark_taken(t)
+                self._handle(study, self._db(
+                    lambda tid=t._trial_id: study._storage.get_trial(tid), "reading a trial"))
+            except _Stop:  # taken, not yet running: give it back like an interrupted trial
+                self._requeue(study, t, "interrupted by a signal")
+                raise StudyInterrupted(f"interrupted; trial {t.user_attrs.get('key')} was put "
+                                       "back in the queue: run the same command to "
+                                       "continue") from None
             return True
         return False
 
@@ -461,13 +468,15 @@ class _Worker:
 
     def _claim(self, t: optuna.trial.FrozenTrial) -> bool:
         storage = self.study._storage
-        if not self._db(lambda: claim(storage, t._trial_id), "taking a trial"):
-            return False
+        return bool(self._db(lambda: claim(storage, t._trial_id), "taking a trial"))
+
+    def _mark_taken(self, t: optuna.trial.FrozenTrial) -> None:
+        """Say who holds the trial and start its beat (watchers time silence from here)."""
+        storage = self.study._storage
         self._db(lambda: storage.set_trial_system_attr(t._trial_id, WORKER_ATTR, self.me),
                  "taking a trial")
         self._db(lambda: storage.set_trial_system_attr(t._trial_id, BEAT_ATTR, 0),
                  "taking a trial")
-        return True
 
     def _key_state(self, study: optuna.Study, key: str) -> str | None:
         """``complete``, ``running``, ``waiting``, ``failed`` or ``None`` for one key."""
