@@ -12,9 +12,9 @@ from torch import nn
 from robustnas.config import parse_number
 from robustnas.errors import CheckpointError, UsageError
 from robustnas.io import load_checkpoint
+from robustnas.space.architecture import genotype_name
 from robustnas.space.build import model_from_payload
 from robustnas.space.complexity import count_parameters
-from robustnas.space.genotypes import GENOTYPES
 from robustnas.space.network import Network
 from robustnas.space.supernet import SuperNet
 
@@ -103,13 +103,12 @@ def unique_labels(labels: list[str], paths: list[str | None]) -> list[str]:
 
 
 def architecture_name(model: nn.Module) -> str:
-    """A short human-readable architecture: genotype name (or "custom") and size."""
+    """A short human-readable architecture: genotype name (a searched cell is told apart by
+    a fingerprint and its search, see :func:`~robustnas.space.architecture.genotype_name`)
+    and size."""
     model = getattr(model, "module", model)
     if isinstance(model, Network):
-        name = model.genotype.provenance.get("name")
-        if not name:
-            name = next((n for n in GENOTYPES.names() if GENOTYPES.get(n) == model.genotype),
-                        "custom")
+        name = genotype_name(model.genotype)
         cfg = model.config
         return f"{name} (C={cfg['C']}, {cfg['layers']} cells)"
     if isinstance(model, SuperNet):

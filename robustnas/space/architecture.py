@@ -97,15 +97,43 @@ def build_ensemble(specs: str | Sequence[str], combine: str = "features",
                     inits=resolve_inits(inits, len(members)))
 
 
+def genotype_name(genotype: Genotype) -> str:
+    """A short name that tells genotypes apart: its recorded name (``DARTS_V2``,
+    ``RANDOM_0_3``), a built-in genotype it equals, or, for a searched or other custom cell,
+    ``searched``/``custom`` with a fingerprint of the cells (the same cell gets the same six
+    hex digits in every report) and what the search recorded (regularizer, dataset, seed,
+    epoch)."""
+    import hashlib
+    import json
+
+    from robustnas.space.genotypes import GENOTYPES
+
+    name = genotype.provenance.get("name")
+    if name:
+        return str(name)
+    known = next((n for n in GENOTYPES.names() if GENOTYPES.get(n) == genotype), None)
+    if known:
+        return known
+    cells = {k: v for k, v in genotype.to_dict().items() if k not in ("provenance",)}
+    digest = hashlib.sha1(json.dumps(cells, sort_keys=True).encode()).hexdigest()[:6]
+    prov = genotype.provenance
+    if "regularizer" not in prov and "epoch" not in prov:
+        return f"custom {digest}"
+    parts = [f"{prov['regularizer']} on {prov.get('dataset', '?')}" if "regularizer" in prov
+             else str(prov.get("dataset", ""))]
+    parts += [f"{key} {prov[key]}" for key in ("seed", "epoch") if key in prov]
+    return f"searched {digest}: {', '.join(p for p in parts if p)}"
+
+
 def describe_architecture(model: nn.Module, short: bool = False) -> str:
     """A human-readable architecture: genotype cells, hand-crafted name or ensemble.
 
-    ``short``: the genotype's name (or ``custom``) instead of its cells.
+    ``short``: the genotype's name (:func:`genotype_name`) instead of its cells.
     """
     model = getattr(model, "module", model)
     if isinstance(model, Network):
         if short:
-            return str(model.genotype.provenance.get("name") or "custom")
+            return genotype_name(model.genotype)
         return model.genotype.describe()
     members = getattr(model, "members", None)
     if short and isinstance(members, nn.ModuleList):  # a nested ensemble
