@@ -370,6 +370,7 @@ def test_terminal_shows_measures_corruptions_and_unescaped_cells(mlp, digits, tm
     report = evaluate(mlp, data=digits, attacks="clean,fgsm", eps="0.05,0.1", n=16,
                       measures=True, measure_n=4, hessian_iters=2, corruptions=True,
                       sanity=False, progress=False, labels=["mlp"], run_dir=tmp_path / "tb")
+    assert report.models[0]["classes"] == 10  # the studies' chance level
     lines = report.summary_lines()
     assert lines[0].startswith("mlp: measures on 4 images: Jacobian Frobenius norm")
     assert lines[1].startswith("mlp: corruptions (") and "mean accuracy" in lines[1]
@@ -556,3 +557,26 @@ def test_report_wording_lipschitz_log_scale_and_tolerance(mlp, digits):
     assert f"10^{log10:.1f}" in md and "not an estimate" in md
     more = next(c for c in report.models[0]["sanity"] if c["check"] == "more_steps")
     assert "points" in more["detail"] and "random starts" in more["detail"]
+
+
+def test_reports_tell_searched_cells_apart():
+    from robustnas.evaluation.loading import architecture_name
+    from robustnas.space.genotype import make_genotype
+    from robustnas.space.genotypes import GENOTYPES
+    from robustnas.space.network import Network
+
+    g = GENOTYPES.get("DARTS_V2")
+    found = {"dataset": "digits", "regularizer": "advrush", "seed": 0, "epoch": 4}
+
+    def name(genotype) -> str:
+        return architecture_name(Network(genotype, C=4, num_classes=10, layers=3,
+                                         in_channels=1))
+
+    assert name(g) == "DARTS_V2 (C=4, 3 cells)"
+    a = name(make_genotype(g.normal, g.normal, provenance=found))
+    b = name(make_genotype(g.reduce, g.normal, provenance=found))
+    assert a.startswith("searched ") and a.endswith(": advrush on digits, seed 0, epoch 4 "
+                                                     "(C=4, 3 cells)")
+    assert a != b  # two searched cells no longer both read "custom (C=4, 3 cells)"
+    assert a == name(make_genotype(g.normal, g.normal, provenance=dict(found, seed=0)))
+    assert name(make_genotype(g.reduce, g.normal)).startswith("custom ")

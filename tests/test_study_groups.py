@@ -196,3 +196,31 @@ def test_write_study_report_from_a_storage_with_groups(tmp_path):
     assert "| cells | 2 (1) | 75.0 ± 7.1 |" in (report_dir / "groups.md").read_text()
     assert "- clean: cells - hand = +20.0 points, Welch p = 0.106" in \
         (report_dir / "study.md").read_text()
+
+
+def test_study_plots_draw_the_chance_level():
+    from types import SimpleNamespace
+
+    from robustnas.studies.plots import chance_level, eps_figure, pareto_figure
+
+    def row(label, clean, robust):
+        stat = {"mean": clean, "sd": 1.0}
+        return {"label": label, "kind": "arch", "clean": stat, "pareto": True,
+                "robust": {"mean": robust, "sd": 1.0},
+                "eps": {"0.1": {"worst_case": {"mean": robust}}}}
+
+    trials = [{"classes": 10, "rows": {"0.1": {"eps": 0.1}}}] * 2
+    report = SimpleNamespace(name="s", objective_eps="0.1", eps=["0.1"], trials=trials,
+                             rows=[row("a", 90.0, 40.0), row("b", 80.0, 50.0)])
+    assert chance_level(report) == pytest.approx(10.0)
+    for fig in (pareto_figure(report), eps_figure(report)):
+        ax = fig.axes[0]
+        chance = [ln for ln in ax.get_lines() if ln.get_label() == "chance (10%)"]
+        assert chance and list(chance[0].get_ydata()) == [10.0, 10.0]
+    vertical = [ln for ln in pareto_figure(report).axes[0].get_lines()
+                if list(ln.get_xdata()) == [10.0, 10.0]]
+    assert vertical  # clean accuracy at chance, too
+    report.trials = [{"rows": {"0.1": {"eps": 0.1}}}]  # recorded before classes were
+    assert chance_level(report) is None
+    assert not [ln for ln in eps_figure(report).axes[0].get_lines()
+                if ln.get_label().startswith("chance")]

@@ -210,6 +210,7 @@ def _evaluate_one(cand: Candidate, test: Any, attack_list: list[Attack],
         clean, rows, per_sample = ev.attacks(attack_list, eps_list)
         result: dict[str, Any] = {"label": cand.label, "checkpoint": cand.checkpoint,
                                   **describe_model(cand.model), "dataset": test.name,
+                                  "classes": int(test.num_classes),
                                   "n": count, "test_size": len(test.test_y),
                                   "forward_passes": int(getattr(cand.model, "forward_passes", 1)),
                                   "clean": clean, "rows": rows}

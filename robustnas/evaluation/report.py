@@ -5,7 +5,7 @@ Accuracies are percentages over the evaluated test images. The JSON layout::
     {"format": "robustnas-evaluation", "version": 1, "created": ..., "settings": {...},
      "environment": {...},
      "models": [{"label", "checkpoint", "architecture", "params", "genotype"?, "dataset",
-                 "n", "clean", "rows": [{"eps", "eps_text", "attacks": {name: acc},
+                 "classes", "n", "clean", "rows": [{"eps", "eps_text", "attacks": {name: acc},
                  "components"?: {"autoattack/apgd-ce": acc, ...}, "worst_case", "hrs"}],
                  "measures"?, "corruptions"?, "sanity": [...], "warnings": [...],
                  "seconds"}]}

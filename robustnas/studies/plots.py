@@ -15,6 +15,25 @@ _STYLE = {"arch": ("o", "tab:blue", "named / hand-crafted"),
           "ensemble": ("*", "tab:red", "ensemble")}
 
 
+def chance_level(report: Any) -> float | None:
+    """Accuracy (%) of guessing, 100 / classes, when every trial recorded the same number of
+    classes (trials of studies made before it was recorded have none: no line then)."""
+    classes = {t.get("classes") for t in report.trials}
+    if len(classes) != 1 or not isinstance(next(iter(classes)), int):
+        return None
+    return 100.0 / next(iter(classes))
+
+
+def _chance_lines(ax: Any, chance: float | None, vertical: bool = False) -> None:
+    """Dotted chance-level line(s): an accuracy at this level means nothing was learnt."""
+    if chance is None:
+        return
+    style = dict(color="tab:red", linestyle=":", linewidth=1.0, alpha=0.8)
+    ax.axhline(chance, label=f"chance ({chance:.3g}%)", **style)
+    if vertical:
+        ax.axvline(chance, **style)
+
+
 def pareto_figure(report: Any) -> Any:
     """Clean vs worst-case robust accuracy (means ± sd), Pareto front as a step line."""
     fig = new_figure(7.0, 5.2)
@@ -38,6 +57,7 @@ def pareto_figure(report: Any) -> Any:
         xs, ys = zip(*front)
         ax.step(xs, ys, where="post", color="black", linewidth=1, alpha=0.6,
                 label="Pareto front")
+    _chance_lines(ax, chance_level(report), vertical=True)
     ax.set_xlabel("clean accuracy (%)")
     ax.set_ylabel(f"robust accuracy (%), worst case at ε = {report.objective_eps}")
     ax.set_title(f"{report.name}: clean vs robust (mean ± sd over seeds)")
@@ -69,6 +89,7 @@ def eps_figure(report: Any) -> Any:
         else:
             ax.plot(xs, ys, marker=marker if marker != "." else "o", linewidth=1.2,
                     label=row["label"])
+    _chance_lines(ax, chance_level(report))
     ax.set_xlabel("ε (L∞, [0, 1] pixels)")
     ax.set_ylabel("accuracy (%), worst case over attacks")
     ax.set_title(f"{report.name}: robust accuracy vs ε (means over seeds)")

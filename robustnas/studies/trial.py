@@ -186,6 +186,7 @@ def _result_record(spec: StudySpec, arch: Architecture, seed: int, run_dir: Path
             "macs": _macs(trained.model, run_dir), "clean": model["clean"], "rows": rows,
             "robust": objective["worst_case"], "hrs": objective["hrs"],
             "objective_eps": spec.objective_eps, "n": model["n"],
+            "classes": model.get("classes"),  # chance level of the plots: 100 / classes
             "epochs": trained.epochs_run, "members": list(arch.members)}
 
 
