@@ -82,3 +82,33 @@ def test_quickstart_search_decides(tmp_path):
                         show_progress=False)
     record = result.genotype.provenance["decisiveness"]
     assert record["verdict"] == "clear", record
+
+
+def test_search_result_carries_decisiveness_and_warns_of_noise(tmp_path, capsys):
+    """Through the Python API too: an α that never moved (warm-up only) is reported as noise
+    by a UniformGenotypeWarning, and the result says how decisive its genotype is."""
+    from robustnas.cli import main
+    from robustnas.search import run_search
+    from robustnas.search.decisiveness import UniformGenotypeWarning
+
+    tiny = dict(dataset="synthetic", dataset_options={"n_train": 32, "n_test": 16}, C=2,
+                layers=3, batch_size=16, epochs=1, warmup_epochs=1, device="cpu", seed=0,
+                draw_every=0, eval_hessian_every=0)
+    with pytest.warns(UniformGenotypeWarning, match="its operations are noise"):
+        result = run_search(overrides=dict(tiny, out=str(tmp_path / "api")),
+                            show_progress=False)
+    assert result.decisiveness["verdict"] == "uniform"
+    assert "noise" in result.decisiveness_warning
+    capsys.readouterr()
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["search", "--dataset", "synthetic", "--channels", "2", "--layers", "3",
+                     "--batch-size", "16", "--epochs", "1", "--warmup-epochs", "1",
+                     "--device", "cpu", "--quiet", "--set", "draw_every=0",
+                     "--set", "eval_hessian_every=0",
+                     "--set", "dataset_options={n_train: 32, n_test: 16}",
+                     "--out", str(tmp_path / "cli")]) == 0
+    assert not [w for w in caught if issubclass(w.category, UniformGenotypeWarning)]
+    assert capsys.readouterr().err.count("its operations are noise") == 1  # said once

@@ -82,10 +82,15 @@ def build_overrides(args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     """Run the search and print where its results are."""
+    import warnings
+
     from robustnas.config import read_yaml, resolve_config
     from robustnas.search.config import SearchConfig
+    from robustnas.search.decisiveness import UniformGenotypeWarning
     from robustnas.search.searcher import SearchInterrupted, run_search
 
+    # The API warns of a uniform genotype; the CLI says it in its own words (below).
+    warnings.simplefilter("ignore", UniformGenotypeWarning)
     overrides = build_overrides(args)
     if args.reg_opt and args.config:
         # Merge per-regulariser options from the file with those from the command line.

@@ -35,6 +35,10 @@ WEAK_MARGIN = 0.5
 """Median op margin (in units of 1/K) below which a genotype counts as weakly decided."""
 
 
+class UniformGenotypeWarning(UserWarning):
+    """``run_search`` derived a genotype indistinguishable from a uniform α."""
+
+
 @dataclass
 class CellDecisiveness:
     """Decisiveness of one cell type's choices."""

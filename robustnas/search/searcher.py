@@ -15,6 +15,7 @@ import contextlib
 import os
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,7 @@ from robustnas.runtime import (
 )
 from robustnas.search.architect import Architect, weight_step
 from robustnas.search.config import SearchConfig
+from robustnas.search.decisiveness import UniformGenotypeWarning
 from robustnas.search.epoch_log import EpochLogger
 from robustnas.search.export import export_genotype, provenance
 from robustnas.search.objective import RegularizerSet
@@ -73,6 +75,22 @@ class SearchResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     stopped_early: str | None = None
     rank: int = 0  #: this process's rank under torchrun (only rank 0 wrote the files)
+
+    @property
+    def decisiveness(self) -> dict[str, Any] | None:
+        """How clearly α chose the cell: the genotype's provenance record (verdict
+        ``uniform``/``weak``/``clear``, margins, entropy; :mod:`robustnas.search.decisiveness`),
+        None for a genotype that has none."""
+        record = self.genotype.provenance.get("decisiveness")
+        return dict(record) if record else None
+
+    @property
+    def decisiveness_warning(self) -> str | None:
+        """The "its operations are noise" sentence when the verdict is ``uniform``."""
+        from robustnas.search.decisiveness import describe
+
+        record = self.decisiveness
+        return describe(record)[1] if record else None
 
 
 @dataclass
@@ -458,8 +476,12 @@ def run_search(config: SearchConfig | None = None, *, config_file: str | None = 
             config, _ = resumed_search_config(out, explicit)
     elif config is None:
         config = resolve_config(SearchConfig, config_file, overrides)
-    return Searcher(config, show_progress=show_progress, resume=resume,
-                    overwrite=overwrite).run()
+    result = Searcher(config, show_progress=show_progress, resume=resume,
+                      overwrite=overwrite).run()
+    if result.rank == 0 and result.decisiveness_warning:
+        # A notebook sees this; the CLI ignores the category and prints its own line.
+        warnings.warn(result.decisiveness_warning, UniformGenotypeWarning, stacklevel=2)
+    return result
 
 
 @contextlib.contextmanager
