@@ -69,6 +69,16 @@ def complete_counts(url: str, name: str) -> Counter:
                    if t.state == optuna.trial.TrialState.COMPLETE)
 
 
+@pytest.fixture(autouse=True)
+def _restore_real_trials():
+    """The tests replace a trial's training by a fake; put the real one back after each."""
+    import robustnas.studies.trial as trial_module
+
+    real = trial_module._train_and_evaluate
+    yield
+    trial_module._train_and_evaluate = real
+
+
 @pytest.fixture(params=["journal", "sqlite", "postgres"])
 def storage_url(request, tmp_path) -> str:
     """One URL per supported storage kind (PostgreSQL: a fresh database on a real server)."""
@@ -128,6 +138,8 @@ def _kill_workers_at_random(tmp_path: Path, url: str, kills: int) -> None:
     counts = complete_counts(url, "kill")
     assert len(counts) == 12 and set(counts.values()) == {1}, counts  # none lost, none twice
     assert killed == kills
+    lost = [t for t in trials(url, "kill") if t.user_attrs.get("stale")]
+    assert lost, "no kill landed in a running trial"  # the retries were exercised
 
 
 def test_killed_workers_lose_and_duplicate_nothing(tmp_path):
