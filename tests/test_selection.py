@@ -89,3 +89,33 @@ def test_selecting_on_test_warns_loudly(tmp_path, capsys):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["selection"]["split"] == "test"
     assert "optimistic" in summary["selection"]["warning"]
+
+
+def test_a_tiny_validation_split_warns_that_best_pt_follows_noise():
+    x, y = torch.arange(12), torch.zeros(12, dtype=torch.long)
+    *_, selection = selection_split(RetrainConfig(eval_n=0), x, y, x, y)
+    assert selection["images"] == 1  # 10 % of 12 training images
+    assert selection["warning"].startswith("best.pt is chosen on only 1 validation image(s)")
+    assert "up to 6" in selection["warning"]
+    x, y = torch.arange(1000), torch.zeros(1000, dtype=torch.long)
+    assert "warning" not in selection_split(RetrainConfig(eval_n=0), x, y, x, y)[4]
+
+
+def test_training_line_says_which_mode_each_accuracy_is_from(tmp_path, capsys):
+    from robustnas.train.epoch_log import RetrainLogger, summary_line
+    from robustnas.train.objectives import OBJECTIVES
+
+    record = {"epoch": 1, "train_loss": 2.0, "train_clean_acc": 0.30, "train_robust_acc": 0.40,
+              "lr": 0.1, "images_per_second": 10.0, "epoch_seconds": 1.0}
+    assert OBJECTIVES.get("pgd").clean_metric_mode == "eval"
+    assert OBJECTIVES.get("fgsm-rs").clean_metric_mode == "eval"
+    assert OBJECTIVES.get("trades").clean_metric_mode == "train"
+    line = summary_line(record, 3, "eval")
+    assert "clean acc 0.300 [eval mode] robust acc 0.400 [train mode]" in line
+    assert "[" not in summary_line(record, 3, "train")  # one mode: nothing to explain
+    log = RetrainLogger(tmp_path, enabled=True, epochs=3, clean_mode="eval")
+    log.end_epoch(record)
+    log.end_epoch(dict(record, epoch=2))
+    log.close()
+    err = capsys.readouterr().err
+    assert err.count("note: the training line's clean accuracy is measured in eval mode") == 1

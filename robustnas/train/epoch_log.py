@@ -26,11 +26,14 @@ class RetrainLogger:
     Disabled loggers (processes other than rank 0) do nothing.
     """
 
-    def __init__(self, run_dir: Path, enabled: bool = True, epochs: int = 0) -> None:
+    def __init__(self, run_dir: Path, enabled: bool = True, epochs: int = 0,
+                 clean_mode: str = "train") -> None:
         from robustnas.monitor import RunLogger
 
         self.enabled = enabled
         self.epochs = epochs
+        self.clean_mode = clean_mode
+        self._explained = False
         self.writer = RunLogger(run_dir, enabled=enabled)
 
     def text(self, tag: str, text: str, step: int = 0) -> None:
@@ -48,20 +51,37 @@ class RetrainLogger:
         scalars.update({f"train/{k[len('extra_'):]}": float(v) for k, v in record.items()
                         if k.startswith("extra_")})
         self.writer.scalars(scalars, step)
-        print(summary_line(record, self.epochs), file=sys.stderr, flush=True)
+        if not self._explained and record.get("train_robust_acc") is not None \
+                and self.clean_mode != "train":
+            # Said once: the two training accuracies come from different modes, so clean
+            # can read lower than robust (the robust one has batch statistics, drop-path).
+            print(f"note: the training line's clean accuracy is measured in "
+                  f"{self.clean_mode} mode (running BN statistics, no drop-path) and its "
+                  f"robust accuracy in train mode (the training forward, batch statistics), "
+                  f"so clean can read lower than robust; the held-out figures are both "
+                  f"eval mode", file=sys.stderr)
+        self._explained = True
+        print(summary_line(record, self.epochs, self.clean_mode), file=sys.stderr, flush=True)
 
     def close(self) -> None:
         """Flush and close TensorBoard files."""
         self.writer.close()
 
 
-def summary_line(record: dict[str, Any], epochs: int) -> str:
-    """``epoch 3/200: train loss … clean … robust … | held-out clean … pgd … | lr … | img/s``."""
+def summary_line(record: dict[str, Any], epochs: int, clean_mode: str = "train") -> str:
+    """``epoch 3/200: train loss … clean … robust … | held-out clean … pgd … | lr … | img/s``.
+
+    When the clean and robust training accuracies come from different modes (``clean_mode``
+    ``eval``: PGD and FGSM-RS measure clean accuracy in a separate eval-mode forward), each
+    is tagged with its mode, so that a clean figure below the robust one is not a puzzle.
+    """
+    robust = record.get("train_robust_acc") is not None
+    tags = (f" [{clean_mode} mode]", " [train mode]") if robust and clean_mode != "train" \
+        else ("", "")
     parts = [f"epoch {record['epoch']}/{epochs}: loss {record['train_loss']:.3f}",
-             f"clean acc {record['train_clean_acc']:.3f}"
+             f"clean acc {record['train_clean_acc']:.3f}{tags[0]}"
              if record.get("train_clean_acc") is not None else None,
-             f"robust acc {record['train_robust_acc']:.3f}"
-             if record.get("train_robust_acc") is not None else None]
+             f"robust acc {record['train_robust_acc']:.3f}{tags[1]}" if robust else None]
     line = " ".join(p for p in parts if p)
     if record.get("eval_clean_acc") is not None:
         line += f" | held-out clean {record['eval_clean_acc']:.3f}"

@@ -40,6 +40,11 @@ OPTIMISTIC_WARNING = ("best.pt is selected on test images (select_on: test): its
                       "for results you report")
 
 
+FEW_SELECTION_IMAGES = 50
+"""Below this many validation images a warning says that best.pt follows noise (one image
+is 2 accuracy points at 50; tiny custom data sets give 1 by default)."""
+
+
 def check_selection(config: Any) -> None:
     """Reject unusable ``select_on`` / ``val_n`` values with one clear message."""
     if config.select_on not in SELECT_ON:
@@ -79,9 +84,19 @@ def selection_split(config: Any, train_x: torch.Tensor, train_y: torch.Tensor,
     perm = torch.randperm(total, generator=torch.Generator().manual_seed(int(config.val_seed)))
     val_idx, train_idx = perm[:n_val].sort().values, perm[n_val:].sort().values
     val_x, val_y = heldout_subset(train_x[val_idx], train_y[val_idx], config.eval_n)
-    return train_x[train_idx], train_y[train_idx], val_x, val_y, {
+    selection: dict[str, Any] = {
         "split": "val", "images": len(val_y), "val_n": n_val, "seed": int(config.val_seed),
         "train_images": len(train_idx)}
+    if len(val_y) < FEW_SELECTION_IMAGES:
+        selection["warning"] = few_images_warning(len(val_y), total // 2)
+    return train_x[train_idx], train_y[train_idx], val_x, val_y, selection
+
+
+def few_images_warning(images: int, most: int) -> str:
+    """Why a best.pt chosen on ``images`` validation images is not worth much."""
+    return (f"best.pt is chosen on only {images} validation image(s): one image moves the "
+            f"accuracy by {100 / images:.3g} points, so the choice follows noise; give more "
+            f"data or a larger val_n (--set val_n=N, up to {most}), or use last.pt")
 
 
 def selection_label(selection: dict[str, Any]) -> str:

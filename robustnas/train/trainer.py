@@ -209,7 +209,8 @@ class Trainer:
                 save_genotype(self.genotype, self.run_dir / "genotype.json")
             else:
                 save_architecture(net, self.run_dir / "architecture.json")
-        self.log = RetrainLogger(self.run_dir, enabled=main, epochs=config.epochs)
+        self.log = RetrainLogger(self.run_dir, enabled=main, epochs=config.epochs,
+                                 clean_mode=self.objective.clean_metric_mode)
         self.log.text("config", "\n".join(f"    {k}: {v}" for k, v in
                                           config_to_dict(config).items()))
         log_hparams(self.log.writer, config, RETRAIN_METRICS)

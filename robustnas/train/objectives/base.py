@@ -70,13 +70,16 @@ class ObjectiveOutput:
 class Objective:
     """Base class of training objectives; subclasses implement :meth:`compute`.
 
-    Class attributes: ``adversarial`` (whether a robust training metric exists) and
-    ``defaults``, the objective's default values for config fields the user left unset
-    (see :class:`robustnas.train.config.RetrainConfig`).
+    Class attributes: ``adversarial`` (whether a robust training metric exists),
+    ``clean_metric_mode`` (the mode the clean training accuracy is measured in: ``train``,
+    the training forward itself, or ``eval``, a separate eval-mode forward, see
+    :meth:`eval_clean_logits`) and ``defaults``, the objective's default values for config
+    fields the user left unset (see :class:`robustnas.train.config.RetrainConfig`).
     """
 
     name: ClassVar[str] = ""
     adversarial: ClassVar[bool] = True
+    clean_metric_mode: ClassVar[str] = "train"
     defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, settings: ObjectiveSettings | None = None,

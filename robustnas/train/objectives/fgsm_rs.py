@@ -33,6 +33,7 @@ class FGSMRSObjective(Objective):
     """Cross-entropy on FGSM-RS adversarial examples."""
 
     name = "fgsm-rs"
+    clean_metric_mode = "eval"  # eval_clean_logits: the robust metric is the training forward
     defaults = {
         "epochs": 30, "batch_size": 128, "lr": 0.1, "lr_schedule": "cosine",
         "weight_decay": 5e-4, "cutout": 0, "drop_path": 0.0, "auxiliary_weight": 0.0,

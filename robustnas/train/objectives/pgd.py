@@ -31,6 +31,7 @@ class PGDObjective(Objective):
     """Cross-entropy on PGD adversarial examples (min-max training)."""
 
     name = "pgd"
+    clean_metric_mode = "eval"  # eval_clean_logits: the robust metric is the training forward
     defaults = {
         "epochs": 200, "batch_size": 64, "lr": 0.1, "lr_schedule": "step",
         "weight_decay": 1e-4, "cutout": 0, "drop_path": 0.0, "auxiliary_weight": 0.0,
