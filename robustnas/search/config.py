@@ -61,6 +61,7 @@ class SearchConfig:
     out: str = "runs/search"
     amp: bool = False
     channels_last: bool = False
+    # > 0: cap an epoch's steps and its end-of-epoch validation batches (smoke runs)
     max_steps_per_epoch: int = 0
     threads: int = 0  # CPU threads (0: OMP_NUM_THREADS or min(cores, 4); runtime.set_threads)
     checkpoint_every: int = 0  # steps between mid-epoch checkpoints (0: epoch ends only)

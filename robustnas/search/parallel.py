@@ -27,6 +27,10 @@ process seeds identically and advances identically (the data order and augmentat
 their own generators), so every process samples the same α in every step, as one process
 on the global batch would; the resulting α gradients are averaged like any other.
 
+A checkpoint holds every process's own running sums of the epoch so far and RNG state;
+resuming with the same number of processes gives each process its own back, so that the
+resumed run is bit-identical to an uninterrupted one, weights and logged metrics alike.
+
 Only rank 0 writes (checkpoints, config, events, history, genotype, pictures) and runs the
 end-of-epoch probes (Hessian eigenvalues, collapse guard), whose decision it broadcasts.
 Metrics are summed over processes. A stop signal on any process stops all of them at the
@@ -86,7 +90,13 @@ def reduce_meters(meters: dict[str, float], info: D.DistInfo) -> dict[str, float
     """An epoch's running sums over all processes (``seconds``: the slowest process)."""
     if not info.enabled:
         return meters
-    every = D.gather_objects(meters, info)
+    return reduce_saved_meters(D.gather_objects(meters, info))
+
+
+def reduce_saved_meters(every: list[dict[str, float]]) -> dict[str, float]:
+    """The sums of several processes' running sums (``seconds``: the largest)."""
+    if len(every) == 1:
+        return dict(every[0])
     total: dict[str, float] = {}
     for own in every:
         for key, value in own.items():

@@ -12,6 +12,7 @@ Under ``torchrun`` the global batch is sharded over processes and gradients are 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import sys
 import time
@@ -52,6 +53,7 @@ from robustnas.search.parallel import (
     gradient_averager,
     prepare_supernet,
     reduce_meters,
+    reduce_saved_meters,
 )
 from robustnas.search.resume import apply_optimizer_settings, resumed_search_config
 from robustnas.search.state import CHECKPOINT_NAME, load_search_state, save_search_state
@@ -220,6 +222,7 @@ class Searcher:
                                enabled=info.is_main)
         self.epoch, self.step = 0, 0
         self.meters: dict[str, float] = {}
+        self.val_images = 0  # images of the last validation (capped smoke runs: fewer)
         self.history: list[dict[str, Any]] = []
         if state is not None:
             self._restore(state)
@@ -242,7 +245,7 @@ class Searcher:
         D.teardown_distributed(self.dist)
 
     # -- checkpointing -----------------------------------------------------------------
-    def _state(self) -> dict[str, Any]:
+    def _state(self, per_rank: list[dict[str, Any]]) -> dict[str, Any]:
         return {
             "model": model_payload(self.model),
             "config": config_to_dict(self.config),
@@ -254,6 +257,10 @@ class Searcher:
             "regularizers": self.regularizers.state_dict(),
             "monitor": self.log.state_dict(),
             "rng": rng_state(),  # the same on every process (see search.parallel)
+            # Each process's own running sums of the epoch so far (its shard's loss and
+            # accuracy) and RNG: restored per rank, so that a resumed torchrun run logs the
+            # epoch an uninterrupted one logs (rank 0's sums alone counted them twice).
+            "per_rank": per_rank,
             "history": self.history,
             "world_size": self.dist.world_size,
         }
@@ -262,8 +269,10 @@ class Searcher:
         """Atomically write the current state to ``<run_dir>/checkpoint.pt`` (rank 0)."""
         if not self.config.sync_bn:  # per-shard running statistics: checkpoint their mean
             average_running_statistics(self.model, self.dist)
+        per_rank = D.gather_objects({"meters": dict(self.meters), "rng": rng_state()},
+                                    self.dist)
         if self.dist.is_main:
-            save_search_state(self.checkpoint_path, self._state())
+            save_search_state(self.checkpoint_path, self._state(per_rank))
         return self.checkpoint_path
 
     def _restore(self, state: dict[str, Any]) -> None:
@@ -278,8 +287,19 @@ class Searcher:
         self.regularizers.load_state_dict(state.get("regularizers", {}))
         self.log.load_state_dict(state.get("monitor", {}))
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
-        self.meters = dict(state.get("meters", {}))
         self.history = list(state.get("history", []))
+        per_rank = state.get("per_rank")
+        if isinstance(per_rank, list) and len(per_rank) == self.dist.world_size:
+            own = per_rank[self.dist.rank]
+            self.meters = dict(own["meters"])
+            set_rng_state(own["rng"])
+            return
+        # Another number of processes (or a checkpoint without per-rank data): rank 0
+        # carries the epoch's sums of all saved processes, the others start at zero, so the
+        # reduced sums stay those of the whole global batch; the RNG is rank 0's everywhere.
+        saved = ([r["meters"] for r in per_rank] if isinstance(per_rank, list)
+                 else [dict(state.get("meters", {}))])
+        self.meters = reduce_saved_meters(saved) if self.dist.is_main else {}
         set_rng_state(state["rng"])
 
     # -- the loop ----------------------------------------------------------------------
@@ -316,19 +336,30 @@ class Searcher:
                         bar.update(loss=self.meters["loss"] / self.meters["n"],
                                    acc=self.meters["correct"] / self.meters["n"])
                         if D.any_process(bool(stop), self.dist, self.device):
-                            path = self.save_checkpoint()
-                            D.barrier(self.dist)
-                            raise SearchInterrupted(
-                                f"stopped by signal {stop.signum or 'on another process'}; "
-                                f"checkpoint saved to {path}; continue with --resume "
-                                f"--out {self.run_dir}")
+                            self._interrupted(stop, self.save_checkpoint())
                         every = config.checkpoint_every  # mid-epoch checkpoints
                         if every and self.step % every == 0 and self.step < steps:
                             self.save_checkpoint()
                             start_time = time.perf_counter() - self.meters["seconds"]
                 stopped_early = self._end_epoch()
-                self.save_checkpoint()
+                path = self.save_checkpoint()
+                # A signal that arrived during the end-of-epoch work (validation, Hessian,
+                # pictures: minutes on a big split) is honoured here, at the epoch boundary,
+                # also after the last epoch: else it would wait for the next step, or, after
+                # the last epoch, be swallowed and the caller would go on as if nothing came.
+                if D.any_process(bool(stop), self.dist, self.device):
+                    self._interrupted(stop, path)
+        # Outside the block: a signal while the genotype is written takes its default action.
         return self._finish(stopped_early)
+
+    def _interrupted(self, stop: Any, path: Path) -> None:
+        """Raise :class:`SearchInterrupted` on every process, once ``path`` is written."""
+        D.barrier(self.dist)
+        where = (f"in epoch {self.epoch + 1}, step {self.step}" if self.step
+                 else f"after epoch {self.epoch}")
+        raise SearchInterrupted(
+            f"stopped by signal {stop.signum or 'on another process'} {where}; checkpoint "
+            f"saved to {path}; continue with --resume --out {self.run_dir}")
 
     def _steps_per_epoch(self) -> int:
         steps = min(len(self.data.train), len(self.data.val))
@@ -367,13 +398,21 @@ class Searcher:
 
     @torch.no_grad()
     def evaluate_val(self) -> tuple[float, float]:
-        """Loss and accuracy of the supernet on the whole validation split (eval mode; under
-        torchrun each process evaluates its shard of every batch and the sums are reduced)."""
+        """Loss and accuracy of the supernet on the validation split (eval mode; under
+        torchrun each process evaluates its shard of every batch and the sums are reduced).
+
+        The whole split, unless ``max_steps_per_epoch`` caps the epoch: then its first
+        ``max_steps_per_epoch`` batches, so that a capped smoke run is not held up by a
+        full validation at every epoch's end (``val_images`` in the history says how many).
+        """
         if not self.config.sync_bn:  # per-shard running statistics: evaluate with their mean
             average_running_statistics(self.model, self.dist)
         self.model.eval()
         total, loss_sum, correct = 0, 0.0, 0
-        for x, y in self.data.val_eval.epoch(0):
+        batches: Iterator[tuple[torch.Tensor, torch.Tensor]] = self.data.val_eval.epoch(0)
+        if self.config.max_steps_per_epoch > 0:  # every process takes the same batches
+            batches = itertools.islice(batches, self.config.max_steps_per_epoch)
+        for x, y in batches:
             with self.autocast():
                 logits = self.model(x)
             loss_sum += float(self.criterion(logits.float(), y)) * y.shape[0]
@@ -384,6 +423,7 @@ class Searcher:
             sums = D.all_reduce_sum(torch.tensor([loss_sum, correct, total], dtype=torch.float64,
                                                  device=self.device), self.dist)
             loss_sum, correct, total = float(sums[0]), int(sums[1]), int(sums[2])
+        self.val_images = total
         return loss_sum / max(total, 1), correct / max(total, 1)
 
     def _end_epoch(self) -> str | None:
@@ -394,7 +434,7 @@ class Searcher:
         record = {
             "epoch": self.epoch + 1,
             "train_loss": m["loss"] / m["n"], "train_acc": m["correct"] / m["n"],
-            "val_loss": val_loss, "val_acc": val_acc,
+            "val_loss": val_loss, "val_acc": val_acc, "val_images": self.val_images,
             "lr": self.scheduler.get_last_lr()[0], "arch_lr": self.config.arch_lr,
             "epoch_seconds": m["seconds"], "images_per_second": m["n"] / max(m["seconds"], 1e-9),
             "arch_updates": self.epoch >= self.config.warmup_epochs,

@@ -12,7 +12,10 @@ training curves). Accuracies are percentages; sd is the sample standard deviatio
 
 ``groups`` (``--group SPEC``, :mod:`robustnas.studies.groups`) adds ``groups.md`` and
 ``groups.json`` (architectures pooled into groups, Welch's t-tests between them) and the same
-section at the end of ``study.md``. ``study`` may also be a saved ``study.json`` report: the
+section at the end of ``study.md``. With search sources, ``study.md`` and ``study.json``
+also give the agreement of the searched cells over the search seeds of each regulariser
+(matching edges, the fraction of seeds deriving each edge, each seed's decisiveness;
+:mod:`robustnas.studies.agreement`). ``study`` may also be a saved ``study.json`` report: the
 report is then rebuilt from that file (no storage needed) and written beside it.
 """
 
@@ -55,6 +58,8 @@ class StudyReport:
     partial: list[dict[str, Any]] = field(default_factory=list)
     paths: list[Path] = field(default_factory=list)
     table: str = ""
+    #: agreement of the searched cells over search seeds (robustnas.studies.agreement)
+    search_agreement: list[dict[str, Any]] = field(default_factory=list)
 
 
 def load_trials(study_dir: Path, storage: str | None = None,
@@ -157,6 +162,7 @@ def report_from_json(path: str | Path) -> StudyReport:
     report = StudyReport(data["name"], data["rows"], data["trials"], data["eps"],
                          data["attacks"], data["objective_eps"], data.get("failed", []),
                          data.get("pending", 0))
+    report.search_agreement = list(data.get("search_agreement", []))
     report.table = markdown_table(report)
     return report
 
@@ -276,6 +282,10 @@ def to_markdown(report: StudyReport) -> str:
     if report.failed:
         out += ["## Failed trials", ""] + [f"- {f['key']}: {f['error']}"
                                            for f in report.failed] + [""]
+    if report.search_agreement:
+        from robustnas.studies.agreement import to_markdown as agreement_markdown
+
+        out += [agreement_markdown(report.search_agreement)]
     return "\n".join(out)
 
 
@@ -346,7 +356,8 @@ def write_study_report(study: str | Path, *, storage: str | None = None,
             "objective_eps": report.objective_eps, "eps": report.eps,
             "attacks": report.attacks, "rows": report.rows, "trials": report.trials,
             "failed": report.failed, "pending": report.pending, "partial": report.partial,
-            "other_protocol": report.other_protocol}, indent=2) + "\n")
+            "other_protocol": report.other_protocol,
+            "search_agreement": report.search_agreement}, indent=2) + "\n")
     paths.append(out / "study.csv")
     atomic_write_text(out / "study.csv", to_csv(report))
     if comparison is not None:
@@ -382,4 +393,10 @@ def _load_report(study: Path, storage: str | None, name: str | None,
         raise UsageError(f"study directory {study} does not exist")
     name, trials, attrs = load_trials(study, storage, name)
     report = build_report(name, trials, attrs)
+    from robustnas.studies.agreement import search_agreement
+
+    searched = {t.user_attrs["arch"].get("label") for t in trials
+                if t.user_attrs.get("kind") == "search" and isinstance(t.user_attrs.get("arch"),
+                                                                       dict)}
+    report.search_agreement = search_agreement(study, searched)
     return report, study / REPORT_DIR, study / "tensorboard" if tensorboard else None

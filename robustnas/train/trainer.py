@@ -302,6 +302,13 @@ class Trainer:
                 while self.epoch < self.config.epochs:
                     self._run_epoch(stop)
                     self._end_epoch()
+                    # A signal during the evaluation/checkpoint of an epoch's end (also the
+                    # last one) stops here, with last.pt just written, instead of being lost.
+                    if D.any_process(bool(stop), self.dist, self.device):
+                        raise TrainingInterrupted(
+                            f"stopped by signal {stop.signum or 'on another process'} after "
+                            f"epoch {self.epoch}; checkpoint saved to {self.run_dir / LAST_NAME}"
+                            f"; continue with --resume --out {self.run_dir}")
             result = self._finish()
             # Every rank waits for rank 0's last files before leaving the process group: a
             # rank that tears gloo down first can abort its peer ("terminate called without
