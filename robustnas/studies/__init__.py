@@ -13,8 +13,9 @@ training seeds (:mod:`robustnas.studies.spec`); workers share an Optuna storage
 (:mod:`robustnas.studies.report`).
 """
 
+from robustnas.studies.rebuild import rebuild_storage
 from robustnas.studies.report import StudyReport, write_study_report
-from robustnas.studies.runner import StudyInterrupted, StudyRun, rebuild_storage, run_study
+from robustnas.studies.runner import StudyInterrupted, StudyRun, run_study
 from robustnas.studies.spec import StudySpec, load_study_spec
 
 __all__ = ["StudyInterrupted", "StudyReport", "StudyRun", "StudySpec", "load_study_spec",

@@ -38,7 +38,6 @@ import os
 import signal
 import socket
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -49,13 +48,8 @@ import optuna
 from optuna.trial import TrialState
 
 from robustnas.errors import RobustnasError, UsageError
-from robustnas.studies.protocol import (
-    architecture_doc,
-    differences,
-    fingerprint,
-    search_doc,
-    training_doc,
-)
+from robustnas.studies.heartbeat import BEAT_ATTR, WORKER_ATTR, Heartbeat, StaleWatch
+from robustnas.studies.protocol import differences, fingerprint, training_doc
 from robustnas.studies.sources import SAMPLED_KIND, Architecture, Expanded, expand_sources
 from robustnas.studies.spec import StudySpec, load_study_spec, validate_trials
 from robustnas.studies.storage import (
@@ -63,16 +57,13 @@ from robustnas.studies.storage import (
     call_with_retry,
     claim,
     default_storage_url,
-    local_file,
     mask_url,
-    move_aside,
     open_storage,
 )
+from robustnas.studies.tasks import Task, build_tasks, protocol_document, task_attrs
 from robustnas.studies.trial import run_search_job, run_training_trial
 
 SEARCH_SUFFIX = ":search"
-BEAT_ATTR = "robustnas:beat"
-WORKER_ATTR = "robustnas:worker"
 #: ``robustnas study`` exit status when trials failed (documented in the README).
 EXIT_FAILED_TRIALS = 4
 
@@ -86,16 +77,6 @@ class StudyInterrupted(RobustnasError):
 class _Stop(BaseException):
     """SIGINT/SIGTERM outside a trial's training loop (a BaseException, so that no
     ``except Exception`` on the way swallows it)."""
-
-
-@dataclass
-class Task:
-    """One unit of a study: a search job or an (architecture, seed) training trial."""
-
-    key: str
-    search: bool
-    protocol: str
-    attrs: dict[str, Any]
 
 
 @dataclass
@@ -165,30 +146,6 @@ def run_study(spec: StudySpec | str | Path, *, storage: str | None = None,
     return run
 
 
-def rebuild_storage(spec: StudySpec | str | Path, *, storage: str | None = None,
-                    out: str | Path | None = None, stream: TextIO | None = None) -> StudyRun:
-    """Rebuild a study's lost or damaged storage from the results on disk; the Python API
-    of ``robustnas study rebuild``. A damaged journal or SQLite file is renamed
-    (``*.damaged-<time>``, kept), a fresh one is made with every trial queued, and every
-    trial whose ``result.json`` (of the current protocol) is on disk is recorded from it;
-    nothing is trained. Run the study afterwards for the rest."""
-    if not isinstance(spec, StudySpec):
-        spec = load_study_spec(spec, out=out)
-    elif out is not None:
-        spec.out = Path(out)
-    stream = stream if stream is not None else sys.stdout
-    url = storage or default_storage_url(Path(spec.out))
-    file = local_file(url)
-    if file is not None and file.is_file():
-        try:
-            open_storage(url, patience=0)
-        except StorageError as exc:
-            moved = move_aside(file)
-            print(f"{file} could not be used ({exc}); kept as {moved.name}, rebuilding",
-                  file=stream, flush=True)
-    return run_study(spec, storage=url, stream=stream, record_only=True)
-
-
 class _Worker:
     def __init__(self, spec: StudySpec, storage: str | None, verbose: bool, stream: TextIO,
                  poll: float | None, *, accept_changes: bool = False,
@@ -199,19 +156,18 @@ class _Worker:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.url = storage or default_storage_url(self.dir)
         self.poll = poll if poll is not None else min(10.0, float(spec.heartbeat))
-        self.grace = 2.0 * spec.heartbeat
         self.me = f"{socket.gethostname()}:{os.getpid()}"
         optuna.logging.set_verbosity(optuna.logging.ERROR)
         self.expanded = expand_sources(spec, self.dir)
         validate_trials(spec, self.expanded)
-        self.tasks = self._tasks()
+        self.tasks, self.arch_docs = build_tasks(spec, self.expanded)
         self.sampler_cfg = self.expanded.sampler
         self.sampler_protocol = fingerprint(training_doc(
             spec.training, spec.evaluation, {"sampler": self.sampler_cfg}))
         self.store = open_storage(self.url, patience=spec.storage_patience)
         self.study, self.search_study = self._open_studies(accept_changes, retry_failed)
         self.trials_run = 0
-        self._seen: dict[int, tuple[Any, float]] = {}
+        self.watch = StaleWatch(self.me, 2.0 * spec.heartbeat)
         self._warned_sqlite = False
 
     # ---- the storage, with back-off --------------------------------------------------
@@ -224,36 +180,6 @@ class _Worker:
                         "reading the trials")
 
     # ---- setup -------------------------------------------------------------------------
-    def _tasks(self) -> dict[str, Task]:
-        tasks: dict[str, Task] = {}
-        search_protocols = {}
-        for job in self.expanded.searches:
-            protocol = fingerprint(search_doc(job.config))
-            search_protocols[job.label] = protocol
-            tasks[job.label] = Task(job.label, True, protocol, {
-                "key": job.label, "protocol": protocol, "job": {
-                    "label": job.label, "regularizer": job.regularizer, "seed": job.seed,
-                    "config": job.config}})
-        self.arch_docs = {a.label: architecture_doc(a, search_protocols)
-                          for a in self.expanded.architectures}
-        # seed-major: a study stopped half-way has every architecture with the first seeds
-        for seed in self.spec.seeds:
-            for arch in self.expanded.architectures:
-                key = f"{arch.label}@{seed}"
-                protocol = fingerprint(training_doc(self.spec.training, self.spec.evaluation,
-                                                    self.arch_docs[arch.label]))
-                tasks[key] = Task(key, False, protocol, {
-                    "key": key, "arch": arch.to_attrs(), "seed": seed, "kind": arch.kind,
-                    "protocol": protocol})
-        return tasks
-
-    def _protocol_doc(self) -> dict[str, Any]:
-        return {"training": self.spec.training, "evaluation": self.spec.evaluation,
-                "architectures": self.arch_docs,
-                "searches": {j.label: search_doc(j.config)["search"]
-                             for j in self.expanded.searches},
-                "sampler": self.sampler_cfg}
-
     def _sampler(self) -> optuna.samplers.BaseSampler:
         from robustnas.studies.suggest import make_sampler
 
@@ -305,11 +231,16 @@ class _Worker:
                  "seeds": list(self.spec.seeds),
                  "protocols": {k: t.protocol for k, t in self.tasks.items() if not t.search},
                  "sampler_protocol": self.sampler_protocol if self.sampler_cfg else None,
-                 "protocol_doc": json.loads(json.dumps(self._protocol_doc(), default=str))}
+                 "protocol_doc": self._protocol_json()}
         for key, value in attrs.items():
             if self._attrs().get(key) != value:
                 self._db(lambda k=key, v=value: study.set_user_attr(k, v), "writing the study")
         return study, search
+
+    def _protocol_json(self) -> dict[str, Any]:
+        """The protocol document as the storage keeps it (JSON values only)."""
+        doc = protocol_document(self.spec, self.expanded, self.arch_docs)
+        return json.loads(json.dumps(doc, default=str))
 
     def _attrs(self) -> dict[str, Any]:
         return self._db(lambda: dict(self.study.user_attrs), "reading the study")
@@ -342,7 +273,7 @@ class _Worker:
                 "--accept-changes to rerun them (they are kept as another protocol), or "
                 "start a new study (another name or --out)")
         old = self._attrs().get("protocol_doc") or {}
-        what = differences(old, json.loads(json.dumps(self._protocol_doc(), default=str)))
+        what = differences(old, self._protocol_json())
         where = "; ".join(what) if what else "a genotype file or the result format"
         raise UsageError(
             f"study {self.spec.name}: the study file changed since {len(changed)} of its "
@@ -546,7 +477,7 @@ class _Worker:
         before = time.monotonic()
         values: list[float] | None = None
         record: dict[str, Any] = {"worker": self.me, "error": "", "interrupted": False}
-        with _Heartbeat(study._storage, t._trial_id, self.spec.heartbeat):
+        with Heartbeat(study._storage, t._trial_id, self.spec.heartbeat):
             try:
                 if "job" in attrs:
                     job = SearchJob(**attrs["job"])
@@ -646,11 +577,11 @@ class _Worker:
         with contextlib.suppress(RobustnasError):
             if self._close(study, t, TrialState.FAIL, interrupted=True, error=why,
                            worker=self.me):
-                self._enqueue(study, _task_attrs(t))
+                self._enqueue(study, task_attrs(t))
 
     def _ensure_queued(self, study: optuna.Study, t: optuna.trial.FrozenTrial) -> None:
         if self._key_state(study, t.user_attrs["key"]) in ("failed", None):
-            self._enqueue(study, _task_attrs(t))
+            self._enqueue(study, task_attrs(t))
 
     # ---- sampled architectures -----------------------------------------------------------
     def _sampler_quota(self) -> int:
@@ -712,26 +643,13 @@ class _Worker:
     # ---- dead workers --------------------------------------------------------------------
     def _fail_stale(self) -> None:
         """Fail the running trials whose worker stopped beating and queue their retries."""
-        from robustnas.rundir import pid_alive
-
-        now = time.monotonic()
-        host = socket.gethostname()
         for study in (self.search_study, self.study):
             for t in self._trials(study, (TrialState.RUNNING,)):
-                worker = str(t.system_attrs.get(WORKER_ATTR, ""))
-                if worker == self.me:
-                    continue
-                beat = t.system_attrs.get(BEAT_ATTR)
-                seen = self._seen.get(t._trial_id)
-                if seen is None or seen[0] != beat:
-                    self._seen[t._trial_id] = seen = (beat, now)
-                w_host, _, w_pid = worker.rpartition(":")
-                gone = w_host == host and w_pid.isdigit() and not pid_alive(int(w_pid))
-                silent = now - seen[1] > self.grace
-                if self.url.startswith("sqlite") and not (gone or silent):
-                    self._warn_sqlite(worker)
+                gone, silent, silent_for, worker = self.watch.judge(t)
                 if gone or silent:
-                    self._give_up_on(study, t, worker or "?", now - seen[1], gone)
+                    self._give_up_on(study, t, worker or "?", silent_for, gone)
+                elif worker not in ("", self.me) and self.url.startswith("sqlite"):
+                    self._warn_sqlite(worker)
 
     def _give_up_on(self, study: optuna.Study, t: optuna.trial.FrozenTrial, worker: str,
                     silent_for: float, gone: bool) -> None:
@@ -751,7 +669,7 @@ class _Worker:
             print(f"trial {key}: {why}; not retried ({attempts} attempts, max_retry "
                   f"{self.spec.max_retry})", file=self.stream, flush=True)
             return
-        self._enqueue(study, {**_task_attrs(t), "retry_of": t.number})
+        self._enqueue(study, {**task_attrs(t), "retry_of": t.number})
         print(f"trial {key}: {why}; retry {attempts}/{self.spec.max_retry} queued",
               file=self.stream, flush=True)
 
@@ -809,38 +727,6 @@ def _hms(seconds: float) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
-def _task_attrs(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
-    """The attributes that define a trial's task (what a retry copy carries)."""
-    return {k: v for k, v in t.user_attrs.items()
-            if k in ("key", "arch", "seed", "kind", "job", "protocol", "round")}
-
-
-class _Heartbeat:
-    """A thread bumping a running trial's beat every ``interval`` seconds. A storage that
-    is briefly away misses beats, never the trial: the thread keeps trying."""
-
-    def __init__(self, storage: Any, trial_id: int, interval: float) -> None:
-        self.storage, self.trial_id = storage, trial_id
-        self.interval = max(float(interval), 0.2)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="study-heartbeat")
-
-    def __enter__(self) -> _Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        count = 0
-        while not self._stop.wait(self.interval):
-            count += 1
-            with contextlib.suppress(Exception):
-                self.storage.set_trial_system_attr(self.trial_id, BEAT_ATTR, count)
-
-
 @contextlib.contextmanager
 def _stop_on_signals() -> Iterator[None]:
     """SIGINT/SIGTERM raise :class:`_Stop` in the worker (training installs its own
@@ -861,5 +747,4 @@ def _stop_on_signals() -> Iterator[None]:
             signal.signal(sig, old)
 
 
-__all__ = ["EXIT_FAILED_TRIALS", "StudyInterrupted", "StudyRun", "rebuild_storage", "run_study",
-           "Expanded"]
+__all__ = ["EXIT_FAILED_TRIALS", "StudyInterrupted", "StudyRun", "Task", "run_study", "Expanded"]
