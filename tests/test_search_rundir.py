@@ -4,16 +4,12 @@
 from __future__ import annotations
 
 import math
-import os
 import signal
-import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
 import torch
+from pause_cli import start_paused_search
 
 from robustnas.cli import main
 from robustnas.config import read_yaml
@@ -23,7 +19,6 @@ from robustnas.search.config import SearchConfig
 from robustnas.search.resume import apply_optimizer_settings, resumed_search_config
 from robustnas.search.searcher import Searcher, run_search
 
-REPO = Path(__file__).resolve().parents[1]
 TINY = ["--dataset", "synthetic", "--channels", "4", "--layers", "3", "--batch-size", "16",
         "--seed", "3", "--set", "draw_every=0", "--quiet"]
 
@@ -38,19 +33,6 @@ def _tiny(out: Path, **changes) -> SearchConfig:
                 max_steps_per_epoch=1, out=str(out))
     base.update(changes)
     return SearchConfig(**base)
-
-
-def _cli(args: list[str], cwd: Path) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    return subprocess.Popen([sys.executable, "-m", "robustnas", "search", *args], cwd=cwd,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.time() + timeout
-    while not path.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.01)
-    assert path.exists(), proc.communicate()[1] if proc.poll() is not None else "timeout"
 
 
 def test_new_run_refuses_a_run_and_overwrite_replaces_it(tmp_path, capsys):
@@ -140,10 +122,13 @@ def test_two_processes_then_kill_before_first_checkpoint_then_resume(tmp_path, c
     first checkpoint; --resume then takes over the stale lock, removes temporary files and
     starts from scratch with the run's saved settings (changed where given)."""
     out = tmp_path / "run"
-    first = _cli([*TINY, *_data(960), "--device", "cpu", "--epochs", "1", "--out", str(out)],
-                 tmp_path)
+    # Paused after its first step: it holds the lock and has no checkpoint yet, whatever
+    # the machine's speed (no polling for files).
+    first = start_paused_search("0:0", [*TINY, *_data(960), "--device", "cpu", "--epochs",
+                                        "1", "--out", str(out)], tmp_path,
+                                tmp_path / "first.err")
     try:
-        _wait_for(out / "config.yaml", first)  # written under the lock
+        assert (out / "config.yaml").is_file()  # written under the lock
         # this test's process is the second one
         code = main(["search", *TINY, *_data(96), "--device", "cpu", "--seed", "12",
                      "--out", str(out)])
@@ -154,7 +139,7 @@ def test_two_processes_then_kill_before_first_checkpoint_then_resume(tmp_path, c
     finally:
         first.send_signal(signal.SIGKILL)
         first.communicate(timeout=60)
-    assert not (out / "checkpoint.pt").exists(), "killed too late for this test"
+    assert not (out / "checkpoint.pt").exists()
     assert (out / LOCK_NAME).exists()
     (out / ".checkpoint.pt.x1y2z3w4.tmp").write_bytes(b"\0" * 1000)  # a write cut short
     code = main(["search", "--resume", "--out", str(out), "--quiet", "--set",
@@ -183,17 +168,17 @@ def _alphas(run: Path) -> dict[str, torch.Tensor]:
 def test_killed_mid_epoch_resumes_from_a_mid_epoch_checkpoint(tmp_path):
     args = [*TINY, *_data(192), "--device", "cpu", "--epochs", "1", "--checkpoint-every", "2",
             "--threads", "1"]  # bit-identity across processes needs one thread count
-    victim = _cli([*args, "--out", str(tmp_path / "run")], tmp_path)
-    ckpt = tmp_path / "run" / "checkpoint.pt"
-    killer = threading.Thread(target=lambda: (_wait_for(ckpt, victim),
-                                              victim.send_signal(signal.SIGKILL)))
-    killer.start()  # kills the victim at its first (mid-epoch) checkpoint
-    assert main(["search", *args, "--out", str(tmp_path / "ref")]) == 0  # meanwhile
-    killer.join()
+    # Paused after step 2 (0-based), past the mid-epoch checkpoint of steps 0-1, then killed:
+    # that step is lost and the run resumes from the checkpoint at step 2.
+    victim = start_paused_search("0:2", [*args, "--out", str(tmp_path / "run")], tmp_path,
+                                 tmp_path / "victim.err")
+    victim.send_signal(signal.SIGKILL)
     victim.communicate(timeout=60)
     assert victim.returncode == -signal.SIGKILL
+    ckpt = tmp_path / "run" / "checkpoint.pt"
     state = load_checkpoint(ckpt)
-    assert state["epoch"] == 0 and state["step"] in (2, 4), (state["epoch"], state["step"])
+    assert (state["epoch"], state["step"]) == (0, 2)
+    assert main(["search", *args, "--out", str(tmp_path / "ref")]) == 0
     assert main(["search", "--resume", "--out", str(tmp_path / "run"), "--quiet"]) == 0
     ref, run = _alphas(tmp_path / "ref"), _alphas(tmp_path / "run")
     assert ref.keys() == run.keys()
