@@ -436,3 +436,15 @@ def test_storage_errors_are_storage_errors(tmp_path):
                    '"directions": [1]}\n')  # a bad line before a good one: not a torn write
     with pytest.raises(StorageError, match="damaged"):
         open_storage(f"journal:{bad}")
+
+
+def test_workers_starting_together_on_a_fresh_server_database(postgres_url, tmp_path):
+    """Three workers create the tables and the study at the same moment: none dies on the
+    server's duplicate-key race, every trial runs once."""
+    path = write_study(tmp_path, "fresh", ["DARTS_V2", "PDARTS", "RACL"])
+    workers = [_fake_worker(path, postgres_url, 0.2) for _ in range(3)]
+    outputs = [w.communicate(timeout=300)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0, 0], outputs
+    assert "Traceback" not in "".join(outputs)
+    assert complete_counts(postgres_url, "fresh") == Counter(
+        {"DARTS_V2@0": 1, "PDARTS@0": 1, "RACL@0": 1})
