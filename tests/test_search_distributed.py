@@ -223,6 +223,60 @@ def test_sigterm_to_torchrun_stops_every_process_at_one_step(tmp_path):
     assert load_checkpoint(out / "checkpoint.pt")["epoch"] == 1
 
 
+# Run by each process under torchrun: a search whose rank 0 sends itself SIGTERM after the
+# given step (epoch, step), so that both processes stop at that step deterministically.
+STOPPER = '''
+import os, signal, sys, yaml
+from pathlib import Path
+from robustnas.search import SearchConfig
+from robustnas.search.searcher import Searcher, SearchInterrupted
+
+options, at = yaml.safe_load(Path(sys.argv[1]).read_text()), (int(sys.argv[2]), int(sys.argv[3]))
+
+class Stopping(Searcher):
+    def _train_step(self, *batches):
+        super()._train_step(*batches)
+        if self.dist.rank == 0 and (self.epoch, self.step + 1) == at:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+try:
+    Stopping(SearchConfig(**options), show_progress=False).run()
+except SearchInterrupted:
+    sys.exit(130)
+'''
+
+
+@pytest.mark.slow
+def test_stopped_two_process_search_resumes_bit_identical_to_an_uninterrupted_one(tmp_path):
+    """SIGTERM at (epoch 2, step 2) of 3, then --resume, with 2 processes: final weights,
+    α and every logged epoch equal an uninterrupted 2-process run bit for bit (each process
+    gets its own running sums and RNG back, not rank 0's)."""
+    options = dict(TINY, max_steps_per_epoch=3, warmup_epochs=1)
+    script = tmp_path / "stopper.py"
+    script.write_text(STOPPER)
+    runs = {}
+    for name, at in (("whole", (9, 9)), ("stopped", (1, 2))):
+        runs[name] = tmp_path / name
+        (tmp_path / f"{name}.json").write_text(json.dumps(dict(options, out=str(runs[name]))))
+        finish(launch([str(script), str(tmp_path / f"{name}.json"), *map(str, at)],
+                      cwd=tmp_path), expect=0 if name == "whole" else 1)
+    stopped = load_checkpoint(runs["stopped"] / "checkpoint.pt")
+    assert (stopped["epoch"], stopped["step"]) == (1, 2)
+    finish(launch(_search_args({}, runs["stopped"], "--resume"), cwd=tmp_path))
+    whole = load_checkpoint(runs["whole"] / "checkpoint.pt")
+    resumed = load_checkpoint(runs["stopped"] / "checkpoint.pt")
+    assert (resumed["epoch"], resumed["step"]) == (options["epochs"], 0)
+    a, b = whole["model"]["state_dict"], resumed["model"]["state_dict"]
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), (key, (a[key].double() - b[key].double()).abs().max())
+    history = [json.loads((runs[n] / "history.json").read_text()) for n in ("whole", "stopped")]
+    timing = ("epoch_seconds", "images_per_second")
+    for one, two in zip(*history, strict=True):
+        assert {k: v for k, v in one.items() if k not in timing} == \
+            {k: v for k, v in two.items() if k not in timing}, one["epoch"]
+
+
 def _alpha(run: Path) -> list[torch.Tensor]:
     state = load_checkpoint(run / "checkpoint.pt")["model"]["state_dict"]
     return [state[k] for k in sorted(state) if k.startswith("alpha")]
