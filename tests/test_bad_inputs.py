@@ -155,7 +155,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("genotype-binary", ["info", "{binary.json}"], "not UTF-8"),
     ("genotype-not-json", ["info", "{not_json.json}"], "not valid JSON"),
     ("genotype-odd-edges", ["info", "{odd_edges.json}"], "normal cell has 1 edges"),
-    ("genotype-unknown-name", ["info", "NO_SUCH_GENOTYPE"], "neither a file nor"),
+    ("genotype-unknown-name", ["info", "NO_SUCH_GENOTYPE"], "neither a file, a named"),
     ("retrain-genotype-duplicate-edge",
      ["retrain", "{dup_edge.json}", "--dataset", "digits", "--device", "cpu", "--quiet"],
      "twice"),

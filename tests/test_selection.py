@@ -99,6 +99,8 @@ def test_a_tiny_validation_split_warns_that_best_pt_follows_noise():
     assert "up to 6" in selection["warning"]
     x, y = torch.arange(1000), torch.zeros(1000, dtype=torch.long)
     assert "warning" not in selection_split(RetrainConfig(eval_n=0), x, y, x, y)[4]
+    # A small eval_n is the user's choice (a quick run): no warning for that.
+    assert "warning" not in selection_split(RetrainConfig(eval_n=20), x, y, x, y)[4]
 
 
 def test_training_line_says_which_mode_each_accuracy_is_from(tmp_path, capsys):

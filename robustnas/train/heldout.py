@@ -87,7 +87,9 @@ def selection_split(config: Any, train_x: torch.Tensor, train_y: torch.Tensor,
     selection: dict[str, Any] = {
         "split": "val", "images": len(val_y), "val_n": n_val, "seed": int(config.val_seed),
         "train_images": len(train_idx)}
-    if len(val_y) < FEW_SELECTION_IMAGES:
+    # Only a split that the data make small: an eval_n below it is the user's own choice
+    # (a quick run), and warning on every such run would bury the warnings that matter.
+    if n_val < FEW_SELECTION_IMAGES:
         selection["warning"] = few_images_warning(len(val_y), total // 2)
     return train_x[train_idx], train_y[train_idx], val_x, val_y, selection
 
