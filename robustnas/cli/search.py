@@ -121,8 +121,16 @@ def run(args: argparse.Namespace) -> int:
     except SearchInterrupted as exc:
         from robustnas.distributed import dist_info_from_env
 
-        if dist_info_from_env().is_main:  # under torchrun, rank 0 reports
+        info = dist_info_from_env()
+        if info.is_main:  # under torchrun, rank 0 reports
             print(f"robustnas search: {exc}", file=sys.stderr)
+            if info.enabled:
+                # torchrun reports every process that exits non-zero, and a signal sent to
+                # torchrun itself, with a traceback of its own that we cannot suppress: say
+                # beforehand that it is expected, so that it is not read as a crash.
+                print("robustnas search: the run stopped cleanly; torchrun now prints its "
+                      "own report (ChildFailedError or SignalException, exit status 1): "
+                      "expected after a stop", file=sys.stderr)
         return 130
     if result.rank != 0:  # under torchrun, rank 0 reports
         return 0

@@ -32,7 +32,7 @@ def search_agreement(study_dir: Path, labels: Iterable[str]) -> list[dict[str, A
     group whose cells cannot be compared.
     """
     groups: dict[str, list[tuple[int, dict[str, Any]]]] = {}
-    for label in sorted(set(labels)):
+    for label in sorted({str(label) for label in labels}):
         match = _SEED.match(label)
         path = Path(study_dir) / "searches" / label / "genotype.json"
         if match is None or not path.is_file():

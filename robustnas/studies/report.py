@@ -398,5 +398,5 @@ def _load_report(study: Path, storage: str | None, name: str | None,
     searched = {t.user_attrs["arch"].get("label") for t in trials
                 if t.user_attrs.get("kind") == "search" and isinstance(t.user_attrs.get("arch"),
                                                                        dict)}
-    report.search_agreement = search_agreement(study, searched)
+    report.search_agreement = search_agreement(study, searched - {None})
     return report, study / REPORT_DIR, study / "tensorboard" if tensorboard else None
