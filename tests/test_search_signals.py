@@ -42,7 +42,6 @@ def _alphas(run: Path) -> dict[str, torch.Tensor]:
     return {k: v for k, v in state.items() if k.startswith("alpha")}
 
 
-@pytest.mark.slow  # 10 s measured on a loaded 2-core machine
 def test_sigterm_during_the_last_validation_stops_the_search(tmp_path):
     config = _search_config(tmp_path / "run")
     with pytest.raises(SearchInterrupted, match="after epoch 1.*--resume"):

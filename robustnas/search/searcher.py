@@ -3,7 +3,9 @@
 Each step takes an α step on a validation batch (after the warm-up), then a weight step
 on a training batch. At the end of each epoch the genotype is derived and logged, and an
 atomic checkpoint holding everything needed to continue is written. SIGINT/SIGTERM
-checkpoint at the next step boundary (mid-epoch) before stopping, and ``resume``
+checkpoint at the next step boundary (mid-epoch), or at the epoch's end when they arrive
+during the end-of-epoch work (also the last epoch's), before stopping
+(:class:`SearchInterrupted`; the CLI exits 130), and ``resume``
 continues from the last checkpoint; on CPU the result is identical to an uninterrupted run.
 Under ``torchrun`` the global batch is sharded over processes and gradients are averaged
 (:mod:`robustnas.search.parallel`); only rank 0 writes.
@@ -347,7 +349,8 @@ class Searcher:
                 # pictures: minutes on a big split) is honoured here, at the epoch boundary,
                 # also after the last epoch: else it would wait for the next step, or, after
                 # the last epoch, be swallowed and the caller would go on as if nothing came.
-                if D.any_process(bool(stop), self.dist, self.device):
+                # (A collapse-guard stop ends the run here anyway: it is not resumed past.)
+                if stopped_early is None and D.any_process(bool(stop), self.dist, self.device):
                     self._interrupted(stop, path)
         # Outside the block: a signal while the genotype is written takes its default action.
         return self._finish(stopped_early)
