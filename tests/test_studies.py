@@ -224,6 +224,14 @@ def test_search_and_sampler_sources(tmp_path):
         assert geno["provenance"]["regularizer"].startswith(label.split("-")[1])
     sampled = [t for t in trials if t.user_attrs.get("kind") == "sampled"]
     assert all("normal_n3_inputs" in t.params for t in sampled)
+    # the report says how stable each regulariser's searched cells are (one seed each here)
+    written = write_study_report(study_dir, tensorboard=False)
+    agreement = {e["group"]: e for e in written.report.search_agreement}
+    assert sorted(agreement) == ["search-advrush", "search-none"]
+    assert agreement["search-none"]["runs"] == 1 and agreement["search-none"]["seeds"] == [0]
+    saved = json.loads((study_dir / "report" / "study.json").read_text())
+    assert saved["search_agreement"] == written.report.search_agreement
+    assert "## Search agreement" in (study_dir / "report" / "study.md").read_text()
 
 
 def test_report_aggregates_mean_sd_and_pareto(tmp_path):
