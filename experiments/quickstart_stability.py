@@ -64,8 +64,8 @@ def compare(a: Path, b: Path) -> list[dict[str, Any]]:
     records = [[json.loads(line) for line in open(run / "verdicts.jsonl")] for run in (a, b)]
     for ra, rb in zip(*records):
         epoch = ra["epoch"]
-        pa, pb = (torch.load(r / f"softmax_epoch{epoch}.pt") for r in (a, b))
-        wa, wb = (torch.load(r / f"weights_epoch{epoch}.pt") for r in (a, b))
+        pa, pb = (torch.load(r / f"softmax_epoch{epoch}.pt", weights_only=True) for r in (a, b))
+        wa, wb = (torch.load(r / f"weights_epoch{epoch}.pt", weights_only=True) for r in (a, b))
         rows.append({
             "epoch": epoch,
             "max_weight_difference": max((x - y).abs().max().item() for x, y in zip(wa, wb)),

@@ -681,29 +681,33 @@ class _Worker:
                   "database server (--storage)", file=self.stream, flush=True)
 
     # ---- where the study stands ----------------------------------------------------------
-    def standing(self) -> tuple[int, int, list[tuple[str, str]]]:
-        """``(done, total, failed)`` over the study's current trials."""
+    def _current_trials(self) -> list[optuna.trial.FrozenTrial]:
+        """Every trial of both studies that is of its key's current protocol."""
+        return [t for study in (self.search_study, self.study) for t in self._trials(study)
+                if t.user_attrs.get("protocol") == self._protocol_of(t)]
+
+    def standing(self, current: list[optuna.trial.FrozenTrial] | None = None
+                 ) -> tuple[int, int, list[tuple[str, str]]]:
+        """``(done, total, failed)`` over the study's current trials (read unless given)."""
         done: set[str] = set()
         failed: dict[str, str] = {}
         active: set[str] = set()
-        for study in (self.search_study, self.study):
-            for t in self._trials(study):
-                key = t.user_attrs.get("key")
-                if key is None or t.user_attrs.get("protocol") != self._protocol_of(t):
-                    continue
-                if t.state == TrialState.COMPLETE:
-                    done.add(key)
-                elif t.state in (TrialState.WAITING, TrialState.RUNNING):
-                    active.add(key)
-                elif t.state == TrialState.FAIL and not t.user_attrs.get("interrupted"):
-                    failed[key] = str(t.user_attrs.get("error") or "")
+        for t in self._current_trials() if current is None else current:
+            key = t.user_attrs.get("key")
+            if key is None:
+                continue
+            if t.state == TrialState.COMPLETE:
+                done.add(key)
+            elif t.state in (TrialState.WAITING, TrialState.RUNNING):
+                active.add(key)
+            elif t.state == TrialState.FAIL and not t.user_attrs.get("interrupted"):
+                failed[key] = str(t.user_attrs.get("error") or "")
         lost = sorted(k for k in failed if k not in done and k not in active)
         return len(done), self.total, [(k, failed[k]) for k in lost]
 
     def _progress(self, what: str) -> None:
-        done, total, failed = self.standing()
-        current = [t for study in (self.search_study, self.study) for t in self._trials(study)
-                   if t.user_attrs.get("protocol") == self._protocol_of(t)]
+        current = self._current_trials()  # one read of the storage for the whole line
+        done, total, failed = self.standing(current)
         running = sum(t.state == TrialState.RUNNING for t in current)
         durations = [(t.datetime_complete - t.datetime_start).total_seconds() for t in current
                      if t.state == TrialState.COMPLETE and t.datetime_start
