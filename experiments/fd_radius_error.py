@@ -34,7 +34,7 @@ from torch import nn
 from robustnas.data import load_dataset
 from robustnas.search.architect import Architect
 from robustnas.search.objective import RegularizerSet
-from robustnas.space.supernet import SuperNet
+from robustnas.space.darts.supernet import SuperNet
 
 RADII = (1e-1, 1e-2, 1e-3, 1e-5, 1e-7)
 SIZES = ((4, 3), (8, 5))  # (C, cells); float64 only on the first

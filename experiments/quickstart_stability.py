@@ -21,8 +21,8 @@ import yaml
 
 from robustnas.search import SearchConfig
 from robustnas.search.agreement import matching_edges
-from robustnas.search.decisiveness import model_decisiveness
 from robustnas.search.searcher import Searcher
+from robustnas.space.decisiveness import model_decisiveness
 
 CONFIG = Path(__file__).resolve().parent / "configs" / "quickstart.yaml"
 

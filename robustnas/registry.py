@@ -1,12 +1,18 @@
-"""A tiny name -> factory registry, shared by ops, datasets, regularisers, objectives and attacks.
+"""A tiny name -> factory registry, shared by spaces, model kinds, ops, datasets, regularisers,
+objectives and attacks.
 
-A new component is a new file that decorates its factory with ``@REGISTRY.register("name")``;
-nothing else in the code base needs to change.
+A new component is a new file that decorates its factory with ``@REGISTRY.register("name")``
+(or calls ``REGISTRY.add``). A registry made with ``discover=`` finds those files itself: on
+first lookup it imports the modules the patterns name (:func:`discover_modules`), so nothing
+else in the code base needs to change.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import importlib
+import importlib.util
+import pkgutil
+from collections.abc import Callable, Iterator, Sequence
 from typing import Generic, TypeVar
 
 from robustnas.errors import UsageError
@@ -14,18 +20,53 @@ from robustnas.errors import UsageError
 T = TypeVar("T")
 
 
-class Registry(Generic[T]):
-    """Maps names to objects (usually factories) of one kind, with helpful lookup errors."""
+def discover_modules(pattern: str) -> None:
+    """Import the modules ``pattern`` names: ``"pkg"`` every module of package ``pkg`` (or
+    module ``pkg`` itself); ``"pkg.*.mod"`` module ``mod`` of every subpackage of ``pkg``
+    that has one."""
+    package_name, _, rest = pattern.partition(".*.")
+    package = importlib.import_module(package_name)
+    if not hasattr(package, "__path__"):  # a plain module: importing it was the point
+        return
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        if not rest:
+            importlib.import_module(f"{package_name}.{info.name}")
+        elif info.ispkg and importlib.util.find_spec(f"{package_name}.{info.name}.{rest}"):
+            importlib.import_module(f"{package_name}.{info.name}.{rest}")
 
-    def __init__(self, kind: str) -> None:
+
+class Registry(Generic[T]):
+    """Maps names to objects (usually factories) of one kind, with helpful lookup errors.
+
+    ``discover``: module patterns (see :func:`discover_modules`) imported on the first
+    lookup, so that components register themselves by being files in the package.
+    """
+
+    def __init__(self, kind: str, discover: Sequence[str] = ()) -> None:
         self.kind = kind
         self._items: dict[str, T] = {}
+        self._discover = tuple(discover)
+        self._discovered = not self._discover
+
+    def discover(self) -> None:
+        """Import the modules of ``discover`` (once; a failing import is raised each time)."""
+        if self._discovered:
+            return
+        self._discovered = True
+        try:
+            for pattern in self._discover:
+                discover_modules(pattern)
+        except BaseException:
+            self._discovered = False
+            raise
 
     def register(self, name: str) -> Callable[[T], T]:
         """Decorator that registers ``obj`` under ``name``; a name can be taken only once."""
 
         def decorator(obj: T) -> T:
-            if name in self._items:
+            if name in self._items and self._items[name] is not obj:
                 raise ValueError(f"{self.kind} {name!r} is already registered")
             self._items[name] = obj
             return obj
@@ -38,21 +79,34 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> T:
         """Return the object registered as ``name``; raise :class:`UsageError` listing choices."""
+        if name not in self._items:
+            self.discover()
         try:
             return self._items[name]
         except KeyError:
             choices = ", ".join(sorted(self._items)) or "none registered"
             raise UsageError(f"unknown {self.kind} {name!r} (choose from: {choices})") from None
 
+    def pop(self, name: str) -> T:
+        """Remove and return the object registered as ``name`` (UsageError when absent)."""
+        obj = self.get(name)
+        del self._items[name]
+        return obj
+
     def names(self) -> list[str]:
         """Registered names, in registration order."""
+        self.discover()
         return list(self._items)
 
     def __contains__(self, name: object) -> bool:
+        if name not in self._items:
+            self.discover()
         return name in self._items
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._items)
+        self.discover()
+        return iter(list(self._items))
 
     def __len__(self) -> int:
+        self.discover()
         return len(self._items)

@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robustnas.space.genotypes import GENOTYPES
-from robustnas.space.network import Network
-from robustnas.space.supernet import SuperNet
+from robustnas.space.darts.catalogue import GENOTYPES
+from robustnas.space.darts.network import Network
+from robustnas.space.darts.supernet import SuperNet
 
 
 @pytest.fixture(autouse=True)

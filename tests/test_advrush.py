@@ -13,7 +13,7 @@ from robustnas.errors import UsageError
 from robustnas.search.objective import RegularizerSet
 from robustnas.search.regularizers import REGULARIZERS, StepContext
 from robustnas.search.regularizers.advrush import AdvRush, input_curvature
-from robustnas.space.common import Normalize
+from robustnas.space.normalize import Normalize
 
 MEAN = (0.4, 0.5, 0.6)
 STD = (0.2, 0.25, 0.3)

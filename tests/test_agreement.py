@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from robustnas.search.agreement import agreement, matching_edges
-from robustnas.space.genotype import load_genotype
+from robustnas.space.darts.catalogue import load_genotype
 from robustnas.studies.agreement import search_agreement, to_markdown
 
 DARTS_V2 = load_genotype("DARTS_V2")

@@ -11,7 +11,7 @@ from torch.func import functional_call
 from robustnas.errors import UsageError
 from robustnas.search.architect import Architect, weight_step
 from robustnas.search.objective import RegularizerSet, parse_regularizer_spec
-from robustnas.space.supernet import SuperNet
+from robustnas.space.darts.supernet import SuperNet
 
 
 @pytest.fixture

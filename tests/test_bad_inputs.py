@@ -168,9 +168,9 @@ CASES: list[tuple[str, list[str], str]] = [
 @pytest.fixture(scope="module")
 def corpus_dir(tmp_path_factory) -> Path:
     """The corpus files, and a small valid model checkpoint for ``evaluate``."""
-    from robustnas.space.build import model_payload
-    from robustnas.space.genotypes import GENOTYPES
-    from robustnas.space.network import Network
+    from robustnas.space.darts.catalogue import GENOTYPES
+    from robustnas.space.darts.network import Network
+    from robustnas.space.models import model_payload
 
     root = tmp_path_factory.mktemp("corpus")
     for name, content in FILES.items():

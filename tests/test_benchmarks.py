@@ -108,9 +108,9 @@ def test_variant_memory_is_measured_in_a_fresh_process():
 # -- bench train/attack: the reference (pre-issue-11) retraining network ----------------------
 def test_reference_drop_path_equals_todays_and_is_swapped_in_and_back(monkeypatch):
     from robustnas.benchmarks import reference as bench_train
-    from robustnas.space import network
-    from robustnas.space.genotypes import GENOTYPES
-    from robustnas.space.network import Network
+    from robustnas.space.darts import network
+    from robustnas.space.darts.catalogue import GENOTYPES
+    from robustnas.space.darts.network import Network
 
     x = torch.randn(8, 3, 4, 4)
     outputs = []
@@ -146,9 +146,9 @@ def test_plain_strided_convs_compute_the_same_and_share_the_weight():
     from torch import nn
 
     from robustnas.benchmarks.reference import use_plain_strided_convs
-    from robustnas.space.genotypes import GENOTYPES
-    from robustnas.space.network import Network
-    from robustnas.space.ops import FactorizedReduce, _StridedPointwise
+    from robustnas.space.darts.catalogue import GENOTYPES
+    from robustnas.space.darts.network import Network
+    from robustnas.space.darts.ops import FactorizedReduce, _StridedPointwise
 
     torch.manual_seed(0)
     model = nn.Sequential(FactorizedReduce(4, 8), FactorizedReduce(8, 8)).eval()

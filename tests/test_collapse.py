@@ -6,7 +6,7 @@ import pytest
 
 from robustnas.errors import UsageError
 from robustnas.search.collapse import CollapseGuard
-from robustnas.space.genotype import make_genotype
+from robustnas.space.darts.genotype import make_genotype
 
 CONV = "sep_conv_3x3"
 

@@ -7,14 +7,14 @@ import math
 import pytest
 import torch
 
-from robustnas.search.decisiveness import (
+from robustnas.search.export import provenance
+from robustnas.space.darts.supernet import PRIMITIVES, SuperNet
+from robustnas.space.decisiveness import (
     cell_decisiveness,
     decisiveness,
     describe,
     model_decisiveness,
 )
-from robustnas.search.export import provenance
-from robustnas.space.supernet import PRIMITIVES, SuperNet
 
 
 def _cell(rows):
@@ -89,7 +89,7 @@ def test_search_result_carries_decisiveness_and_warns_of_noise(tmp_path, capsys)
     by a UniformGenotypeWarning, and the result says how decisive its genotype is."""
     from robustnas.cli import main
     from robustnas.search import run_search
-    from robustnas.search.decisiveness import UniformGenotypeWarning
+    from robustnas.space.decisiveness import UniformGenotypeWarning
 
     tiny = dict(dataset="synthetic", dataset_options={"n_train": 32, "n_test": 16}, C=2,
                 layers=3, batch_size=16, epochs=1, warmup_epochs=1, device="cpu", seed=0,

@@ -131,7 +131,7 @@ def _initial_network(options: dict, out: Path) -> tuple[torch.nn.Module, Retrain
     config and the data."""
     from robustnas.distributed import DistInfo
     from robustnas.runtime import seed_everything
-    from robustnas.space.genotype import load_genotype
+    from robustnas.space.darts.catalogue import load_genotype
     from robustnas.train.setup import build_network, load_data
 
     config = RetrainConfig(**options, out=str(out))

@@ -11,10 +11,15 @@ import torch.nn.functional as F
 
 from robustnas.cli import main
 from robustnas.errors import UsageError
-from robustnas.space.architecture import build_architecture, build_ensemble, parse_member_list
-from robustnas.space.build import model_from_payload, model_payload
 from robustnas.space.complexity import count_parameters
 from robustnas.space.ensemble import Ensemble, resolve_inits
+from robustnas.space.models import (
+    build_architecture,
+    build_ensemble,
+    model_from_payload,
+    model_payload,
+    parse_member_list,
+)
 
 KW = dict(num_classes=10, in_channels=1, C=4, layers=3)
 

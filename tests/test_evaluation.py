@@ -35,9 +35,9 @@ from robustnas.evaluation import sanity as checks
 from robustnas.evaluation.corruptions import CORRUPTIONS, corruption_files, load_corruption_file
 from robustnas.evaluation.runner import ModelEvaluator
 from robustnas.io import atomic_torch_save
-from robustnas.space.build import model_payload
-from robustnas.space.genotypes import GENOTYPES
-from robustnas.space.network import Network
+from robustnas.space.darts.catalogue import GENOTYPES
+from robustnas.space.darts.network import Network
+from robustnas.space.models import model_payload
 
 
 class Quantise(nn.Module):
@@ -516,7 +516,7 @@ def test_cli_autoattack_without_library(checkpoint, tmp_path, capsys, monkeypatc
 
 # -- search checkpoints, progress, report wording ------------------------------------------------
 def _supernet_checkpoint(path) -> str:
-    from robustnas.space.supernet import SuperNet
+    from robustnas.space.darts.supernet import SuperNet
 
     torch.manual_seed(0)
     net = SuperNet(C=2, num_classes=10, layers=3, steps=2, multiplier=2, in_channels=1,
@@ -561,9 +561,9 @@ def test_report_wording_lipschitz_log_scale_and_tolerance(mlp, digits):
 
 def test_reports_tell_searched_cells_apart():
     from robustnas.evaluation.loading import architecture_name
-    from robustnas.space.genotype import make_genotype
-    from robustnas.space.genotypes import GENOTYPES
-    from robustnas.space.network import Network
+    from robustnas.space.darts.catalogue import GENOTYPES
+    from robustnas.space.darts.genotype import make_genotype
+    from robustnas.space.darts.network import Network
 
     g = GENOTYPES.get("DARTS_V2")
     found = {"dataset": "digits", "regularizer": "advrush", "seed": 0, "epoch": 4}

@@ -12,9 +12,9 @@ from torch import nn
 
 from robustnas.search.architect import Architect, weight_step
 from robustnas.search.objective import RegularizerSet
-from robustnas.space.network import drop_path
-from robustnas.space.ops import FactorizedReduce
-from robustnas.space.supernet import ArchSampler, CellWeights, SuperNet
+from robustnas.space.darts.network import drop_path
+from robustnas.space.darts.ops import FactorizedReduce
+from robustnas.space.darts.supernet import ArchSampler, CellWeights, SuperNet
 
 
 def _pair(**kwargs) -> tuple[SuperNet, SuperNet]:

@@ -7,13 +7,8 @@ import json
 import pytest
 
 from robustnas.errors import GenotypeError
-from robustnas.space.genotype import (
-    genotype_from_dict,
-    load_genotype,
-    make_genotype,
-    save_genotype,
-)
-from robustnas.space.genotypes import GENOTYPES
+from robustnas.space.darts.catalogue import GENOTYPES, load_genotype
+from robustnas.space.darts.genotype import genotype_from_dict, make_genotype, save_genotype
 
 
 def test_round_trip_keeps_cells_and_provenance(tmp_path):

@@ -8,8 +8,6 @@ from torch import nn
 
 from robustnas.cli import main
 from robustnas.errors import UsageError
-from robustnas.space.architecture import build_architecture
-from robustnas.space.build import model_from_payload, model_payload
 from robustnas.space.complexity import count_parameters
 from robustnas.space.handcrafted import (
     HANDCRAFTED,
@@ -17,6 +15,7 @@ from robustnas.space.handcrafted import (
     is_handcrafted,
     parse_handcrafted,
 )
+from robustnas.space.models import build_architecture, model_from_payload, model_payload
 
 # Parameter counts of the public CIFAR definitions, 10 classes (kuangliu/pytorch-cifar for
 # ResNet/VGG/DenseNet/MobileNetV2; Wong et al./Rice et al. for PreAct-ResNet-18;

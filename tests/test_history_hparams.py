@@ -26,7 +26,7 @@ def _plugins(run_dir):
 
 
 def test_history_json_keeps_records_and_csv_flattens_them(tmp_path):
-    from robustnas.space.genotype import load_genotype
+    from robustnas.space.darts.catalogue import load_genotype
 
     records = [{"epoch": 1, "val_acc": 0.5, "loss": math.nan, "ok": True,
                 "genotype": load_genotype("DARTS_V2").to_dict(), "nested": {"a": 1}},

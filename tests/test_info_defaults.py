@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 from robustnas.cli import main
-from robustnas.space.genotype import load_genotype, make_genotype, save_genotype
+from robustnas.space.darts.catalogue import load_genotype
+from robustnas.space.darts.genotype import make_genotype, save_genotype
 from robustnas.space.info_defaults import DATASET_SIZES, default_sizes
 
 

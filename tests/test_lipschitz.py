@@ -27,7 +27,7 @@ from robustnas.search.lipschitz.spectral import (
 from robustnas.search.objective import RegularizerSet
 from robustnas.search.regularizers import REGULARIZERS, StepContext
 from robustnas.search.regularizers.lipschitz import LogNormalLipschitz
-from robustnas.space.supernet import SuperNet
+from robustnas.space.darts.supernet import SuperNet
 
 
 def _explicit(fn, shape: tuple[int, ...]) -> torch.Tensor:

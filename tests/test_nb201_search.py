@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from robustnas.errors import UsageError
-from robustnas.space.build import model_from_payload, model_payload
+from robustnas.space.models import model_from_payload, model_payload
 from robustnas.space.nb201 import NB201Genotype, NB201Network
 from robustnas.space.nb201.ops import NB201_OPS
 from robustnas.space.nb201.supernet import NB201SearchCell, NB201SuperNet

@@ -7,8 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from robustnas.space.genotypes import GENOTYPES
-from robustnas.space.network import Network
+from robustnas.space.darts.catalogue import GENOTYPES
+from robustnas.space.darts.network import Network
 from robustnas.train.objectives import (
     OBJECTIVES,
     MainLogits,

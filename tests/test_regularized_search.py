@@ -22,7 +22,7 @@ from pause_cli import start_paused_search
 
 from robustnas.cli import main
 from robustnas.io import load_checkpoint
-from robustnas.space.genotype import load_genotype
+from robustnas.space.darts.catalogue import load_genotype
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "experiments" / "configs"

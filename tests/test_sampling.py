@@ -12,15 +12,46 @@ from scipy.stats import chisquare
 
 from robustnas.cli import main
 from robustnas.errors import UsageError
-from robustnas.space.genotype import load_genotype, validate
+from robustnas.space.darts.catalogue import load_genotype
+from robustnas.space.darts.genotype import validate
+from robustnas.space.darts.sampler import DARTS_OPS, darts_cell_count
+from robustnas.space.darts.sampler import draw_cell as _darts_cell
 from robustnas.space.sampling import (
-    DARTS_OPS,
-    _darts_cell,
-    darts_cell_count,
     sample_genotypes,
 )
 
 N_UNIFORM = 3000
+
+
+@pytest.fixture
+def coin_space():
+    """A two-architecture space (0 or 1), registered from test code only."""
+    from robustnas.space.protocol import SearchSpace
+    from robustnas.space.spaces import register_space, unregister_space
+
+    class Coin(SearchSpace):
+        name = "coin"
+        genotype_format = "coin"
+        size = 2
+
+        def load(self, spec):
+            return int(spec)
+
+        def from_dict(self, data, source="genotype"):
+            return int(data["side"])
+
+        def network(self, genotype, **sizes):
+            raise NotImplementedError
+
+        def draw(self, rng, provenance):
+            return rng.randrange(2)
+
+        def suggest(self, trial, provenance=None):
+            return trial.suggest_categorical("side", [0, 1])
+
+    register_space(Coin())
+    yield "coin"
+    unregister_space("coin")
 
 
 @pytest.fixture(scope="module")
@@ -102,13 +133,7 @@ def test_cell_is_drawn_from_the_whole_space():
     assert darts_cell_count() == 1 * 3 * 6 * 10 * 49 ** 4
 
 
-def test_duplicates_only_when_asked(monkeypatch):
-    from robustnas.space.sampling import SAMPLERS, SpaceSampler
-
-    # a two-architecture space: 0 or 1
-    tiny = SpaceSampler(name="coin", draw=lambda rng, prov: rng.randrange(2), size=2,
-                        save=lambda arch, path: path)
-    monkeypatch.setitem(SAMPLERS._items, "coin", tiny)
+def test_duplicates_only_when_asked(coin_space):
     assert sorted(sample_genotypes(2, seed=0, space="coin")) == [0, 1]
     with_dups = sample_genotypes(20, seed=0, space="coin", allow_duplicates=True)
     assert len(with_dups) == 20 and set(with_dups) == {0, 1}

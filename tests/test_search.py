@@ -18,7 +18,7 @@ from robustnas.cli import main
 from robustnas.io import load_checkpoint
 from robustnas.search.config import SearchConfig
 from robustnas.search.searcher import run_search
-from robustnas.space.genotype import load_genotype
+from robustnas.space.darts.catalogue import load_genotype
 
 TINY = ["--dataset", "synthetic", "--channels", "4", "--layers", "3", "--batch-size", "16",
         "--device", "cpu", "--seed", "3", "--set", "dataset_options={n_train: 96, n_test: 32}",
@@ -72,7 +72,7 @@ def test_warmup_keeps_alpha_fixed(tmp_path):
                                     draw_every=0), show_progress=False)  # pictures: 2 s
     ckpt = load_checkpoint(result.run_dir / "checkpoint.pt")
     torch.manual_seed(3)
-    from robustnas.space.supernet import SuperNet
+    from robustnas.space.darts.supernet import SuperNet
 
     # α is drawn right after the model weights; re-create the initial α with the same seed
     fresh = SuperNet(C=4, num_classes=10, layers=3, in_channels=3)

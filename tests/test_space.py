@@ -7,10 +7,10 @@ import torch
 
 from robustnas.errors import UsageError
 from robustnas.space.complexity import count_macs, count_parameters
-from robustnas.space.genotypes import GENOTYPES
-from robustnas.space.network import Network
-from robustnas.space.ops import OPS, PRIMITIVES, make_op
-from robustnas.space.supernet import SuperNet, derive_cell
+from robustnas.space.darts.catalogue import GENOTYPES
+from robustnas.space.darts.network import Network
+from robustnas.space.darts.ops import OPS, PRIMITIVES, make_op
+from robustnas.space.darts.supernet import SuperNet, derive_cell
 
 
 def analytic_network_params(genotype, C: int, layers: int, classes: int) -> int:

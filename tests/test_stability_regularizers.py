@@ -14,7 +14,7 @@ from robustnas.search.objective import RegularizerSet
 from robustnas.search.regularizers import REGULARIZERS, StepContext
 from robustnas.search.regularizers.beta import alphas, beta_decay
 from robustnas.search.regularizers.jacobian import jacobian_penalty
-from robustnas.space.supernet import SuperNet
+from robustnas.space.darts.supernet import SuperNet
 
 
 def _reference_mlc_loss(arch_param: torch.Tensor) -> torch.Tensor:

@@ -14,9 +14,9 @@ import optuna
 import pytest
 
 from robustnas.errors import UsageError
+from robustnas.space.darts.suggest import input_pairs, suggest_genotype
 from robustnas.studies import load_study_spec, run_study, write_study_report
 from robustnas.studies.storage import default_storage_url, open_storage
-from robustnas.studies.suggest import input_pairs, suggest_genotype
 
 # Tiny trials: a 3-cell C=4 network, a few SGD steps on the digits, 32 test images.
 TRAINING = {"dataset": "digits", "device": "cpu", "C": 4, "layers": 3, "epochs": 1,
@@ -104,7 +104,7 @@ def test_sampler_parameters_cover_the_nb201_space():
             seen[edge].add(op)
         study.tell(trial, [0.0, 0.0])
     assert all(ops == set(NB201_OPS) for ops in seen)  # `none` included, as in NB201
-    with pytest.raises(UsageError, match="no parameterisation"):
+    with pytest.raises(UsageError, match="unknown search space .foo."):
         suggest_architecture("foo", study.ask())
 
 

@@ -20,7 +20,7 @@ from robustnas.cli import main
 from robustnas.config import read_yaml, resolve_config
 from robustnas.errors import UsageError
 from robustnas.io import load_checkpoint
-from robustnas.space.build import model_from_payload
+from robustnas.space.models import model_from_payload
 from robustnas.train import RetrainConfig, TrainingInterrupted, retrain
 from robustnas.train.heldout import heldout_subset
 

@@ -12,8 +12,8 @@ import torch
 from PIL import Image
 
 from robustnas.errors import GenotypeError, UsageError
-from robustnas.space.genotypes import GENOTYPES
-from robustnas.space.ops import PRIMITIVES
+from robustnas.space.darts.catalogue import GENOTYPES
+from robustnas.space.darts.ops import PRIMITIVES
 from robustnas.viz import (
     OP_COLORS,
     alpha_heatmap,

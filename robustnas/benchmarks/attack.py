@@ -59,9 +59,9 @@ from robustnas.benchmarks.timing import (
 from robustnas.cli.options import add_deprecated_int
 from robustnas.errors import UsageError
 from robustnas.runtime import resolve_device
-from robustnas.space.architecture import build_architecture, is_handcrafted_spec
-from robustnas.space.genotypes import GENOTYPES
-from robustnas.space.network import Network
+from robustnas.space.darts.catalogue import GENOTYPES
+from robustnas.space.darts.network import Network
+from robustnas.space.models import build_architecture, is_handcrafted_spec
 
 EPS = 8 / 255
 

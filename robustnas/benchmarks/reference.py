@@ -25,8 +25,8 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from robustnas.space import network as network_module
-from robustnas.space.ops import _StridedPointwise
+from robustnas.space.darts import network as network_module
+from robustnas.space.darts.ops import _StridedPointwise
 
 
 def drop_path_before_issue_11(x: torch.Tensor, drop_prob: float) -> torch.Tensor:

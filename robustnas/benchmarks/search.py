@@ -36,7 +36,7 @@ from robustnas.errors import UsageError
 from robustnas.runtime import resolve_device
 from robustnas.search.architect import Architect, weight_step
 from robustnas.search.objective import RegularizerSet
-from robustnas.space.supernet import SuperNet
+from robustnas.space.darts.supernet import SuperNet
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

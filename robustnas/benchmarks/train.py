@@ -55,9 +55,9 @@ from robustnas.cli.options import add_deprecated_int
 from robustnas.config import parse_number
 from robustnas.errors import UsageError
 from robustnas.runtime import autocast_factory, resolve_device
-from robustnas.space.architecture import build_architecture, is_handcrafted_spec
-from robustnas.space.genotype import load_genotype
-from robustnas.space.network import Network
+from robustnas.space.darts.catalogue import load_genotype
+from robustnas.space.darts.network import Network
+from robustnas.space.models import build_architecture, is_handcrafted_spec
 from robustnas.train.config import RetrainConfig
 from robustnas.train.objectives import OBJECTIVES
 from robustnas.train.setup import build_optimizer

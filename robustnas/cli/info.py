@@ -26,7 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--in-channels", type=int, help="input channels (default: the dataset's)")
     p.add_argument("--image-size", type=int, help="input size (default: the dataset's)")
     p.add_argument("--json", action="store_true", help="print a JSON object")
-    p.add_argument("--space", help="darts or nb201 (default: detected from ARCHITECTURE)")
+    p.add_argument("--space", help="the genotype's space (default: detected from ARCHITECTURE)")
+    p.add_argument("--spaces", action="store_true",
+                   help="list the registered search spaces and what each can do")
     p.set_defaults(func=run)
 
 
@@ -35,56 +37,81 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from robustnas.errors import UsageError
-    from robustnas.space.info import genotype_info
     from robustnas.space.info_defaults import KEYS, default_sizes
-    from robustnas.space.spaces import get_space, spec_space
+    from robustnas.space.models import checkpoint_image_size, model_info
 
+    if args.spaces:
+        return _print_spaces(args.json)
     if args.space is not None:
-        get_space(args.space)
-    if args.genotype and (args.space or spec_space(args.genotype)) == "nb201":
-        from robustnas.space.nb201.info import print_nb201_info  # NAS-Bench-201 cell
+        from robustnas.space.spaces import check_space_name
 
-        return print_nb201_info(args)
+        check_space_name(args.space, "info")
     given = {k: getattr(args, k) for k in KEYS}
     if given["image_size"] is None and str(args.genotype or "").endswith((".pt", ".pth")):
-        from robustnas.space.architecture import checkpoint_image_size
-
         given["image_size"] = checkpoint_image_size(args.genotype)  # None: not recorded
-    sizes, note = default_sizes(args.genotype, given)
+    sizes, note = default_sizes(args.genotype, given, args.space)
     for key, value in sizes.items():
         setattr(args, key, value)
     if note:
         print(f"note: {note}", file=sys.stderr)
-
-    if args.ensemble:
-        if args.genotype:
-            raise UsageError("give either ARCHITECTURE or --ensemble, not both")
-        from robustnas.space.architecture import model_info
-
-        info = model_info(ensemble=args.ensemble, ensemble_combine=args.ensemble_combine,
-                          channels=args.channels, layers=args.layers, classes=args.classes,
-                          in_channels=args.in_channels, image_size=args.image_size)
-    elif not args.genotype:
+    if args.ensemble and args.genotype:
+        raise UsageError("give either ARCHITECTURE or --ensemble, not both")
+    if not args.ensemble and not args.genotype:
         raise UsageError("give an ARCHITECTURE (e.g. DARTS_V2 or resnet18) or --ensemble A,B,C")
-    else:
-        info = genotype_info(args.genotype, channels=args.channels, layers=args.layers,
-                             classes=args.classes, in_channels=args.in_channels,
-                             image_size=args.image_size)
+    info = model_info(args.genotype, ensemble=args.ensemble,
+                      ensemble_combine=args.ensemble_combine, channels=args.channels,
+                      layers=args.layers, classes=args.classes, in_channels=args.in_channels,
+                      image_size=args.image_size, space=args.space)
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    if info.get("kind", "network") != "network":  # hand-crafted network or ensemble
+    _print_info(info)
+    return 0
+
+
+def _print_info(info: dict) -> None:
+    size = f"input {info['in_channels']}x{info['image_size']}x{info['image_size']}"
+    if "space" not in info:  # hand-crafted network, ensemble or checkpoint
         print(f"architecture: {info['describe']}")
         print(f"input:    {info['in_channels']}x{info['image_size']}x{info['image_size']}, "
               f"{info['classes']} classes")
         print(f"params:   {info['params']:,} ({info['params'] / 1e6:.2f}M)")
         print(f"MACs:     {info['macs']:,} ({info['macs'] / 1e6:.1f}M per image)")
-        return 0
+        return
+    sizes = (f"C={info['channels']} layers={info['layers']} " if info.get("channels") else "")
     print(f"genotype: {info['genotype']}")
-    print(f"network:  C={info['channels']} layers={info['layers']} classes={info['classes']} "
-          f"input {info['in_channels']}x{info['image_size']}x{info['image_size']}")
-    print(f"params:   {info['params']:,} ({info['params'] / 1e6:.2f}M, without auxiliary head)")
-    print(f"          {info['params_with_auxiliary']:,} with the auxiliary head")
+    network = info.get("network") or f"{info['space']}, {sizes}".rstrip(", ")
+    print(f"network:  {network} classes={info['classes']} {size}")
+    if "params_with_auxiliary" in info:
+        print(f"params:   {info['params']:,} ({info['params'] / 1e6:.2f}M, without auxiliary "
+              f"head)")
+        print(f"          {info['params_with_auxiliary']:,} with the auxiliary head")
+    else:
+        print(f"params:   {info['params']:,} ({info['params'] / 1e6:.6f}M)")
     print(f"MACs:     {info['macs']:,} ({info['macs'] / 1e6:.1f}M per image)")
-    print(f"cells:    {info['describe']}")
+    if info.get("describe") and info["describe"] != info["genotype"]:
+        print(f"cells:    {info['describe']}")
+
+
+def _print_spaces(as_json: bool) -> int:
+    from robustnas.space.spaces import DEFAULT_SPACE, get_space, space_names
+
+    rows = []
+    for name in space_names():
+        space = get_space(name)
+        rows.append({"name": name, "default": name == DEFAULT_SPACE,
+                     "size": space.size if space.size != float("inf") else None,
+                     "capabilities": sorted(space.capabilities),
+                     "network_sizes": space.network_sizes if space.sized else None,
+                     "layers": space.layers_meaning if space.sized else None,
+                     "benches": list(space.benches)})
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for row in rows:
+        caps = ", ".join(row["capabilities"]) or "no supernet"
+        size = f"{row['size']:,} architectures" if row["size"] else "unbounded"
+        default = " (default)" if row["default"] else ""
+        print(f"{row['name']}{default}: {size}; {caps}"
+              + (f"; tables: {', '.join(row['benches'])}" if row["benches"] else ""))
     return 0

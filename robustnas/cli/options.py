@@ -12,6 +12,14 @@ from typing import Any
 
 from robustnas.config import DEFAULT_MAX_THREADS  # not runtime: that imports PyTorch
 
+
+def space_help(what: str = "search space") -> str:
+    """Help for ``--space``: where the spaces are listed and which one is the default."""
+    from robustnas.space.spaces import DEFAULT_SPACE
+
+    return f"{what} (default: {DEFAULT_SPACE}; robustnas info --spaces lists them)"
+
+
 THREADS_HELP = (f"CPU threads for PyTorch (default: OMP_NUM_THREADS if set, else "
                 f"min(cores, {DEFAULT_MAX_THREADS}); use fewer on a shared machine)")
 

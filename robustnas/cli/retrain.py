@@ -48,9 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="genotype JSON file or name (DARTS_V2, ADVRUSH, ...) or a "
                         "hand-crafted network (resnet18, wrn-28-10, resnet18@0.25, ...); "
                         "optional with --resume, --ensemble or when the config file sets it; "
-                        "a NAS-Bench-201 cell string or genotype file is recognised")
-    p.add_argument("--space", help="darts or nb201: check that GENOTYPE is of this space "
-                                   "(default: detected)")
+                        "another space's string form or genotype file is recognised")
+    p.add_argument("--space", help="check that GENOTYPE is of this space (default: "
+                                   "detected; robustnas info --spaces lists them)")
     p.add_argument("--config", metavar="FILE", help="YAML file of options "
                    "(see experiments/configs/retrain_*.yaml)")
     p.add_argument("--adversarial", metavar="OBJECTIVE",

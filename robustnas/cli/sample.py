@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from robustnas.cli.options import space_help
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``sample`` subcommand."""
@@ -11,13 +13,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "sample", help="draw random architectures (uniform over a search space)",
         description="Draw N distinct architectures uniformly from a search space and write "
                     "OUT/random_<seed>_<index>.json (genotypes with provenance: sampler, "
-                    "space, seed, index) and OUT/samples.json. DARTS: each node takes 2 "
-                    "distinct inputs among its predecessors, each with one of the 7 "
-                    "operations other than none; normal and reduction cells independent.")
+                    "space, seed, index) and OUT/samples.json. Each space's sampler is "
+                    "uniform over its architectures (robustnas info --spaces).")
     p.add_argument("--n", type=int, required=True, help="how many architectures to draw")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", required=True, help="directory for the genotype JSON files")
-    p.add_argument("--space", default="darts", help="search space: darts (default) or nb201")
+    p.add_argument("--space", help=space_help())
     p.add_argument("--allow-duplicates", action="store_true",
                    help="allow the same architecture twice (default: all distinct)")
     p.add_argument("--overwrite", action="store_true",
@@ -29,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     """Draw, write and list the files."""
     from robustnas.errors import UsageError
     from robustnas.space.sampling import sample_to_dir
+    from robustnas.space.spaces import DEFAULT_SPACE
 
     if args.n < 1:
         raise UsageError(f"--n must be at least 1, got {args.n}")
@@ -36,5 +38,6 @@ def run(args: argparse.Namespace) -> int:
                           space=args.space, overwrite=args.overwrite)
     for path in paths:
         print(f"written: {path}")
-    print(f"{len(paths)} architectures from the {args.space} space (seed {args.seed})")
+    space = args.space or DEFAULT_SPACE
+    print(f"{len(paths)} architectures from the {space} space (seed {args.seed})")
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from robustnas.cli.options import add_quiet_option, add_threads_option
+from robustnas.cli.options import add_quiet_option, add_threads_option, space_help
 from robustnas.config import parse_set_overrides
 from robustnas.errors import UsageError
 
@@ -36,8 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--order", type=int, choices=(1, 2), help="1: first order, 2: unrolled")
     p.add_argument("--channels", dest="C", type=int, help="initial channels of the supernet")
-    p.add_argument("--layers", type=int, help="number of cells (nb201: all 3 stages, 15 = N 5)")
-    p.add_argument("--space", help="search space: darts (default) or nb201")
+    p.add_argument("--layers", type=int, help="number of cells (what a space counts: "
+                   "robustnas info --spaces)")
+    p.add_argument("--space", help=space_help())
     p.add_argument("--out", metavar="DIR", help="run directory (default runs/search)")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N")
     p.add_argument("--amp", action="store_true", default=None, help="bf16 autocast (CUDA)")
@@ -86,8 +87,8 @@ def run(args: argparse.Namespace) -> int:
 
     from robustnas.config import read_yaml, resolve_config
     from robustnas.search.config import SearchConfig
-    from robustnas.search.decisiveness import UniformGenotypeWarning
     from robustnas.search.searcher import SearchInterrupted, run_search
+    from robustnas.space.decisiveness import UniformGenotypeWarning
 
     # The API warns of a uniform genotype; the CLI says it in its own words (below).
     warnings.simplefilter("ignore", UniformGenotypeWarning)
@@ -147,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
 
 def print_decisiveness(provenance: dict) -> None:
     """How decisive the genotype is (stdout) and, when it is noise, a warning (stderr)."""
-    from robustnas.search.decisiveness import describe
+    from robustnas.space.decisiveness import describe
 
     if "decisiveness" not in provenance:
         return

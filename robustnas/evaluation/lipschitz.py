@@ -37,10 +37,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from robustnas.errors import UsageError
-from robustnas.space.common import Normalize
-from robustnas.space.network import Cell, Network
-from robustnas.space.ops import FactorizedReduce, Identity, PoolBN, Zero
-from robustnas.space.supernet import MixedOp, SearchCell, SuperNet
+from robustnas.space.darts.network import Cell, Network
+from robustnas.space.darts.ops import FactorizedReduce, Identity, PoolBN, Zero
+from robustnas.space.darts.supernet import MixedOp, SearchCell, SuperNet
+from robustnas.space.normalize import Normalize
 
 Shapes = dict[int, tuple[int, int]]
 

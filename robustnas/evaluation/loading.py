@@ -12,11 +12,13 @@ from torch import nn
 from robustnas.config import parse_number
 from robustnas.errors import CheckpointError, UsageError
 from robustnas.io import load_checkpoint
-from robustnas.space.architecture import genotype_name
-from robustnas.space.build import model_from_payload
 from robustnas.space.complexity import count_parameters
-from robustnas.space.network import Network
-from robustnas.space.supernet import SuperNet
+from robustnas.space.models import (
+    describe_architecture,
+    genotype_name,
+    model_from_payload,
+    model_genotype,
+)
 
 
 @dataclass
@@ -104,19 +106,22 @@ def unique_labels(labels: list[str], paths: list[str | None]) -> list[str]:
 
 def architecture_name(model: nn.Module) -> str:
     """A short human-readable architecture: genotype name (a searched cell is told apart by
-    a fingerprint and its search, see :func:`~robustnas.space.architecture.genotype_name`)
+    a fingerprint and its search, see :func:`~robustnas.space.models.genotype_name`)
     and size."""
     model = getattr(model, "module", model)
-    if isinstance(model, Network):
-        name = genotype_name(model.genotype)
-        cfg = model.config
-        return f"{name} (C={cfg['C']}, {cfg['layers']} cells)"
-    if isinstance(model, SuperNet):
-        cfg = model.config
-        return f"supernet (C={cfg['C']}, {cfg['layers']} cells)"
-    from robustnas.space.architecture import describe_architecture  # hand-crafted, ensembles
+    cfg = getattr(model, "config", None) or {}
+    sizes = f" (C={cfg['C']}, {cfg['layers']} cells)" if {"C", "layers"} <= set(cfg) else ""
+    genotype = model_genotype(model)
+    if genotype is not None and sizes:  # a network of a cell space
+        return f"{genotype_name(genotype)}{sizes}"
+    if is_supernet_model(model):
+        return f"supernet{sizes}"
+    return describe_architecture(model)  # other spaces' networks, hand-crafted, ensembles
 
-    return describe_architecture(model)
+
+def is_supernet_model(model: nn.Module) -> bool:
+    """Whether ``model`` is a supernet (it derives genotypes: ``genotype()`` is a method)."""
+    return callable(getattr(getattr(model, "module", model), "genotype", None))
 
 
 def describe_model(model: nn.Module) -> dict[str, Any]:
@@ -124,8 +129,9 @@ def describe_model(model: nn.Module) -> dict[str, Any]:
     inner = getattr(model, "module", model)
     info: dict[str, Any] = {"architecture": architecture_name(inner),
                             "params": int(count_parameters(inner))}
-    if isinstance(inner, Network):
-        info["genotype"] = inner.genotype.to_dict()
+    genotype = model_genotype(inner)
+    if genotype is not None:
+        info["genotype"] = genotype.to_dict()
     return info
 
 

@@ -13,14 +13,13 @@ from __future__ import annotations
 from typing import Any
 
 from robustnas.errors import UsageError
-from robustnas.evaluation.loading import Candidate, architecture_name
+from robustnas.evaluation.loading import Candidate, architecture_name, is_supernet_model
 from robustnas.space.complexity import count_parameters
-from robustnas.space.supernet import SuperNet
 
 
 def is_supernet(cand: Candidate) -> bool:
     """Whether the candidate is a supernet (a search checkpoint's model)."""
-    return isinstance(getattr(cand.model, "module", cand.model), SuperNet)
+    return is_supernet_model(cand.model)
 
 
 def require_evaluable(cand: Candidate, allow_supernet: bool) -> None:

@@ -34,11 +34,11 @@ def history_rows(records: Sequence[dict[str, Any]]) -> tuple[list[str], list[dic
         row: dict[str, Any] = {}
         for key, value in record.items():
             if key == "genotype" and isinstance(value, dict):
-                from robustnas.space.genotype import genotype_from_dict
+                from robustnas.space.spaces import genotype_from_any_dict
 
                 try:
-                    value = genotype_from_dict(value).describe()
-                except RobustnasError:  # another space's genotype: keep its JSON
+                    value = genotype_from_any_dict(value).describe()
+                except RobustnasError:  # not a genotype of a known space: keep its JSON
                     value = json.dumps(value, separators=(",", ":"))
             if isinstance(value, (bool, int, float, str)) or value is None:
                 row[key] = _cell(value)

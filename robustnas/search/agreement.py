@@ -1,6 +1,6 @@
 """How reproducible a derived cell is: agreement between the cells of several searches.
 
-A decisive α (far from uniform, :mod:`robustnas.search.decisiveness`) is not enough: when
+A decisive α (far from uniform, :mod:`robustnas.space.decisiveness`) is not enough: when
 the α steps amplify rounding-level differences, another seed, thread count or number of
 processes derives a different, equally decisive cell. Given the genotypes of several
 searches that differ only in such a factor (e.g. the search seeds of one regulariser), this

@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from robustnas.errors import UsageError
-from robustnas.space.genotype import Genotype
 
 
 @dataclass(frozen=True)
@@ -93,7 +92,7 @@ class CollapseGuard:
             return None
         return (sum(now) / len(now)) / past_mean
 
-    def check(self, genotype: Genotype, eigenvalue: float | None, epoch: int) -> CollapseDecision:
+    def check(self, genotype: Any, eigenvalue: float | None, epoch: int) -> CollapseDecision:
         """Record this epoch and decide. ``eigenvalue`` is None in epochs without a measurement."""
         self._genotypes[epoch] = genotype.to_dict()
         if eigenvalue is not None:
@@ -101,7 +100,7 @@ class CollapseGuard:
         self._forget(epoch)
         reasons: list[str] = []
         parts: list[str] = []
-        skips = genotype.count("skip_connect", "normal")
+        skips = genotype.count("skip_connect")  # in the space's main cell (DARTS: normal)
         if self.max_skips is not None and skips > self.max_skips:
             reasons.append("skips")
             parts.append(f"normal cell has {skips} skip connections (limit {self.max_skips})")

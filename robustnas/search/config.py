@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from robustnas.errors import UsageError
+from robustnas.space.spaces import DEFAULT_SPACE
 
 
 @dataclass
@@ -25,11 +26,11 @@ class SearchConfig:
     seed: int = 0
     warmup_epochs: int = 0
     # supernet
-    space: str = "darts"  # search space (robustnas.space.spaces): darts or nb201
-    bench_root: str = ""  # nb201: look the found cell up in this robustness table at the end
+    space: str = DEFAULT_SPACE  # search space (robustnas.space.spaces: `robustnas info --spaces`)
+    bench_root: str = ""  # look the found cell up in this space's robustness table at the end
     bench_dataset: str = "cifar10"  # ... for this table dataset
     C: int = 16
-    layers: int = 8  # nb201: cells in all 3 stages (NAS-Bench-201's N = 5 is 15)
+    layers: int = 8  # cells (what a space's layers count: its layers_meaning)
     steps: int = 4
     # bilevel optimisation
     order: int = 1
@@ -73,9 +74,11 @@ class SearchConfig:
 
     def validate(self) -> None:
         """Reject values that cannot work, with one clear message."""
+        from robustnas.space.protocol import SUPERNET, require
         from robustnas.space.spaces import get_space
 
-        get_space(self.space)  # unknown space: UsageError listing the choices
+        space = get_space(self.space)  # unknown space: UsageError listing the choices
+        require(space, SUPERNET, "search")
         if self.order not in (1, 2):
             raise UsageError(f"order must be 1 or 2, got {self.order}")
         if not 0.0 < self.fd_radius < float("inf"):
@@ -86,8 +89,7 @@ class SearchConfig:
         for name in ("epochs", "batch_size", "C", "layers", "steps"):
             if getattr(self, name) < 1:
                 raise UsageError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.layers < 3:
-            raise UsageError("layers must be at least 3 (two of them are reduction cells)")
+        space.check_sizes(self.C, self.layers, "search")
         if self.warmup_epochs < 0 or self.warmup_epochs > self.epochs:
             raise UsageError(f"warmup_epochs must be in 0..epochs, got {self.warmup_epochs}")
         if self.collapse_action not in ("warn", "stop"):

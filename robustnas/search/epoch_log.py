@@ -13,7 +13,7 @@ from torch import nn
 from robustnas.monitor.units import format_rate
 from robustnas.search.config import SearchConfig
 from robustnas.search.objective import RegularizerSet
-from robustnas.space.genotype import Genotype
+from robustnas.space.spaces import space_of_model
 
 
 class EpochLogger:
@@ -35,7 +35,7 @@ class EpochLogger:
         log_hparams(self.writer, config, SEARCH_METRICS)
 
     # -- per epoch ---------------------------------------------------------------------
-    def end_epoch(self, epoch: int, record: dict[str, Any], genotype: Genotype,
+    def end_epoch(self, epoch: int, record: dict[str, Any], genotype: Any,
                   val_loader: Any) -> str | None:
         """Log ``record``; returns a reason string when the collapse guard stops the search."""
         step = epoch + 1
@@ -48,7 +48,7 @@ class EpochLogger:
                    "genotype/skip_connect_normal": genotype.count("skip_connect", "normal"),
                    "genotype/skip_connect_reduce": genotype.count("skip_connect", "reduce")},
                   step)
-        from robustnas.search.decisiveness import model_decisiveness
+        from robustnas.space.decisiveness import model_decisiveness
 
         decided = model_decisiveness(self.model)
         record.update(decided.scalars())
@@ -73,28 +73,15 @@ class EpochLogger:
             w.text("collapse_guard", decision.message, step)
         return decision.message if decision.stop else None
 
-    def _pictures(self, step: int, genotype: Genotype) -> None:
-        from robustnas.viz import alpha_heatmap, cell_image, darts_kept_cells
-
+    def _pictures(self, step: int, genotype: Any) -> None:
         w = self.writer
         w.text("genotype", genotype.describe(), step)
         every = self.config.draw_every
         if every <= 0 or (step % every and step != self.config.epochs):
             return
-        if getattr(self.model, "space", "darts") != "darts":  # the space draws its own
-            from robustnas.space.spaces import space_of_model
-
-            for tag, image in space_of_model(self.model).images(self.model, genotype).items():
-                w.image(tag, image, step)
-            return
-        probs = self.model.alpha_softmax()
-        for kind in ("normal", "reduce"):
-            kept = darts_kept_cells(getattr(genotype, kind), self.model.primitives)
-            w.image(f"alpha/{kind}", alpha_heatmap(probs[kind], self.model.primitives,
-                                                   f"softmax(α) {kind}, epoch {step}",
-                                                   kept=kept), step)
-        w.image("cell/normal", cell_image(genotype.normal, genotype.normal_concat), step)
-        w.image("cell/reduce", cell_image(genotype.reduce, genotype.reduce_concat), step)
+        space = space_of_model(self.model)
+        for tag, image in space.images(self.model, genotype).items():
+            w.image(tag, image, step)
 
     def _hessian_curves(self, epoch: int, val_loader: Any,
                         record: dict[str, Any]) -> float | None:

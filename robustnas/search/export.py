@@ -6,19 +6,20 @@ import datetime
 from pathlib import Path
 from typing import Any
 
+from torch import nn
+
 from robustnas import __version__
 from robustnas.errors import CheckpointError
 from robustnas.io import ensure_writable_dir, load_checkpoint
-from robustnas.space.build import model_from_payload
-from robustnas.space.genotype import Genotype, save_genotype
-from robustnas.space.supernet import SuperNet
+from robustnas.space.models import model_from_payload
+from robustnas.space.spaces import space_of_genotype
 
 
-def provenance(model: SuperNet, *, dataset: str, regularizer: str, seed: int, epoch: int,
+def provenance(model: nn.Module, *, dataset: str, regularizer: str, seed: int, epoch: int,
                **extra: Any) -> dict[str, Any]:
     """Where a derived genotype came from, including the final softmax(α) and how decisive
-    it is (:mod:`robustnas.search.decisiveness`)."""
-    from robustnas.search.decisiveness import model_decisiveness
+    it is (:mod:`robustnas.space.decisiveness`)."""
+    from robustnas.space.decisiveness import model_decisiveness
 
     probs = model.alpha_softmax()
     return {
@@ -38,24 +39,23 @@ def provenance(model: SuperNet, *, dataset: str, regularizer: str, seed: int, ep
     }
 
 
-def export_genotype(genotype: Genotype, path: str | Path, draw: bool = True) -> dict[str, Any]:
+def export_genotype(genotype: Any, path: str | Path, draw: bool = True) -> dict[str, Any]:
     """Write ``genotype`` as JSON and, if ``draw``, its cells as PNG and SVG beside it.
 
     Returns the paths written: ``{"genotype": Path, "pictures": [Path, ...]}``.
     """
     path = Path(path)
     ensure_writable_dir(path.parent)
-    written: dict[str, Any] = {"genotype": save_genotype(genotype, path), "pictures": []}
+    space = space_of_genotype(genotype)
+    written: dict[str, Any] = {"genotype": space.save(genotype, path), "pictures": []}
     if draw:
-        from robustnas.space.spaces import space_of_genotype
-
         stem = path.stem + "_" if path.stem != "genotype" else ""
-        written["pictures"] = space_of_genotype(genotype).draw(genotype, path.parent, stem)
+        written["pictures"] = space.draw_pictures(genotype, path.parent, stem)
     return written
 
 
 def derive_from_checkpoint(checkpoint: str | Path, output: str | Path,
-                           draw: bool = True) -> tuple[Genotype, dict[str, Any]]:
+                           draw: bool = True) -> tuple[Any, dict[str, Any]]:
     """Derive the genotype of a search checkpoint and export it to ``output``."""
     ckpt = load_checkpoint(checkpoint)
     if ckpt.get("format") != "robustnas-search-checkpoint":

@@ -45,7 +45,6 @@ from robustnas.runtime import (
 )
 from robustnas.search.architect import Architect, weight_step
 from robustnas.search.config import SearchConfig
-from robustnas.search.decisiveness import UniformGenotypeWarning
 from robustnas.search.epoch_log import EpochLogger
 from robustnas.search.export import export_genotype, provenance
 from robustnas.search.objective import RegularizerSet
@@ -59,8 +58,9 @@ from robustnas.search.parallel import (
 )
 from robustnas.search.resume import apply_optimizer_settings, resumed_search_config
 from robustnas.search.state import CHECKPOINT_NAME, load_search_state, save_search_state
-from robustnas.space.build import model_payload
-from robustnas.space.genotype import Genotype
+from robustnas.space.decisiveness import UniformGenotypeWarning
+from robustnas.space.models import model_payload
+from robustnas.space.spaces import space_of_genotype
 
 
 class SearchInterrupted(RobustnasError):
@@ -72,7 +72,7 @@ class SearchResult:
     """What a finished search leaves behind."""
 
     run_dir: Path
-    genotype: Genotype
+    genotype: Any
     genotype_path: Path
     pictures: list[Path]
     epochs_run: int
@@ -83,7 +83,7 @@ class SearchResult:
     @property
     def decisiveness(self) -> dict[str, Any] | None:
         """How clearly α chose the cell: the genotype's provenance record (verdict
-        ``uniform``/``weak``/``clear``, margins, entropy; :mod:`robustnas.search.decisiveness`),
+        ``uniform``/``weak``/``clear``, margins, entropy; :mod:`robustnas.space.decisiveness`),
         None for a genotype that has none."""
         record = self.genotype.provenance.get("decisiveness")
         return dict(record) if record else None
@@ -91,7 +91,7 @@ class SearchResult:
     @property
     def decisiveness_warning(self) -> str | None:
         """The "its operations are noise" sentence when the verdict is ``uniform``."""
-        from robustnas.search.decisiveness import describe
+        from robustnas.space.decisiveness import describe
 
         record = self.decisiveness
         return describe(record)[1] if record else None
@@ -476,7 +476,7 @@ class Searcher:
             return SearchResult(self.run_dir, genotype, path, [], self.epoch, self.history,
                                 stopped_early, rank=self.dist.rank)
         written = export_genotype(genotype, path)
-        if config.bench_root and getattr(genotype, "space", "darts") == "nb201":
+        if config.bench_root and space_of_genotype(genotype).benches:
             from robustnas.tables.lookup import write_search_lookup
 
             write_search_lookup(genotype, config, self.run_dir)

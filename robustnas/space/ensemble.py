@@ -2,7 +2,8 @@
 
 ``combine``:
 
-* ``"features"`` (seed 000's joint ensemble): the members' last feature maps (before global
+* ``"features"`` (the joint ensemble of "On Adversarial Robustness: A Neural Architecture Search
+  perspective"): the members' last feature maps (before global
   pooling) are averaged, then one shared global pooling + linear classifier; the members'
   own classifiers are removed. Members must produce feature maps of one shape (e.g. DARTS
   networks of equal C and layers, or copies of one network).
@@ -27,6 +28,9 @@ import torch
 from torch import nn
 
 from robustnas.errors import UsageError
+from robustnas.space.kinds import MODEL_KINDS, model_payload, rebuild
+from robustnas.space.naming import describe_model
+from robustnas.space.protocol import ModelKind
 
 COMBINES = ("features", "logits", "probs")
 #: Weight initialisations a member can be given (seed 000 uses the last three in turn).
@@ -181,8 +185,6 @@ class Ensemble(nn.Module):
 
     def payload_arch(self) -> dict[str, Any]:
         """Constructor arguments, with each member described as a weightless payload."""
-        from robustnas.space.build import model_payload
-
         members = []
         for m in self.members:
             payload = model_payload(m)
@@ -193,16 +195,14 @@ class Ensemble(nn.Module):
 
     def describe(self) -> str:
         """``ensemble(features) of 3: DARTS_V2, DARTS_V2, resnet18@0.25``."""
-        from robustnas.space.architecture import describe_architecture
-
-        names = ", ".join(describe_architecture(m, short=True) for m in self.members)
+        names = ", ".join(describe_model(m, short=True) for m in self.members)
         return f"ensemble({self.combine}) of {len(self.members)}: {names}"
 
 
 def _member_bound(member: nn.Module, bound: Callable[[nn.Module], float],
                   features: bool) -> float:
     """Lipschitz bound of a member's feature map or logits (hand-crafted or DARTS)."""
-    from robustnas.space.network import Network
+    from robustnas.space.darts.network import Network
 
     if isinstance(member, Network):
         feats = _darts_features_bound(member, bound)
@@ -248,10 +248,45 @@ def check_ensemble_options(genotype: str, ensemble: Sequence[str], combine: str,
         return
     if genotype:
         raise UsageError(f"give either a genotype ({genotype!r}) or --ensemble, not both")
-    from robustnas.space.architecture import parse_member_list
-
     members = parse_member_list(list(ensemble))
     if combine not in COMBINES:
         raise UsageError(f"unknown ensemble combine {combine!r} "
                          f"(choose from: {', '.join(COMBINES)})")
     resolve_inits(inits, len(members))
+
+
+def parse_member_list(specs: str | Sequence[str]) -> list[str]:
+    """``"A,B,C"`` or ``["A", "B"]`` -> member specs; ``"3xDARTS_V2"`` / ``"DARTS_V2*3"``
+    repeat one member."""
+    items = specs.split(",") if isinstance(specs, str) else [str(s) for s in specs]
+    out: list[str] = []
+    for raw in items:
+        item = raw.strip()
+        if not item:
+            continue
+        count, name = 1, item
+        head, sep, tail = item.partition("x")
+        if sep and head.isdigit() and tail:
+            count, name = int(head), tail
+        elif "*" in item:
+            name, _, times = item.rpartition("*")
+            if not times.strip().isdigit():
+                raise UsageError(f"ensemble member {item!r}: expected NAME*K with an integer K")
+            count = int(times)
+        if count < 1:
+            raise UsageError(f"ensemble member {item!r}: the repeat count must be at least 1")
+        out.extend([name.strip()] * count)
+    if len(out) < 2:
+        raise UsageError(f"an ensemble needs at least 2 members, got {len(out)} "
+                         f"({specs!r}); e.g. --ensemble DARTS_V2,DARTS_V2,DARTS_V2")
+    return out
+
+
+def _rebuild_ensemble(payload: Any, source: str) -> nn.Module:
+    arch = payload["arch"]
+    members = [rebuild(p, source, load_weights=False) for p in arch["members"]]
+    return Ensemble(members, combine=arch["combine"], num_classes=arch.get("num_classes"),
+                    inits=arch.get("inits"))
+
+
+MODEL_KINDS.add("ensemble", ModelKind("ensemble", _rebuild_ensemble))

@@ -24,19 +24,32 @@ DEFAULT_DATASET = "cifar10"
 KEYS = ("channels", "layers", "classes", "in_channels", "image_size")
 
 
-def provenance_of(spec: str) -> dict[str, Any]:
+def provenance_of(spec: str, space: str | None = None) -> dict[str, Any]:
     """The provenance of a genotype file or name, ``{}`` when ``spec`` is not a genotype."""
     from robustnas.errors import RobustnasError
-    from robustnas.space.genotype import load_genotype
+    from robustnas.space.spaces import load_any_genotype
 
     try:
-        return dict(load_genotype(spec).provenance)
+        return dict(getattr(load_any_genotype(spec, space), "provenance", {}) or {})
     except (RobustnasError, OSError, ValueError, TypeError):
         return {}
 
 
-def default_sizes(spec: str | None, given: dict[str, int | None]) -> tuple[dict[str, int],
-                                                                          str | None]:
+def _space_sizes(spec: str | None, space: str | None) -> tuple[int, int] | None:
+    """The standard ``(C, layers)`` of the genotype's space, when it has its own."""
+    from robustnas.errors import RobustnasError
+    from robustnas.space.spaces import get_space, spec_space
+
+    if not spec or str(spec).endswith((".pt", ".pth")):
+        return None
+    try:
+        return get_space(space or spec_space(spec)).network_sizes
+    except (RobustnasError, OSError, ValueError):
+        return None
+
+
+def default_sizes(spec: str | None, given: dict[str, int | None],
+                  space: str | None = None) -> tuple[dict[str, int], str | None]:
     """Sizes for ``spec``'s network: ``given`` values, the rest from its provenance's dataset.
 
     Returns the sizes and a sentence saying where the defaults came from (``None`` when the
@@ -44,7 +57,7 @@ def default_sizes(spec: str | None, given: dict[str, int | None]) -> tuple[dict[
     left to default).
     """
     missing = [k for k in KEYS if given.get(k) is None]
-    prov = provenance_of(spec) if spec and missing else {}
+    prov = provenance_of(spec, space) if spec and missing else {}
     dataset = str(prov.get("dataset") or "")
     table = DATASET_SIZES.get(dataset)
     note = None
@@ -61,5 +74,8 @@ def default_sizes(spec: str | None, given: dict[str, int | None]) -> tuple[dict[
         used = ", ".join(f"{k.replace('_', '-')} {table[k]}" for k in missing)
         note = (f"sizes for {dataset} (the dataset in the genotype's provenance): {used}; "
                 f"override with --{missing[0].replace('_', '-')} ...")
+    standard = _space_sizes(spec, space) if missing else None
+    if standard is not None:  # the space's own network (NAS-Bench-201: C 16, 15 cells)
+        table = {**table, "channels": standard[0], "layers": standard[1]}
     sizes = {k: int(given[k]) if given.get(k) is not None else int(table[k]) for k in KEYS}
     return sizes, note

@@ -619,18 +619,17 @@ class _Worker:
         self._execute(self.study, t, trial=trial, arch=arch)
 
     def _sampled(self, trial: optuna.Trial) -> Architecture:
-        from robustnas.space.genotype import save_genotype
-        from robustnas.space.nb201.genotype import save_nb201_genotype
+        from robustnas.space.spaces import DEFAULT_SPACE, get_space
         from robustnas.studies.suggest import suggest_architecture
 
         cfg = self.sampler_cfg or {}
         label = f"{cfg['sampler']}-{trial.number:04d}"
-        space = str(cfg.get("space", "darts"))
+        space = str(cfg.get("space", DEFAULT_SPACE))
         geno = suggest_architecture(space, trial,
                                     provenance={"sampler": f"optuna-{cfg['sampler']}",
                                                 "study": self.spec.name, "trial": trial.number})
         path = self.dir / "genotypes" / f"{label}.json"
-        (save_nb201_genotype if space == "nb201" else save_genotype)(geno, path)
+        get_space(space).save(geno, path)
         arch = Architecture(label, SAMPLED_KIND, str(path),
                             overrides=dict(cfg.get("set") or {}))
         seed = self.spec.seeds[0]

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from robustnas.errors import GenotypeError, UsageError
+from robustnas.errors import UsageError
+from robustnas.space.spaces import DEFAULT_SPACE
 from robustnas.studies.spec import StudySpec
 
 #: Label of the architecture of an Optuna-sampled trial: ``<sampler>-<trial number>``.
@@ -87,7 +88,7 @@ def expand_sources(spec: StudySpec, study_dir: Path) -> Expanded:
             prefix = str(opts.get("prefix", "random"))
             paths = _random_cells(int(opts["random"]), int(opts.get("seed", 0)),
                                   study_dir / "genotypes", prefix,
-                                  space=str(opts.get("space", "darts")))
+                                  space=str(opts.get("space", DEFAULT_SPACE)))
             archs += [Architecture(p.stem, "random", str(p), overrides=overrides)
                       for p in paths]
         elif source.kind == "ensemble":
@@ -134,28 +135,19 @@ def _resolve_spec(text: str, base_dir: Path) -> str:
 
 def check_architecture_name(text: str) -> None:
     """Raise a one-line error unless ``text`` names a genotype or a hand-crafted network."""
-    from robustnas.space.genotype import load_genotype
-    from robustnas.space.spaces import load_any_genotype, spec_space
+    from robustnas.space.models import is_handcrafted_spec
+    from robustnas.space.spaces import load_any_genotype
 
-    if spec_space(text) != "darts":  # e.g. a NAS-Bench-201 cell string
-        load_any_genotype(text)
-        return
-    try:
-        load_genotype(text)
-    except GenotypeError:
-        try:
-            from robustnas.space.handcrafted import is_handcrafted  # type: ignore
-        except ImportError:
-            raise
-        if not is_handcrafted(text):
-            raise
+    if not is_handcrafted_spec(text):
+        load_any_genotype(text)  # a genotype of any space (GenotypeError in one line)
 
 
 def _random_cells(n: int, seed: int, folder: Path, prefix: str,
-                  space: str = "darts") -> list[Path]:
-    from robustnas.space.sampling import get_sampler, sample_genotypes
+                  space: str = DEFAULT_SPACE) -> list[Path]:
+    from robustnas.space.sampling import sample_genotypes
+    from robustnas.space.spaces import get_space
 
-    save = get_sampler(space).save
+    save = get_space(space).save
     paths = []
     for i, geno in enumerate(sample_genotypes(n, seed=seed, space=space)):
         path = folder / f"{prefix}-s{seed}-{i:03d}.json"

@@ -277,17 +277,17 @@ def _source(item: Any, index: int) -> ArchSource:
         raise UsageError(f"study: {where}: set must be a mapping of training options")
     if kind == "random":
         _positive_int(options["random"], f"{where}.random")
-        from robustnas.space.sampling import get_sampler
+        from robustnas.space.spaces import DEFAULT_SPACE, check_space_name
 
-        get_sampler(str(options.get("space", "darts")))  # unknown space: one-line error
+        check_space_name(str(options.get("space", DEFAULT_SPACE)), f"study: {where}")
     if kind == "sampler":
         if options["sampler"] not in SAMPLER_KINDS:
             raise UsageError(f"study: {where}: sampler must be one of "
                              f"{', '.join(SAMPLER_KINDS)}, got {options['sampler']!r}")
         _positive_int(options.get("trials"), f"{where}.trials")
-        if str(options.get("space", "darts")) not in ("darts", "nb201"):
-            raise UsageError(f"study: {where}: the sampler source searches space darts or "
-                             f"nb201, got {options['space']!r}")
+        from robustnas.space.spaces import DEFAULT_SPACE, check_space_name
+
+        check_space_name(str(options.get("space", DEFAULT_SPACE)), f"study: {where}")
     if kind == "search" and not isinstance(options["search"], dict):
         raise UsageError(f"study: {where}: search must be a mapping (regularizers, seeds, "
                          "config, set)")

@@ -70,7 +70,7 @@ def _space_network_sizes(config: RetrainConfig, config_file: str | Path | None,
     explicit |= {k.replace("-", "_") for k, v in (overrides or {}).items() if v is not None}
     if explicit & {"C", "layers"}:
         return config
-    from robustnas.space.architecture import is_handcrafted_spec
+    from robustnas.space.models import is_handcrafted_spec
     from robustnas.space.spaces import get_space, spec_space
 
     if is_handcrafted_spec(config.genotype):
@@ -152,23 +152,6 @@ def _from_scratch(run_dir: Path, explicit: dict[str, Any]) -> RetrainConfig:
 
 def _check_same_genotype(spec: str, state: dict[str, Any], path: Path) -> None:
     """A genotype named again on resume must be the checkpoint's (which is what is used)."""
-    from robustnas.space.genotype import genotype_from_dict, load_genotype
+    from robustnas.space.models import check_same_architecture
 
-    if str(state["model"].get("kind", "")).startswith("nb201-"):  # a NAS-Bench-201 cell
-        from robustnas.space.nb201.genotype import nb201_genotype_from_dict
-        from robustnas.space.spaces import load_any_genotype
-
-        saved_cell = nb201_genotype_from_dict(state["model"]["arch"]["genotype"], str(path))
-        if load_any_genotype(spec) != saved_cell:
-            raise UsageError(f"genotype {spec!r} differs from the one in {path}; resume "
-                             "without it or start a new run with a different --out")
-        return
-    if state["model"].get("kind") != "network":  # hand-crafted network or ensemble
-        from robustnas.space.architecture import check_same_architecture
-
-        check_same_architecture(spec, state["model"], str(path))
-        return
-    saved = genotype_from_dict(state["model"]["genotype"], str(path))
-    if load_genotype(spec) != saved:  # Genotype equality ignores provenance
-        raise UsageError(f"genotype {spec!r} differs from the one in {path}; resume without "
-                         "it or start a new run with a different --out")
+    check_same_architecture(spec, state["model"], str(path))

@@ -149,8 +149,14 @@ class RetrainConfig:
         for name in ("epochs", "batch_size", "C", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise UsageError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.layers < 3:
-            raise UsageError("layers must be at least 3 (two of them are reduction cells)")
+        if self.layers < 1:
+            raise UsageError(f"layers must be at least 1, got {self.layers}")
+        if self.genotype and not self.ensemble:
+            from robustnas.space.models import is_handcrafted_spec
+            from robustnas.space.spaces import get_space, spec_space
+
+            if not is_handcrafted_spec(self.genotype):  # the space's depth/size rules
+                get_space(spec_space(self.genotype)).check_sizes(self.C, self.layers, "retrain")
         if self.adversarial != "none" and self.steps < 1:
             raise UsageError(f"steps must be at least 1 for {self.adversarial}, "
                              f"got {self.steps}")

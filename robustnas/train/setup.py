@@ -10,8 +10,6 @@ from torch import nn
 
 from robustnas.distributed import DistInfo
 from robustnas.errors import UsageError
-from robustnas.space.genotype import Genotype
-from robustnas.space.network import Network
 from robustnas.train.config import RetrainConfig
 from robustnas.train.heldout import selection_split
 
@@ -79,15 +77,15 @@ def load_data(config: RetrainConfig, device: torch.device, info: DistInfo) -> Re
                        len(train_y), selection, cutout=cutout)
 
 
-def build_network(config: RetrainConfig, genotype: Genotype | None,
+def build_network(config: RetrainConfig, genotype: Any | None,
                   data: RetrainData) -> nn.Module:
     """The discrete network; the auxiliary head exists only when its weight is positive.
 
     Without a genotype: the joint ensemble of ``config.ensemble``, or the hand-crafted
-    network ``config.genotype`` names (see :mod:`robustnas.space.architecture`).
+    network ``config.genotype`` names (see :mod:`robustnas.space.models`).
     """
     if genotype is None:
-        from robustnas.space.architecture import build_architecture, build_ensemble
+        from robustnas.space.models import build_architecture, build_ensemble
 
         common = dict(num_classes=data.num_classes, in_channels=data.in_channels,
                       mean=data.mean, std=data.std, C=config.C, layers=config.layers)
@@ -97,15 +95,13 @@ def build_network(config: RetrainConfig, genotype: Genotype | None,
             ensemble.check_input(data.in_channels, data.image_size)  # before anything is written
             return ensemble
         return build_architecture(config.genotype, **common)
-    if getattr(genotype, "space", "darts") != "darts":  # e.g. a NAS-Bench-201 cell
-        from robustnas.space.spaces import space_of_genotype
+    from robustnas.space.spaces import space_of_genotype
 
-        return space_of_genotype(genotype).network(
-            genotype, C=config.C, layers=config.layers, num_classes=data.num_classes,
-            in_channels=data.in_channels, mean=data.mean, std=data.std)
-    return Network(genotype, C=config.C, num_classes=data.num_classes, layers=config.layers,
-                   auxiliary=config.auxiliary_weight > 0, in_channels=data.in_channels,
-                   mean=data.mean, std=data.std)
+    space = space_of_genotype(genotype)
+    space.check_sizes(config.C, config.layers, "retrain")
+    return space.network(genotype, C=config.C, layers=config.layers,
+                         num_classes=data.num_classes, in_channels=data.in_channels,
+                         mean=data.mean, std=data.std, auxiliary=config.auxiliary_weight > 0)
 
 
 def build_optimizer(config: RetrainConfig, model: nn.Module) -> torch.optim.Optimizer:

@@ -4,7 +4,7 @@ Both are plain dicts (tensors and plain Python only, loadable with ``weights_onl
 written atomically with :func:`robustnas.io.atomic_torch_save`::
 
     format, version      "robustnas-retrain-checkpoint", 1
-    model                robustnas.space.build.model_payload(net) (rebuilds the network)
+    model                robustnas.space.models.model_payload(net) (rebuilds the network)
     dataset              {"name", "root", "options"}
     objective            "none" | "pgd" | "trades" | "fgsm-rs"
     epoch, step          completed epochs, and batches completed in epoch ``epoch``

@@ -49,15 +49,16 @@ from robustnas.runtime import (
     set_rng_state,
     set_threads,
 )
-from robustnas.space.architecture import (
+from robustnas.space.complexity import count_parameters
+from robustnas.space.models import (
     describe_architecture,
     is_handcrafted_spec,
+    model_from_payload,
     model_genotype,
+    model_payload,
     save_architecture,
 )
-from robustnas.space.build import model_from_payload, model_payload
-from robustnas.space.complexity import count_parameters
-from robustnas.space.genotype import Genotype, save_genotype
+from robustnas.space.spaces import space_of_genotype
 from robustnas.train.config import RetrainConfig
 from robustnas.train.epoch_log import RetrainLogger
 from robustnas.train.heldout import evaluate_heldout
@@ -161,7 +162,7 @@ class Trainer:
             net = model_from_payload(resume_state["model"], source="last.pt")
         else:
             net = build_network(config, genotype, self.data)
-        self.genotype: Genotype | None = model_genotype(net)  # None: hand-crafted, ensemble
+        self.genotype: Any | None = model_genotype(net)  # None: hand-crafted, ensemble
         self.num_parameters = count_parameters(net)
         net.to(device)
         if config.channels_last:
@@ -206,7 +207,7 @@ class Trainer:
             ensure_writable_dir(self.run_dir)
             save_config(config, self.run_dir / "config.yaml")
             if self.genotype is not None:
-                save_genotype(self.genotype, self.run_dir / "genotype.json")
+                space_of_genotype(self.genotype).save(self.genotype, self.run_dir / "genotype.json")
             else:
                 save_architecture(net, self.run_dir / "architecture.json")
         self.log = RetrainLogger(self.run_dir, enabled=main, epochs=config.epochs,
@@ -220,7 +221,7 @@ class Trainer:
 
             print(f"warning: {self.data.selection['warning']}", file=sys.stderr)
 
-    def _genotype(self, resume_state: dict[str, Any] | None) -> Genotype | None:
+    def _genotype(self, resume_state: dict[str, Any] | None) -> Any | None:
         if resume_state is not None:
             return None  # the network (and its genotype) come from the checkpoint
         if self.config.ensemble or is_handcrafted_spec(self.config.genotype):
@@ -230,7 +231,7 @@ class Trainer:
                              "name such as DARTS_V2 or ADVRUSH)")
         from robustnas.space.spaces import load_any_genotype
 
-        return load_any_genotype(self.config.genotype)  # DARTS or another space's genotype
+        return load_any_genotype(self.config.genotype)  # a genotype of any space
 
     # -- checkpoints -------------------------------------------------------------------
     def _state(self, rng_all: list[Any]) -> dict[str, Any]:

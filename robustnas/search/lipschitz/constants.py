@@ -32,7 +32,7 @@ from robustnas.search.lipschitz.spectral import (
     matrix_power_iteration,
     max_pool_bound,
 )
-from robustnas.space.ops import FactorizedReduce, Identity, PoolBN, Zero
+from robustnas.space.darts.ops import FactorizedReduce, Identity, PoolBN, Zero
 
 ZERO, ONE = 0, 1
 Terms = list[list[int]]  # a product over terms, each the max over its slots

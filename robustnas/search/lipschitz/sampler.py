@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from robustnas.space.supernet import ArchSampler, CellWeights
+from robustnas.space.darts.supernet import ArchSampler, CellWeights
 
 KINDS = ("normal", "reduce")
 

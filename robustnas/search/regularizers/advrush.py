@@ -70,7 +70,7 @@ from torch import nn
 from robustnas.errors import UsageError
 from robustnas.search.regularizers._options import Option, parse_options
 from robustnas.search.regularizers.base import REGULARIZERS, Regularizer, StepContext
-from robustnas.space.common import Normalize
+from robustnas.space.normalize import Normalize
 
 #: The official ramp of h by epoch, for h = 1.5.
 H_RAMP = (0.0, 0.3, 0.6, 0.9, 1.2, 1.5)

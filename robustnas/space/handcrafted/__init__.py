@@ -11,6 +11,7 @@ Each family is one module that registers its factories in :data:`HANDCRAFTED`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from robustnas.errors import UsageError
 from robustnas.space.handcrafted import (  # noqa: F401  (modules register their networks)
@@ -23,6 +24,8 @@ from robustnas.space.handcrafted import (  # noqa: F401  (modules register their
 )
 from robustnas.space.handcrafted.base import HANDCRAFTED, HandcraftedNet
 from robustnas.space.handcrafted.wideresnet import parse_wrn, wide_resnet
+from robustnas.space.kinds import MODEL_KINDS
+from robustnas.space.protocol import ModelKind
 
 __all__ = ["HANDCRAFTED", "HandcraftedNet", "build_handcrafted", "handcrafted_names",
            "is_handcrafted", "parse_handcrafted"]
@@ -89,3 +92,12 @@ def build_handcrafted(spec: str, *, num_classes: int = 10, in_channels: int = 3,
         factory = wide_resnet(*parse_wrn(name))
     return factory(width=spec_width if width is None else float(width),
                    num_classes=num_classes, in_channels=in_channels, mean=mean, std=std)
+
+
+def _rebuild(payload: Any, source: str) -> HandcraftedNet:
+    args = dict(payload["arch"])
+    name = args.pop("name")
+    return build_handcrafted(str(name), **args)
+
+
+MODEL_KINDS.add("handcrafted", ModelKind("handcrafted", _rebuild))

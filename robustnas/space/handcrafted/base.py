@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from robustnas.registry import Registry
-from robustnas.space.common import Normalize, channel_stats
+from robustnas.space.normalize import Normalize, channel_stats
 
 #: ``factory(width=, num_classes=, in_channels=, mean=, std=) -> HandcraftedNet`` by name.
 HANDCRAFTED: Registry[Callable[..., HandcraftedNet]] = Registry("hand-crafted architecture")

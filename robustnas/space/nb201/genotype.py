@@ -178,10 +178,7 @@ def load_nb201_genotype(spec: str | Path | NB201Genotype) -> NB201Genotype:
     if not path.is_file():
         raise GenotypeError(f"NAS-Bench-201 cell {text!r} is neither a string like "
                             f"'|nor_conv_3x3~0|+|...|' nor a genotype JSON file")
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError) as exc:
-        raise GenotypeError(f"cannot read genotype file {path}: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise GenotypeError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    from robustnas.space.genotype_file import read_genotype_json
+
+    data = read_genotype_json(path)  # size, encoding and nesting limits
     return nb201_genotype_from_dict(data, source=str(path))

@@ -27,26 +27,3 @@ def nb201_info(spec: str | NB201Genotype, channels: int = 16, cells_per_stage: i
         "image_size": image_size, "params": count_parameters(net),
         "macs": count_macs(net, (in_channels, image_size, image_size)),
     }
-
-
-def print_nb201_info(args: Any) -> int:
-    """``robustnas info`` for a NAS-Bench-201 cell (``--layers`` counts all 3 stages' cells;
-    defaults are the benchmark's: C 16, 15 cells, 10 classes, 3x32x32)."""
-    import json
-
-    from robustnas.space.spaces import nb201_cells_per_stage
-
-    info = nb201_info(args.genotype, channels=args.channels or 16,
-                      cells_per_stage=nb201_cells_per_stage(args.layers or 15),
-                      classes=args.classes or 10, in_channels=args.in_channels or 3,
-                      image_size=args.image_size or 32)
-    if args.json:
-        print(json.dumps(info, indent=2))
-        return 0
-    print(f"cell:     {info['genotype']}")
-    print(f"network:  NAS-Bench-201, C={info['channels']} N={info['cells_per_stage']} "
-          f"classes={info['classes']} input {info['in_channels']}x{info['image_size']}x"
-          f"{info['image_size']}")
-    print(f"params:   {info['params']:,} ({info['params'] / 1e6:.6f}M)")
-    print(f"MACs:     {info['macs']:,} ({info['macs'] / 1e6:.2f}M per image)")
-    return 0

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from robustnas.space.common import Normalize, channel_stats
 from robustnas.space.nb201.blocks import ResNetBasicBlock
 from robustnas.space.nb201.cell import NB201Cell
 from robustnas.space.nb201.genotype import NB201Genotype
+from robustnas.space.normalize import Normalize, channel_stats
 
 
 def stage_layout(C: int, N: int) -> list[tuple[int, bool]]:

@@ -19,12 +19,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from robustnas.space.common import Normalize, channel_stats
+from robustnas.space.darts.supernet import ArchSampler, CellWeights
 from robustnas.space.nb201.blocks import ResNetBasicBlock
 from robustnas.space.nb201.genotype import EDGES, NUM_NODES, NB201Genotype
 from robustnas.space.nb201.network import stage_layout
 from robustnas.space.nb201.ops import NB201_OPS, make_nb201_op
-from robustnas.space.supernet import ArchSampler, CellWeights
+from robustnas.space.normalize import Normalize, channel_stats
 
 
 class NB201MixedOp(nn.Module):
@@ -155,7 +155,7 @@ class NB201SuperNet(nn.Module):
 
     def decisiveness(self) -> Any:
         """How clearly α separates the chosen op from the runner-up on each edge."""
-        from robustnas.search.decisiveness import CellDecisiveness, Decisiveness
+        from robustnas.space.decisiveness import CellDecisiveness, Decisiveness
 
         w = self.derivation_weights().double()
         k = w.shape[1]

@@ -14,19 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
-from robustnas.space.common import (
-    Normalize,
-    channel_stats,
-    preprocess_inputs,
-    reduction_layers,
-    stem,
-)
-from robustnas.space.genotype import Genotype, make_genotype
-from robustnas.space.ops import PRIMITIVES, Zero, make_op
+from robustnas.space.darts.common import preprocess_inputs, reduction_layers, stem
+from robustnas.space.darts.genotype import Genotype, make_genotype
+from robustnas.space.darts.ops import PRIMITIVES, Zero, make_op
+from robustnas.space.normalize import Normalize, channel_stats
 
 
 @dataclass
@@ -138,6 +134,9 @@ def num_edges(steps: int) -> int:
 
 class SuperNet(nn.Module):
     """The DARTS search network (CIFAR layout) with α for normal and reduction cells."""
+
+    space = "darts"
+    payload_kind = "supernet"
 
     def __init__(self, C: int = 16, num_classes: int = 10, layers: int = 8, steps: int = 4,
                  multiplier: int | None = None, stem_multiplier: int = 3,
@@ -267,6 +266,12 @@ class SuperNet(nn.Module):
         """softmax(α) per cell type, detached, for logging and derivation."""
         return {"normal": torch.softmax(self.alpha_normal.detach(), dim=-1).cpu(),
                 "reduce": torch.softmax(self.alpha_reduce.detach(), dim=-1).cpu()}
+
+    def decisiveness(self) -> Any:
+        """How decisive the current α is (see :mod:`robustnas.space.decisiveness`)."""
+        from robustnas.space.decisiveness import darts_decisiveness
+
+        return darts_decisiveness(self)
 
     def genotype(self, provenance: dict | None = None) -> Genotype:
         """Derive the discrete genotype: top-2 non-``none`` edges per node (DARTS rule)."""

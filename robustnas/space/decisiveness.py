@@ -162,13 +162,14 @@ def decisiveness(weights: Mapping[str, Any], primitives: Sequence[str],
 
 
 def model_decisiveness(model: Any) -> Decisiveness:
-    """Decisiveness of a :class:`~robustnas.space.supernet.SuperNet`'s current α.
+    """Decisiveness of a supernet's current α (its space's rule, ``model.decisiveness()``)."""
+    model = getattr(model, "module", model)
+    return model.decisiveness()
 
-    Uses the weights the derivation uses (softmax(α), or a sampler's derivation weights).
-    Supernets of other spaces compute their own (``model.decisiveness()``).
-    """
-    if hasattr(model, "decisiveness"):
-        return model.decisiveness()
+
+def darts_decisiveness(model: Any) -> Decisiveness:
+    """Decisiveness of a DARTS-style supernet with ``alpha_normal``/``alpha_reduce``, from the
+    weights the derivation uses (softmax(α), or a sampler's derivation weights)."""
     sampler = model.arch_sampler
     weights = {"normal": sampler.derivation_weights(model.alpha_normal, False).detach().cpu(),
                "reduce": sampler.derivation_weights(model.alpha_reduce, True).detach().cpu()}

@@ -1,4 +1,4 @@
-"""Layers shared by the supernet and the discrete network."""
+"""Input normalisation inside the model, shared by every space and hand-crafted network."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
-
-from robustnas.space.ops import FactorizedReduce, ReLUConvBN
 
 
 class Normalize(nn.Module):
@@ -36,22 +34,3 @@ def channel_stats(in_channels: int, mean: Sequence[float] | None,
     if any(s <= 0 for s in std):
         raise ValueError("std values must be positive")
     return mean, std
-
-
-def stem(in_channels: int, C_stem: int) -> nn.Sequential:
-    """The CIFAR stem: 3×3 convolution and BN."""
-    return nn.Sequential(nn.Conv2d(in_channels, C_stem, 3, padding=1, bias=False),
-                         nn.BatchNorm2d(C_stem))
-
-
-def preprocess_inputs(C_pp: int, C_p: int, C: int, reduction_prev: bool,
-                      affine: bool) -> tuple[nn.Module, nn.Module]:
-    """The two input preprocessors of a cell (FactorizedReduce after a reduction)."""
-    pre0: nn.Module = (FactorizedReduce(C_pp, C, affine) if reduction_prev
-                       else ReLUConvBN(C_pp, C, 1, 1, 0, affine))
-    return pre0, ReLUConvBN(C_p, C, 1, 1, 0, affine)
-
-
-def reduction_layers(layers: int) -> tuple[int, ...]:
-    """Indices of the reduction cells: at one third and two thirds of the depth."""
-    return (layers // 3, 2 * layers // 3)

@@ -18,15 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from robustnas.errors import GenotypeError
-from robustnas.space.ops import PRIMITIVES
+from robustnas.space.darts.ops import PRIMITIVES
 
 GENOTYPE_FORMAT = "robustnas-genotype"
 GENOTYPE_VERSION = 1
 #: Most intermediate nodes per cell accepted (DARTS uses 4; the limit keeps a hostile file
 #: from building a network that takes minutes and gigabytes).
 MAX_NODES = 64
-#: Largest genotype file read (a DARTS genotype with provenance is a few kilobytes).
-MAX_FILE_BYTES = 1 << 20
 
 Edge = tuple[str, int]
 
@@ -179,57 +177,3 @@ def save_genotype(geno: Genotype, path: str | Path) -> Path:
     path = Path(path)
     atomic_write_text(path, json.dumps(geno.to_dict(), indent=2) + "\n")
     return path
-
-
-def load_genotype(spec: str | Path) -> Genotype:
-    """Load a genotype from a JSON file, or by name (``DARTS_V2``, ``ADVRUSH`` ...)."""
-    from robustnas.space.genotypes import GENOTYPES
-
-    name = str(spec)
-    if name.upper() in GENOTYPES and not Path(name).exists():
-        return GENOTYPES.get(name.upper())
-    path = Path(spec)
-    if not path.is_file():
-        raise GenotypeError(unknown_genotype_message(name))
-    return genotype_from_dict(read_genotype_json(path), source=str(path))
-
-
-def unknown_genotype_message(name: str) -> str:
-    """Why ``name`` is not a genotype: every named genotype and hand-crafted network (the
-    commands that build networks take both), and the closest name when one is close."""
-    import difflib
-
-    from robustnas.space.genotypes import GENOTYPES
-    from robustnas.space.handcrafted import handcrafted_names
-
-    named, crafted = GENOTYPES.names(), handcrafted_names()
-    # Compare case-insensitively: "darts_v2" and "ResNet18" are accepted spellings too.
-    by_key = {n.lower(): n for n in [*named, *crafted]}
-    close = difflib.get_close_matches(name.strip().lower(), list(by_key), n=1, cutoff=0.6)
-    hint = f"; did you mean {by_key[close[0]]}?" if close else ""
-    return (f"genotype {name!r} is neither a file, a named genotype ({', '.join(named)}) nor "
-            f"a hand-crafted network ({', '.join(crafted)}, wrn-<depth>-<widen>){hint}")
-
-
-def read_genotype_json(path: str | Path) -> Any:
-    """The parsed JSON of a genotype file; GenotypeError for a file that is too large
-    (:data:`MAX_FILE_BYTES`), not UTF-8, not JSON or nested too deeply."""
-    path = Path(path)
-    from robustnas.space.checkpoint_hint import refuse_checkpoint
-
-    refuse_checkpoint(path)  # a checkpoint: name the command that takes it
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise GenotypeError(f"genotype file {path} is {size} bytes; a genotype file is at "
-                                f"most {MAX_FILE_BYTES} bytes")
-        return json.loads(path.read_bytes().decode("utf-8"))
-    except OSError as exc:
-        raise GenotypeError(f"cannot read genotype file {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise GenotypeError(f"genotype file {path} is not UTF-8 text (a binary file?)") from None
-    except json.JSONDecodeError as exc:
-        raise GenotypeError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    except RecursionError:
-        raise GenotypeError(f"{path}: JSON nested too deeply (a genotype is nested 3 levels)") \
-            from None

@@ -7,15 +7,10 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from robustnas.space.common import (
-    Normalize,
-    channel_stats,
-    preprocess_inputs,
-    reduction_layers,
-    stem,
-)
-from robustnas.space.genotype import Edge, Genotype
-from robustnas.space.ops import Identity, make_op
+from robustnas.space.darts.common import preprocess_inputs, reduction_layers, stem
+from robustnas.space.darts.genotype import Edge, Genotype
+from robustnas.space.darts.ops import Identity, make_op
+from robustnas.space.normalize import Normalize, channel_stats
 
 
 def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
@@ -90,6 +85,9 @@ class Network(nn.Module):
     """A discrete DARTS network. ``forward`` returns logits, or ``(logits, aux_logits)``
     in training mode when the auxiliary head is enabled."""
 
+    space = "darts"
+    payload_kind = "network"
+
     def __init__(self, genotype: Genotype, C: int = 36, num_classes: int = 10, layers: int = 20,
                  auxiliary: bool = False, stem_multiplier: int = 3, in_channels: int = 3,
                  mean: Sequence[float] | None = None,
@@ -125,6 +123,10 @@ class Network(nn.Module):
         self.auxiliary_head = AuxiliaryHead(C_aux, num_classes) if auxiliary and C_aux else None
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(C_p, num_classes)
+
+    def describe(self) -> str:
+        """The genotype's cells in words."""
+        return self.genotype.describe()
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The last cell's output (before global pooling); used by feature ensembles."""
