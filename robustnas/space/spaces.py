@@ -28,14 +28,20 @@ DEFAULT_SPACE = "darts"
 
 
 def register_space(space: SearchSpace) -> SearchSpace:
-    """Check ``space`` against the protocol and register it (and its model kinds)."""
+    """Check ``space`` against the protocol and register it and its model kinds (all or
+    nothing: a name already taken raises ValueError and registers none)."""
     from robustnas.space.kinds import MODEL_KINDS
 
     check_space(space)
-    SPACES.add(space.name, space)
-    for kind in space.model_kinds():
+    kinds = list(space.model_kinds())
+    for kind in kinds:
         if not isinstance(kind, ModelKind):
             raise TypeError(f"search space {space.name}: model_kinds() must return ModelKind")
+        if kind.name in MODEL_KINDS._items:
+            raise ValueError(f"search space {space.name}: model kind {kind.name!r} is already "
+                             "registered")
+    SPACES.add(space.name, space)
+    for kind in kinds:
         MODEL_KINDS.add(kind.name, kind)
     return space
 
