@@ -1,4 +1,9 @@
-"""``robustnas table``: tabular robustness benchmarks over NAS-Bench-201 cells."""
+"""``robustnas table``: tabular robustness benchmarks (NAS-Bench-201 cells, NARes WideResNets).
+
+Architectures are read in the benchmark's own space (:attr:`TableBench.space`): a
+NAS-Bench-201 string or cell file for ``robustness`` and ``nas-robbench-201``, a
+``D1,W1,D2,W2,D3,W3`` string or NARes genotype file for ``nares``.
+"""
 
 from __future__ import annotations
 
@@ -14,22 +19,27 @@ def add_run_option(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add the ``table`` subcommand (``table query``)."""
-    p = sub.add_parser("table", help="query tabular NAS-Bench-201 robustness benchmarks")
+    """Add the ``table`` subcommand (``table query``, ``table search``)."""
+    p = sub.add_parser("table", help="query tabular robustness benchmarks (NAS-Bench-201, "
+                                     "NARes)")
     tsub = p.add_subparsers(dest="table_command", metavar="ACTION", parser_class=type(p))
     tsub.required = True
     q = tsub.add_parser("query", help="the tabulated numbers of one architecture")
-    q.add_argument("arch", help="a NAS-Bench-201 id, string ('|op~0|+|op~0|op~1|+...') or "
-                                "genotype JSON file")
+    q.add_argument("arch", help="an id of the benchmark, an architecture string "
+                                "(NAS-Bench-201 '|op~0|+|op~0|op~1|+...'; NARes "
+                                "'D1,W1,D2,W2,D3,W3' such as 5,10,5,10,5,10) or a genotype "
+                                "JSON file")
     q.add_argument("--bench-root", required=True,
                    help="directory holding the benchmark files (extracted or zipped)")
     q.add_argument("--bench", default="robustness",
-                   help="robustness (Jung et al. 2023, default) or nas-robbench-201")
+                   help="robustness (Jung et al. 2023, default), nas-robbench-201 or nares "
+                        "(Lu et al., cifar10.jsonl or nares.txz)")
     q.add_argument("--dataset", default="cifar10",
-                   help="cifar10 (default), cifar100 or ImageNet16-120")
+                   help="cifar10 (default), cifar100 or ImageNet16-120 (nares: cifar10)")
     q.add_argument("--key", action="append", default=None,
                    help="key to show (repeatable): clean, fgsm@Linf, pgd@Linf, "
-                        "aa_apgd-ce@Linf, aa_square@Linf or a corruption; default: all present")
+                        "aa_apgd-ce@Linf, aa_square@Linf or a corruption (nares: "
+                        "val_pgd_acc, test_aa_acc, ...); default: all present")
     q.add_argument("--measure", default="accuracy", help="accuracy (default) or confidence")
     q.add_argument("--json", action="store_true", help="print a JSON object")
     q.add_argument("--ranks", action="store_true",
@@ -38,9 +48,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(func=run_query)
     s = tsub.add_parser("search", help="black-box NAS on the table: best found vs queries")
     s.add_argument("--bench-root", required=True)
-    s.add_argument("--bench", default="robustness")
+    s.add_argument("--bench", default="robustness",
+                   help="robustness (default), nas-robbench-201 or nares")
     s.add_argument("--dataset", default="cifar10")
-    s.add_argument("--key", default="pgd@Linf", help="objective key (default pgd@Linf)")
+    s.add_argument("--key", default=None,
+                   help="objective key (default: the bench's, pgd@Linf; nares: val_pgd_acc, "
+                        "the authors' objective)")
     s.add_argument("--eps", type=float, default=None,
                    help="level of the key (ε in 1/255 for attacks; default 1 for attacks)")
     s.add_argument("--methods", default="random,evolution,tpe,nsga2",
@@ -75,14 +88,12 @@ def run_query(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from robustnas.tables import open_bench
+    from robustnas.tables.candidates import candidates
 
-    arch: object = args.arch
-    if not str(arch).strip().isdigit() and not str(arch).strip().startswith("|") \
-            and Path(str(arch)).suffix == ".json":
-        from robustnas.space.nb201.genotype import load_nb201_genotype
-
-        arch = load_nb201_genotype(str(arch))
     bench = open_bench(args.bench_root, args.bench, args.run)
+    arch: object = args.arch
+    if not str(arch).strip().isdigit() and Path(str(arch)).suffix == ".json":
+        arch = candidates(bench.space).load(str(arch))  # a genotype file of the bench's space
     result = bench.query(arch, args.dataset, args.key, args.measure)
     if args.json:
         data = result.to_dict()
@@ -97,6 +108,34 @@ def run_query(args: argparse.Namespace) -> int:
     else:
         print(format_result(result))
     return 0
+
+
+def format_found(found: dict[str, dict[str, dict[str, float | None]]],
+                 seeds: int) -> list[str]:
+    """The table of the found architectures' numbers: one row per column of the bench
+    (objective, clean, test accuracies), one ``mean ± sd`` cell per method."""
+    methods = list(found)
+    columns = list(dict.fromkeys(c for m in methods for c in found[m]))
+    if not methods or not columns:
+        return []
+
+    def cell(stats: dict[str, float | None] | None) -> str:
+        if not stats or stats["mean"] is None:
+            return "-"
+        sd = "" if stats["std"] is None else f" ± {stats['std']:.4f}"
+        return f"{stats['mean']:.4f}{sd}"
+
+    cells = [[cell(found[m].get(c)) for m in methods] for c in columns]
+    key_w = max(len("column"), *(len(c) for c in columns))
+    widths = [max(len(m), *(len(row[j]) for row in cells)) for j, m in enumerate(methods)]
+    lines = [f"the best architecture each run found (mean over {seeds} seed"
+             f"{'s' if seeds != 1 else ''}, ± sample sd):",
+             "  " + f"{'column':<{key_w}}  " + "  ".join(f"{m:<{w}}" for m, w in
+                                                       zip(methods, widths))]
+    for column, row in zip(columns, cells):
+        lines.append("  " + f"{column:<{key_w}}  " + "  ".join(f"{v:<{w}}" for v, w in
+                                                              zip(row, widths)))
+    return [line.rstrip() for line in lines]
 
 
 def rank_dict(bench: object, arch: object, result: object) -> dict[str, object]:
@@ -121,12 +160,13 @@ def run_search(args: argparse.Namespace) -> int:
     from robustnas.tables.nas import plot_curves, run_table_search
 
     bench = open_bench(args.bench_root, args.bench, args.run)
+    key = args.key or bench.search_key
     level = args.eps
-    levels = bench.series(args.dataset, args.key).levels
+    levels = bench.series(args.dataset, key).levels
     if level is None and levels is not None:  # ε = 1/255 where tabulated, else the first
         level = 1.0 if any(abs(x - 1.0) < 1e-9 for x in levels) else levels[0]
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    curves = run_table_search(bench, args.dataset, args.key, level, methods, args.budget,
+    curves = run_table_search(bench, args.dataset, key, level, methods, args.budget,
                               args.seeds)
     out = ensure_writable_dir(args.out)
     atomic_write_text(out / "curves.json", json.dumps(curves.to_dict(), indent=2) + "\n")
@@ -142,6 +182,7 @@ def run_search(args: argparse.Namespace) -> int:
         sd = "" if s["final_std"] is None else f" ± {s['final_std']:.4f} (sd)"
         print(f"  {name:<10} final best {s['final_mean']:.4f}{sd}  "
               f"found the optimum in {100 * s['found_optimum']:.0f}% of runs")
+    print("\n".join(format_found(curves.found_summary(), args.seeds)))
     print(f"written: {out / 'curves.json'}")
     print(f"written: {plot}")
     return 0

@@ -1,9 +1,10 @@
-"""Tabular robustness benchmarks over NAS-Bench-201 cells.
+"""Tabular robustness benchmarks.
 
-- :class:`RobustnessBench`: the robustness dataset of Jung et al. (ICLR 2023),
-- :class:`RobBench201`: NAS-RobBench-201 (Wu et al., ICLR 2024),
+- :class:`RobustnessBench`: the robustness dataset of Jung et al. (ICLR 2023), NAS-Bench-201,
+- :class:`RobBench201`: NAS-RobBench-201 (Wu et al., ICLR 2024), NAS-Bench-201,
+- :class:`NAResBench`: NARes (Lu et al.), WideResNets with per-stage depth and width,
 
-both answering :meth:`~robustnas.tables.base.TableBench.query` (one architecture) and
+all answering :meth:`~robustnas.tables.base.TableBench.query` (one architecture) and
 :meth:`~robustnas.tables.base.TableBench.column` (all cells, one key) the same way.
 """
 
@@ -14,16 +15,19 @@ from pathlib import Path
 from robustnas.errors import UsageError
 from robustnas.registry import Registry
 from robustnas.tables.base import ArchResult, KeySeries, TableBench
+from robustnas.tables.nares import NAResBench
 from robustnas.tables.robbench import RobBench201
 from robustnas.tables.robustness import RobustnessBench
 
 BENCHMARKS: Registry[type[TableBench]] = Registry("tabular benchmark")
 BENCHMARKS.add("robustness", RobustnessBench)
 BENCHMARKS.add("nas-robbench-201", RobBench201)
+BENCHMARKS.add("nares", NAResBench)
 
 
 def open_bench(root: str | Path, bench: str = "robustness", run: str | None = None) -> TableBench:
-    """The benchmark ``bench`` (``robustness`` or ``nas-robbench-201``) stored under ``root``.
+    """The benchmark ``bench`` (``robustness``, ``nas-robbench-201`` or ``nares``) stored
+    under ``root``.
 
     ``run`` (NAS-RobBench-201 only, which stores several training runs per metric): ``"1"``
     (the default, as the authors' reader) or ``"mean"`` over all runs.
@@ -40,9 +44,9 @@ def open_bench(root: str | Path, bench: str = "robustness", run: str | None = No
 def query_architecture(arch: object, root: str | Path, dataset: str = "cifar10",
                        keys: list[str] | None = None, measure: str = "accuracy",
                        bench: str = "robustness") -> ArchResult:
-    """The tabulated numbers of ``arch`` (id, NAS-Bench-201 string or genotype)."""
+    """The tabulated numbers of ``arch`` (id, the bench's string form or a genotype)."""
     return open_bench(root, bench).query(arch, dataset, keys, measure)
 
 
-__all__ = ["BENCHMARKS", "ArchResult", "KeySeries", "RobBench201", "RobustnessBench",
-           "TableBench", "open_bench", "query_architecture"]
+__all__ = ["BENCHMARKS", "ArchResult", "KeySeries", "NAResBench", "RobBench201",
+           "RobustnessBench", "TableBench", "open_bench", "query_architecture"]

@@ -103,11 +103,15 @@ class ArchResult:
 
 
 class TableBench(ABC):
-    """A tabular benchmark over NAS-Bench-201 cells."""
+    """A tabular benchmark (NAS-Bench-201 cells unless :attr:`space` says otherwise)."""
 
     name = "benchmark"
     datasets: tuple[str, ...] = ()
     measures: tuple[str, ...] = ("accuracy",)
+    #: The space of the benchmark's architectures (:mod:`robustnas.tables.candidates`).
+    space = "nb201"
+    #: The objective key of ``table search`` when none is given.
+    search_key = "pgd@Linf"
 
     @property
     @abstractmethod

@@ -3,13 +3,18 @@ objective, and best-found-vs-queries curves averaged over seeds.
 
 Strategies (each call of the objective is one query; repeats count, as in NAS benchmarks):
 
-* ``random``: uniform cells (:mod:`robustnas.space.nb201.sampler`).
+* ``random``: uniform architectures.
 * ``evolution``: regularised evolution (Real et al. 2019): a population of ``population``
-  cells; each step samples ``sample_size`` members, mutates the best (one edge gets a
-  different operation) and replaces the oldest member.
-* ``tpe``: Optuna's TPE sampler on the six categorical edges.
+  architectures; each step samples ``sample_size`` members, mutates the best (one choice
+  changes: an edge's operation in NAS-Bench-201, a depth or width in NARes) and replaces the
+  oldest member.
+* ``tpe``: Optuna's TPE sampler on the space's categorical choices.
 * ``nsga2``: Optuna's NSGA-II on two objectives, clean and robust accuracy; the curve tracks
   the best robust accuracy found.
+
+The architectures are the benchmark's space's (:mod:`robustnas.tables.candidates`). Each run
+also records the best architecture it found, so that the benchmark's other numbers of it
+(test accuracies, for a validation objective) are reported next to the curves.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import collections
 import random
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +31,17 @@ import numpy as np
 
 from robustnas.errors import UsageError
 from robustnas.registry import Registry
-from robustnas.space.nb201.genotype import EDGES, NB201Genotype
-from robustnas.space.nb201.ops import NB201_OPS
 from robustnas.tables.base import TableBench
+from robustnas.tables.candidates import CandidateSpace, candidates, nb201_draw, nb201_mutate
 
 
 @dataclass
 class TableObjective:
     """Tabulated ``key`` (at ``level``) of a cell, plus clean accuracy for two objectives.
 
-    ``queries`` counts calls; ``best_possible`` is the best value over all evaluated cells.
+    ``queries`` counts calls; ``best_possible`` is the best value over all evaluated cells;
+    ``best`` is the representative id of the best cell queried since :meth:`reset` (None
+    before any finite value); ``space`` draws, mutates and suggests the bench's cells.
     """
 
     bench: TableBench
@@ -50,24 +56,38 @@ class TableObjective:
         self.clean_key = self.clean_key or self.bench.clean_key(self.dataset)
         cids, cvalues = self.bench.column(self.dataset, self.clean_key)
         self._clean = dict(zip(cids, cvalues.tolist()))
-        self._rep: dict[NB201Genotype, str] = {}
+        self._rep: dict[Any, str] = {}
+        self.space: CandidateSpace = candidates(self.bench.space)
         self.queries = 0
+        self.best: str | None = None
+        self._best_value = float("-inf")
         self.best_possible = float(np.nanmax(values))
         # A partial table (a download that stopped, a subset of cells) scores the missing
         # cells -inf; the search must say so rather than look like a full benchmark.
         self.coverage = (int(np.isfinite(values).sum()), len(self.bench.meta.representatives))
 
-    def _rep_of(self, cell: NB201Genotype) -> str:
+    def reset(self) -> None:
+        """Start a new run: no queries, no best cell."""
+        self.queries = 0
+        self.best = None
+        self._best_value = float("-inf")
+
+    def _rep_of(self, cell: Any) -> str:
         if cell not in self._rep:
             self._rep[cell] = self.bench.meta.resolve(cell)[1]
         return self._rep[cell]
 
-    def __call__(self, cell: NB201Genotype) -> float:
+    def __call__(self, cell: Any) -> float:
         self.queries += 1
-        value = self._values.get(self._rep_of(cell), float("nan"))
-        return value if np.isfinite(value) else float("-inf")
+        rep = self._rep_of(cell)
+        value = self._values.get(rep, float("nan"))
+        if not np.isfinite(value):
+            return float("-inf")
+        if value > self._best_value:  # ties keep the first found, as the curve does
+            self.best, self._best_value = rep, value
+        return value
 
-    def clean(self, cell: NB201Genotype) -> float:
+    def clean(self, cell: Any) -> float:
         """Clean accuracy (not counted as a query: it comes with the same table row)."""
         value = self._clean.get(self._rep_of(cell), float("nan"))
         return value if np.isfinite(value) else float("-inf")
@@ -77,8 +97,8 @@ Strategy = Callable[[TableObjective, int, int], list[float]]
 STRATEGIES: Registry[Strategy] = Registry("table search strategy")
 
 
-def _random_cell(rng: random.Random) -> NB201Genotype:
-    return NB201Genotype(tuple(rng.choice(NB201_OPS) for _ in EDGES))
+_random_cell = nb201_draw  # the names this module has always had for NAS-Bench-201
+mutate = nb201_mutate
 
 
 def _best_so_far(values: Sequence[float]) -> list[float]:
@@ -89,15 +109,7 @@ def _best_so_far(values: Sequence[float]) -> list[float]:
 def random_search(objective: TableObjective, budget: int, seed: int) -> list[float]:
     """Best value after each of ``budget`` uniform queries."""
     rng = random.Random(seed)
-    return _best_so_far([objective(_random_cell(rng)) for _ in range(budget)])
-
-
-def mutate(cell: NB201Genotype, rng: random.Random) -> NB201Genotype:
-    """``cell`` with one uniformly chosen edge set to a different operation."""
-    k = rng.randrange(len(EDGES))
-    ops = list(cell.ops)
-    ops[k] = rng.choice([o for o in NB201_OPS if o != ops[k]])
-    return NB201Genotype(tuple(ops))
+    return _best_so_far([objective(objective.space.draw(rng)) for _ in range(budget)])
 
 
 @STRATEGIES.register("evolution")
@@ -105,14 +117,14 @@ def regularized_evolution(objective: TableObjective, budget: int, seed: int,
                           population: int = 20, sample_size: int = 5) -> list[float]:
     """Regularised (ageing) evolution; the first ``population`` queries are random."""
     rng = random.Random(seed)
-    pop: collections.deque[tuple[NB201Genotype, float]] = collections.deque()
+    pop: collections.deque[tuple[Any, float]] = collections.deque()
     history = []
     while len(history) < budget:
         if len(pop) < population:
-            cell = _random_cell(rng)
+            cell = objective.space.draw(rng)
         else:
             parent = max(rng.sample(list(pop), min(sample_size, len(pop))), key=lambda m: m[1])
-            cell = mutate(parent[0], rng)
+            cell = objective.space.mutate(parent[0], rng)
         value = objective(cell)
         pop.append((cell, value))
         if len(pop) > population:
@@ -134,8 +146,7 @@ def _optuna_search(objective: TableObjective, budget: int, seed: int, multi: boo
     history: list[float] = []
 
     def trial_fn(trial: Any) -> Any:
-        cell = NB201Genotype(tuple(trial.suggest_categorical(f"edge{k}", list(NB201_OPS))
-                                   for k in range(len(EDGES))))
+        cell = objective.space.suggest(trial)
         value = objective(cell)
         history.append(value)
         return (objective.clean(cell), value) if multi else value
@@ -146,7 +157,7 @@ def _optuna_search(objective: TableObjective, budget: int, seed: int, multi: boo
 
 @STRATEGIES.register("tpe")
 def tpe_search(objective: TableObjective, budget: int, seed: int) -> list[float]:
-    """Optuna TPE on the six edges."""
+    """Optuna TPE on the space's categorical choices."""
     return _optuna_search(objective, budget, seed, multi=False)
 
 
@@ -170,6 +181,10 @@ class Curves:
     label: str
     coverage: tuple[int, int] | None = None
     """(cells with a finite value of the objective, evaluated cells in meta.json)."""
+    found: dict[str, list[str | None]] = field(default_factory=dict)
+    """Per method, the representative id of the best cell each seed found (None: none)."""
+    found_values: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    """Per method and reported column, the tabulated value of each seed's found cell."""
 
     def summary(self) -> dict[str, dict[str, float | None]]:
         """Final best (mean and sample sd over seeds, as everywhere in robustnas; sd None for
@@ -181,6 +196,19 @@ class Curves:
                          "found_optimum": float(np.mean(np.isclose(final, self.best_possible)))}
         return out
 
+    def found_summary(self) -> dict[str, dict[str, dict[str, float | None]]]:
+        """Per method and column: mean and sample sd over seeds of the found cells' values
+        (seeds whose cell has no value are left out; mean None when none has one)."""
+        out: dict[str, dict[str, dict[str, float | None]]] = {}
+        for name, columns in self.found_values.items():
+            out[name] = {}
+            for column, values in columns.items():
+                v = np.asarray(values, dtype=np.float64)
+                v = v[np.isfinite(v)]
+                out[name][column] = {"mean": float(v.mean()) if len(v) else None,
+                                     "std": _sample_sd(v)}
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {"label": self.label, "best_possible": self.best_possible,
@@ -188,7 +216,25 @@ class Curves:
                 "table_cells": (None if self.coverage is None else
                                 {"with_value": self.coverage[0],
                                  "evaluated": self.coverage[1]}),
-                "curves": {k: v.tolist() for k, v in self.curves.items()}}
+                "curves": {k: v.tolist() for k, v in self.curves.items()},
+                "found": self.found, "found_metrics": self.found_summary()}
+
+
+def report_columns(bench: TableBench, dataset: str, key: str,
+                   level: float | None) -> dict[str, dict[str, float]]:
+    """``{column: {representative id: value}}`` reported for the cells a search finds: the
+    objective, clean accuracy and every other single-valued default key (for NARes, the
+    validation and test accuracies the authors report)."""
+    label = f"{key}@{level:g}" if level is not None else key
+    wanted: dict[str, tuple[str, float | None]] = {label: (key, level)}
+    for k in [bench.clean_key(dataset), *bench.default_keys(dataset)]:
+        if k not in wanted and bench.series(dataset, k).levels is None:
+            wanted[k] = (k, None)
+    out = {}
+    for column, (k, lv) in wanted.items():
+        ids, values = bench.column(dataset, k, lv)
+        out[column] = dict(zip(ids, values.tolist()))
+    return out
 
 
 def run_table_search(bench: TableBench, dataset: str, key: str, level: float | None,
@@ -199,16 +245,24 @@ def run_table_search(bench: TableBench, dataset: str, key: str, level: float | N
         raise UsageError(f"budget and seeds must be positive, got {budget} and {seeds}")
     strategies = {m: STRATEGIES.get(m) for m in methods}
     objective = TableObjective(bench, dataset, key, level)
+    columns = report_columns(bench, dataset, key, level)
     curves = {}
+    found: dict[str, list[str | None]] = {}
     for name, strategy in strategies.items():
         rows = []
+        found[name] = []
         for seed in range(seeds):
-            objective.queries = 0
+            objective.reset()
             rows.append(strategy(objective, budget, seed))
             assert objective.queries == budget
+            found[name].append(objective.best)
         curves[name] = np.asarray(rows, dtype=np.float64)
+    values = {name: {column: [table.get(rep, float("nan")) if rep is not None
+                              else float("nan") for rep in reps]
+                     for column, table in columns.items()}
+              for name, reps in found.items()}
     label = f"{dataset} {key}" + (f" ε={level:g}/255" if level is not None else "")
-    return Curves(curves, objective.best_possible, label, objective.coverage)
+    return Curves(curves, objective.best_possible, label, objective.coverage, found, values)
 
 
 def plot_curves(curves: Curves, path: str | Path) -> Path:

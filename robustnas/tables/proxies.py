@@ -1,12 +1,18 @@
-"""Robustness proxies of NAS-Bench-201 cells at initialisation (seed 003, use case i).
+"""Robustness proxies of tabulated architectures at initialisation (seed 003, use case i).
 
-For each cell: build its network with a fixed seed, put it in eval mode (batch norm with its
+For each cell (a NAS-Bench-201 cell, or a NARes WideResNet): build its network with a fixed
+seed, put it in eval mode (batch norm with its
 initial running statistics, so per-sample figures do not interact) and measure, on one fixed
 seeded batch of training images in [0, 1]: the mean Frobenius norm of the input-logit
 Jacobian, the mean top eigenvalue of the input Hessian of the cross-entropy loss, the log10
 of the certified Lipschitz upper bound (:mod:`robustnas.evaluation.lipschitz`), the
 parameter count and the MACs. Results are appended to a JSON-lines file one cell at a time,
 so an interrupted run resumes where it stopped (cells already in the file are skipped).
+
+A NAS-Bench-201 cell's network has ``C`` channels and ``N`` cells per stage (the settings);
+a NARes architecture fixes its whole network, so ``C`` and ``N`` do not apply to it (they
+are still recorded, so that a file's settings stay comparable). NARes networks are full
+benchmark WideResNets (tens of millions of parameters): measuring many takes long on a CPU.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import Any
 import torch
 
 from robustnas.errors import DataError, UsageError
+from robustnas.space.nares.genotype import NAResGenotype, is_nares_string, load_nares_genotype
 from robustnas.space.nb201.genotype import NB201Genotype, load_nb201_genotype
 
 PROXIES = ("jacobian_frobenius", "hessian_top_eigenvalue", "lipschitz_log10", "params", "macs")
@@ -54,17 +61,38 @@ def _batch(settings: ProxySettings) -> tuple[torch.Tensor, torch.Tensor, Any]:
     return ds.train_x[idx].float() / 255.0, ds.train_y[idx], ds
 
 
-def measure_cell(genotype: NB201Genotype, x: torch.Tensor, y: torch.Tensor, ds: Any,
+Cell = NB201Genotype | NAResGenotype
+
+
+def load_cell(spec: Any) -> Cell:
+    """A NARes architecture (``D1,W1,...`` string or genotype) or a NAS-Bench-201 cell."""
+    if isinstance(spec, NAResGenotype) or is_nares_string(spec):
+        return load_nares_genotype(spec, strict=False)
+    return load_nb201_genotype(spec)
+
+
+def _network(genotype: Cell, ds: Any, settings: ProxySettings) -> torch.nn.Module:
+    """The freshly initialised network of ``genotype`` for dataset ``ds``."""
+    if isinstance(genotype, NAResGenotype):
+        from robustnas.space.nares.network import NAResNetwork
+
+        return NAResNetwork(genotype, num_classes=ds.num_classes, in_channels=ds.in_channels,
+                            mean=ds.mean, std=ds.std)
+    from robustnas.space.nb201.network import NB201Network
+
+    return NB201Network(genotype, C=settings.C, N=settings.N, num_classes=ds.num_classes,
+                        in_channels=ds.in_channels, mean=ds.mean, std=ds.std)
+
+
+def measure_cell(genotype: Cell, x: torch.Tensor, y: torch.Tensor, ds: Any,
                  settings: ProxySettings) -> dict[str, float]:
     """All proxies of one cell's freshly initialised network on ``(x, y)``."""
     from robustnas.evaluation.lipschitz import lipschitz_upper_bound
     from robustnas.evaluation.measures import hessian_top_eigenvalue, jacobian_frobenius
     from robustnas.space.complexity import count_macs, count_parameters
-    from robustnas.space.nb201.network import NB201Network
 
     torch.manual_seed(settings.seed)
-    net = NB201Network(genotype, C=settings.C, N=settings.N, num_classes=ds.num_classes,
-                       in_channels=ds.in_channels, mean=ds.mean, std=ds.std).eval()
+    net = _network(genotype, ds, settings).eval()
     gen = torch.Generator().manual_seed(settings.seed)
     jac = float(jacobian_frobenius(net, x).mean())
     hess = float(hessian_top_eigenvalue(net, x, y, iters=settings.hessian_iters,
@@ -87,7 +115,10 @@ def read_results(path: str | Path) -> dict[str, dict[str, Any]]:
             continue
         try:
             record = json.loads(line)
-            out[NB201Genotype.from_string(record["arch"]).to_string()] = record
+            arch = record["arch"]  # a string form, never a file name
+            cell = (load_nares_genotype(arch, strict=False) if is_nares_string(arch)
+                    else NB201Genotype.from_string(arch))
+            out[cell.to_string()] = record
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             if n == len(path.read_text().splitlines()):
                 break  # a line cut short by a kill: it is recomputed
@@ -95,7 +126,7 @@ def read_results(path: str | Path) -> dict[str, dict[str, Any]]:
     return out
 
 
-def compute_proxies(cells: Iterable[NB201Genotype | str], out: str | Path,
+def compute_proxies(cells: Iterable[Cell | str], out: str | Path,
                     settings: ProxySettings | None = None,
                     progress: Callable[[int, int], None] | None = None) -> dict[str, dict]:
     """Measure every cell not yet in ``out`` and append it there; returns all records.
@@ -112,7 +143,7 @@ def compute_proxies(cells: Iterable[NB201Genotype | str], out: str | Path,
         break
     todo = []
     for cell in cells:
-        geno = load_nb201_genotype(cell)
+        geno = load_cell(cell)
         if geno.to_string() not in done and geno not in todo:
             todo.append(geno)
     if not todo:
