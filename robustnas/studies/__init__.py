@@ -14,7 +14,8 @@ training seeds (:mod:`robustnas.studies.spec`); workers share an Optuna storage
 """
 
 from robustnas.studies.rebuild import rebuild_storage
-from robustnas.studies.report import StudyReport, write_study_report
+from robustnas.studies.report import StudyReport
+from robustnas.studies.report_files import write_study_report
 from robustnas.studies.runner import StudyInterrupted, StudyRun, run_study
 from robustnas.studies.spec import StudySpec, load_study_spec
 

@@ -51,7 +51,7 @@ from robustnas.errors import RobustnasError, UsageError
 from robustnas.studies.heartbeat import BEAT_ATTR, WORKER_ATTR, Heartbeat, StaleWatch
 from robustnas.studies.protocol import differences, fingerprint, training_doc
 from robustnas.studies.sources import SAMPLED_KIND, Architecture, Expanded, expand_sources
-from robustnas.studies.spec import StudySpec, load_study_spec, validate_trials
+from robustnas.studies.spec import StudySpec, load_study_spec
 from robustnas.studies.storage import (
     StorageError,
     call_with_retry,
@@ -62,6 +62,7 @@ from robustnas.studies.storage import (
 )
 from robustnas.studies.tasks import Task, build_tasks, protocol_document, task_attrs
 from robustnas.studies.trial import run_search_job, run_training_trial
+from robustnas.studies.validation import validate_trials
 
 SEARCH_SUFFIX = ":search"
 #: ``robustnas study`` exit status when trials failed (documented in the README).
@@ -139,7 +140,7 @@ def run_study(spec: StudySpec | str | Path, *, storage: str | None = None,
     run.done, run.total, run.failed = worker.standing()
     run.complete = run.done >= run.total and not run.failed
     if report:
-        from robustnas.studies.report import write_study_report
+        from robustnas.studies.report_files import write_study_report
 
         result = write_study_report(spec.out, storage=worker.url, name=spec.name)
         run.report_paths, run.table = result.paths, result.table

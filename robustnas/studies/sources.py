@@ -113,8 +113,13 @@ def expand_sources(spec: StudySpec, study_dir: Path) -> Expanded:
 
 
 def _default_label(text: str) -> str:
-    """A genotype file's stem, else the name itself (``resnet18@0.125``)."""
-    return Path(text).stem if text.endswith(".json") else text
+    """A genotype file's stem, else the name itself (``resnet18@0.125``), with the characters
+    a directory name may not hold turned into ``-`` (a NARes ``5,10,5,10,5,10`` is labelled
+    ``5-10-5-10-5-10``)."""
+    import re
+
+    label = Path(text).stem if text.endswith(".json") else text
+    return re.sub(r"[^A-Za-z0-9._@+=-]+", "-", label).strip("-") or "arch"
 
 
 def _resolve_spec(text: str, base_dir: Path) -> str:

@@ -34,10 +34,10 @@ A study is a YAML mapping::
 trial whose worker died, 3) and ``storage_patience`` (seconds a worker waits for a storage
 that is away, e.g. a restarting server, before it stops: 600).
 
-The file is validated completely when it is read: :func:`validate_trials` resolves every
-trial's settings (the study's ``training`` with the architecture's own ``set``) and checks
-them against the dataset (a cutout must be smaller than the image) before any trial
-starts; errors name the study key (``training.cutout``).
+The file is validated completely when it is read:
+:func:`robustnas.studies.validation.validate_trials` resolves every trial's settings (the
+study's ``training`` with the architecture's own ``set``) and checks them against the
+dataset (a cutout must be smaller than the image) before any trial starts; errors name the study key (``training.cutout``).
 """
 
 from __future__ import annotations
@@ -170,64 +170,11 @@ def _check_training(training: dict[str, Any]) -> None:
     from robustnas.train import RetrainConfig
 
     try:
-        config = resolve_config(RetrainConfig, None, {**training, "genotype": "DARTS_V2"})
+        # no architecture yet: the space's own rules are checked per trial (validate_trials)
+        config = resolve_config(RetrainConfig, None, dict(training))
         config.validate()
     except UsageError as exc:
         raise UsageError(f"study: training: {exc}") from None
-
-
-def validate_trials(spec: StudySpec, expanded: Any) -> None:
-    """Resolve and check every training trial's settings before any trial starts.
-
-    Each architecture's settings are the study's ``training`` with its own ``set`` (and
-    its network options); they are validated like a ``retrain`` command's, and against the
-    dataset's image size (read once per dataset), so a study fails when it is read, not
-    trial by trial.
-    """
-    from robustnas.data.augment import DARTS_IMAGE_SIZE
-    from robustnas.studies.trial import architecture_options
-    from robustnas.train import RetrainConfig
-
-    images: dict[str, int] = {}
-    for arch in expanded.architectures:
-        where = "training" if not arch.overrides else f"architectures[{arch.label}].set"
-        settings = {**spec.training, **arch.overrides, **architecture_options(arch),
-                    "seed": spec.seeds[0], "out": str(spec.out)}
-        if arch.kind == "search":  # its genotype exists once its search has run
-            settings["genotype"] = "DARTS_V2"
-        try:
-            config = resolve_config(RetrainConfig, None, settings)
-            config.validate()
-        except UsageError as exc:
-            raise UsageError(f"study: {where} (architecture {arch.label}): {exc}") from None
-        if not config.augment or config.cutout_for(DARTS_IMAGE_SIZE) == 0:
-            continue  # no cutout at any image size (set to 0, or an objective without one)
-        size = _image_size(config, images)
-        # Not set (None): the objective's default for this image size, as training resolves it.
-        cutout = config.cutout_for(size) if size is not None else config.cutout
-        if size is not None and cutout and cutout >= size:
-            key = "cutout" if "cutout" in arch.overrides else None
-            name = f"architectures[{arch.label}].set.cutout" if key else "training.cutout"
-            given = "" if ("cutout" in arch.overrides or "cutout" in spec.training) else (
-                f" (not set: the {config.adversarial} default)")
-            raise UsageError(
-                f"study: {name} = {cutout}{given} is not smaller than the {size}-pixel "
-                f"images of {config.dataset}; set {name} to {size // 2} or less, or 0")
-
-
-def _image_size(config: Any, cache: dict[str, int]) -> int | None:
-    """The dataset's image side in pixels (cached per dataset settings)."""
-    import json as _json
-
-    from robustnas.data import load_dataset
-
-    ident = _json.dumps([config.dataset, config.data_root, config.dataset_options],
-                        sort_keys=True, default=str)
-    if ident not in cache:
-        ds = load_dataset(config.dataset, root=config.data_root, download=config.download,
-                          **(config.dataset_options or {}))
-        cache[ident] = int(ds.image_size)
-    return cache[ident]
 
 
 def _evaluation(evaluation: dict[str, Any]) -> dict[str, Any]:
