@@ -241,7 +241,7 @@ def test_the_whole_file_is_validated_before_any_trial(tmp_path):
     # Not set: DARTS' 16 on 32x32 images follows the image size (4 on the 8x8 digits), as
     # in training, so the study is accepted (issue 20 item 5).
     from robustnas.studies.sources import expand_sources
-    from robustnas.studies.spec import validate_trials
+    from robustnas.studies.validation import validate_trials
 
     data = yaml.safe_load(path.read_text())
     data["training"].pop("cutout")

@@ -15,7 +15,8 @@ from scipy import stats
 
 from robustnas.errors import UsageError
 from robustnas.studies.groups import grouped_comparison, parse_groups, to_dict, to_markdown
-from robustnas.studies.report import build_report, report_from_json, write_study_report
+from robustnas.studies.report import build_report, report_from_json
+from robustnas.studies.report_files import write_study_report
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "experiments" / "RESULTS.md"

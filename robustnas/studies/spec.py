@@ -37,7 +37,8 @@ that is away, e.g. a restarting server, before it stops: 600).
 The file is validated completely when it is read:
 :func:`robustnas.studies.validation.validate_trials` resolves every trial's settings (the
 study's ``training`` with the architecture's own ``set``) and checks them against the
-dataset (a cutout must be smaller than the image) before any trial starts; errors name the study key (``training.cutout``).
+dataset (a cutout must be smaller than the image) before any trial starts; errors name the
+study key (``training.cutout``).
 """
 
 from __future__ import annotations
