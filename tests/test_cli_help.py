@@ -61,11 +61,11 @@ def test_old_spellings_are_hidden_aliases(capsys):
     assert parser.parse_args(["evaluate", "x.pt"]).quiet is False
     for command in (["search"], ["retrain", "DARTS_V2"]):
         assert parser.parse_args([*command, "--quiet"]).quiet is True
-    from robustnas.benchmarks import train
     from robustnas.cli import _Parser
+    from robustnas.cli.bench_options import train_arguments
 
     bench = _Parser(prog="robustnas bench train")
-    train.add_arguments(bench)
+    train_arguments(bench)
     assert bench.parse_args([]).rounds == 3
     assert bench.parse_args(["--repeats", "5"]).rounds == 5
     assert bench.parse_args(["--rounds", "4"]).rounds == 4

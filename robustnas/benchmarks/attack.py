@@ -56,7 +56,6 @@ from robustnas.benchmarks.timing import (
     timing_row,
     variant_memory,
 )
-from robustnas.cli.options import add_deprecated_int
 from robustnas.errors import UsageError
 from robustnas.runtime import resolve_device
 from robustnas.space.darts.catalogue import GENOTYPES
@@ -64,36 +63,6 @@ from robustnas.space.darts.network import Network
 from robustnas.space.models import build_architecture, is_handcrafted_spec
 
 EPS = 8 / 255
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of ``robustnas bench attack``."""
-    p.add_argument("--genotype", default="DARTS_V2")
-    p.add_argument("--channels", type=int, default=36)
-    p.add_argument("--layers", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--image-size", type=int, default=32)
-    p.add_argument("--classes", type=int, default=10)
-    p.add_argument("--steps", type=int, default=20, help="PGD steps (default: %(default)s)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--variants", default="auto",
-                   help="comma list of channels_last,bf16,bf16+channels_last,reference "
-                        "(bf16: CUDA only; reference: the network of before issue 11; auto: "
-                        "all on CUDA, channels_last and reference on CPU)")
-    p.add_argument("--warmup", type=int, default=1)
-    p.add_argument("--rounds", type=int, default=3, help="timed rounds; the median is kept")
-    add_deprecated_int(p, "--repeats", "rounds")
-    p.add_argument("--aa-images", type=int, default=None,
-                   help="images AutoAttack is timed on (default 64 on CUDA, 4 on CPU)")
-    p.add_argument("--aa-steps", type=int, default=100)
-    p.add_argument("--aa-queries", type=int, default=5000)
-    p.add_argument("--aa-parts", action="store_true",
-                   help="also time each AutoAttack part alone on every image (upper bound)")
-    p.add_argument("--no-autoattack", action="store_true", help="skip AutoAttack")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
-    p.add_argument("--memory", action="store_true",
-                   help="also measure each row's own peak memory (one fresh process each "
-                        "on CPU)")
 
 
 class _Autocast(nn.Module):

@@ -39,28 +39,6 @@ from robustnas.search.objective import RegularizerSet
 from robustnas.space.darts.supernet import SuperNet
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of ``robustnas bench search``."""
-    p.add_argument("--channels", type=int, default=16)
-    p.add_argument("--layers", type=int, default=8)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--image-size", type=int, default=32)
-    p.add_argument("--classes", type=int, default=10)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--variants", default="auto",
-                   help="comma list of first,second,advrush,lipschitz,bf16,channels_last, "
-                        "reference and their + combinations, e.g. second+reference; the "
-                        "first listed is the baseline (auto: reference,first,channels_last,"
-                        "second,advrush,lipschitz, plus bf16 ones on CUDA)")
-    p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--iters", type=int, default=3)
-    p.add_argument("--rounds", type=int, default=3,
-                   help="timed rounds (variants take turns; the median round is reported)")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
-    p.add_argument("--no-memory", action="store_true",
-                   help="skip the per-variant memory probes (one fresh process each on CPU)")
-
-
 def _variant_settings(name: str) -> dict[str, Any]:
     settings = {"order": 1, "regularizer": "none", "amp": False, "channels_last": False,
                 "reference": False}

@@ -83,20 +83,6 @@ JOBS = (
 _QUICK_TIMING = ("--warmup", "0", "--rounds", "1")
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of ``robustnas bench suite``."""
-    p.add_argument("--device", default="auto", help="cuda, cuda:1, cpu (default: auto)")
-    p.add_argument("--out", default="runs/bench-suite",
-                   help="folder for results.jsonl and results.md (written as jobs finish)")
-    p.add_argument("--budget", type=float, default=480.0,
-                   help="seconds for all jobs together (default: %(default)s)")
-    p.add_argument("--quick", action="store_true",
-                   help="tiny sizes and one round: checks the path, measures nothing useful")
-    p.add_argument("--only", default="",
-                   help=f"comma list of jobs ({', '.join(j.name for j in JOBS)})")
-    p.add_argument("--no-memory", action="store_true", help="skip the memory probes")
-
-
 def _jobs(only: str) -> list[Job]:
     if not only:
         return list(JOBS)

@@ -51,8 +51,6 @@ from robustnas.benchmarks.timing import (
     timing_row,
     variant_memory,
 )
-from robustnas.cli.options import add_deprecated_int
-from robustnas.config import parse_number
 from robustnas.errors import UsageError
 from robustnas.runtime import autocast_factory, resolve_device
 from robustnas.space.darts.catalogue import load_genotype
@@ -63,44 +61,6 @@ from robustnas.train.objectives import OBJECTIVES
 from robustnas.train.setup import build_optimizer
 
 CUDA_VARIANTS = ("bf16", "channels_last", "bf16+channels_last")
-
-
-def _number(text: str) -> float:
-    try:
-        return parse_number(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of ``robustnas bench train``."""
-    p.add_argument("--genotype", default="DARTS_V2",
-                   help="genotype name or JSON file, or a hand-crafted network "
-                        "(preact-resnet18, wrn-34-10, ...; --channels/--layers do not apply)")
-    p.add_argument("--objective", default="pgd", help="pgd, trades, fgsm-rs or none")
-    p.add_argument("--channels", type=int, default=36)
-    p.add_argument("--layers", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--steps", type=int, default=None,
-                   help="attack steps (default: the objective's, 7 for pgd)")
-    p.add_argument("--eps", type=_number, default=8 / 255, help="attack radius (8/255)")
-    p.add_argument("--image-size", type=int, default=32)
-    p.add_argument("--classes", type=int, default=10)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--variants", default="auto",
-                   help="comma list of fp32,bf16,channels_last,bf16+channels_last,standard "
-                        "and reference, joined with + (e.g. standard+reference: the row with "
-                        "the drop-path of before issue 11); fp32 is always the baseline "
-                        "(auto: fp32, channels_last, standard, standard+reference, plus the "
-                        "bf16 ones on CUDA)")
-    p.add_argument("--warmup", type=int, default=2, help="untimed calls per row")
-    p.add_argument("--iters", type=int, default=2, help="calls per timed round")
-    p.add_argument("--rounds", type=int, default=3,
-                   help="timed rounds (rows take turns; the median round is reported)")
-    add_deprecated_int(p, "--repeats", "rounds")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
-    p.add_argument("--no-memory", action="store_true",
-                   help="skip the per-variant memory probes (one fresh process each on CPU)")
 
 
 def _retrain_config(objective: str, args: argparse.Namespace) -> RetrainConfig:

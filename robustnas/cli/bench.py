@@ -36,9 +36,10 @@ def run(args: argparse.Namespace) -> int:
     except ModuleNotFoundError as exc:
         raise UsageError(f"benchmark {args.benchmark!r} is not available ({exc})") from None
     from robustnas.cli import _Parser
+    from robustnas.cli.bench_options import ARGUMENTS
 
     parser = _Parser(prog=f"robustnas bench {args.benchmark}")
-    module.add_arguments(parser)
+    ARGUMENTS[args.benchmark](parser)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     opts = parser.parse_args(args.rest)
     result = module.run(opts)
