@@ -16,12 +16,13 @@ from robustnas.space.nb201 import EDGES, NB201_OPS, NB201Genotype, NB201Network
 from robustnas.space.nb201.genotype import (
     load_nb201_genotype,
     nb201_genotype_from_dict,
-    save_nb201_genotype,
 )
 from robustnas.space.nb201.info import nb201_info
 from robustnas.space.nb201.ops import make_nb201_op
 from robustnas.space.nb201.picture import draw_nb201_cell, nb201_cell_image
-from robustnas.space.nb201.sampler import NUM_CELLS, all_cells, cell_from_code, sample_cells
+from robustnas.space.nb201.sampler import NUM_CELLS, all_cells, cell_from_code
+from robustnas.space.sampling import sample_genotypes
+from robustnas.space.spaces import get_space
 
 EXAMPLE = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|"
            "+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|")
@@ -74,7 +75,7 @@ def test_parameter_counts_match_reference(ops, classes):
 
 
 def test_parameter_counts_for_random_cells_and_other_widths():
-    for geno in sample_cells(6, seed=1):
+    for geno in sample_genotypes(6, 1, space="nb201"):
         net = NB201Network(geno, C=8, N=2, num_classes=7, in_channels=1)
         assert count_parameters(net) == reference_params(geno.ops, 7, C=8, N=2, in_ch=1)
 
@@ -141,7 +142,7 @@ def test_every_cell_round_trips_and_codes_are_a_bijection():
 
 def test_json_round_trip(tmp_path):
     geno = NB201Genotype.from_string(EXAMPLE, provenance={"seed": 3, "dataset": "digits"})
-    path = save_nb201_genotype(geno, tmp_path / "cell.json")
+    path = get_space("nb201").save(geno, tmp_path / "cell.json")
     back = load_nb201_genotype(path)
     assert back == geno and dict(back.provenance) == {"seed": 3, "dataset": "digits"}
     assert json.loads(path.read_text())["arch"] == EXAMPLE
@@ -189,8 +190,11 @@ def test_load_errors(tmp_path):
 
 
 def test_sampler_is_uniform_and_reproducible():
-    assert sample_cells(5, seed=7) == sample_cells(5, seed=7)
-    cells = sample_cells(20000, seed=0)
+    def draw(n, seed):
+        return sample_genotypes(n, seed, allow_duplicates=True, space="nb201")
+
+    assert draw(5, 7) == draw(5, 7)
+    cells = draw(20000, 0)
     for k in range(len(EDGES)):
         counts = Counter(c.ops[k] for c in cells)
         assert set(counts) == set(NB201_OPS)

@@ -162,13 +162,6 @@ def timing_json(timings: Timings, name: str, baseline: str) -> dict[str, Any]:
 
 
 # -- memory --------------------------------------------------------------------------------
-def peak_memory_mb(device: torch.device) -> float | None:
-    """Peak CUDA memory since the last reset, in MiB (None on CPU)."""
-    if device.type != "cuda":
-        return None
-    return torch.cuda.max_memory_allocated(device) / 2**20
-
-
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, in MiB (Linux/macOS)."""
     import resource

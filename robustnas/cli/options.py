@@ -65,8 +65,3 @@ def add_deprecated_int(parser: Any, old: str, dest: str) -> None:
 
     parser.add_argument(old, dest=dest, type=int, action=_Old, default=argparse.SUPPRESS,
                         help=argparse.SUPPRESS)
-
-
-def add_deprecated_flag(parser: Any, old: str, dest: str, new: str) -> None:
-    """A hidden ``old`` spelling of a store-true option ``new`` (destination ``dest``)."""
-    parser.add_argument(old, dest=dest, action=_Deprecated, new=new)

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from robustnas.config import parse_number
@@ -161,8 +160,3 @@ def check_compatible(label: str, model: nn.Module, data: Any) -> None:
     if classes is not None and classes < data.num_classes:
         raise UsageError(f"{label}: the model has {classes} outputs but dataset "
                          f"{data.name!r} has {data.num_classes} classes")
-
-
-def to_device_model(model: nn.Module, device: torch.device) -> nn.Module:
-    """The model on ``device`` in eval mode (evaluation never trains)."""
-    return model.to(device).eval()

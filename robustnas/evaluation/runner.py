@@ -20,7 +20,6 @@ import torch
 from torch import nn
 
 from robustnas.attacks import Attack, make_attack
-from robustnas.attacks.autoattack import OfficialAutoAttack
 from robustnas.attacks.standard import PGD, Clean
 from robustnas.errors import UsageError
 from robustnas.evaluation import sanity
@@ -40,19 +39,6 @@ from robustnas.evaluation.measures import (
 
 #: ``tick(images, stage)``: ``images`` more images went through one attack (or measure)
 Tick = Callable[[int, str], None]
-
-
-def attack_cost(attack: Attack) -> float:
-    """Rough forward+backward passes per image of an attack (for planning and benchmarks)."""
-    if isinstance(attack, Clean):
-        return 0.5
-    if isinstance(attack, PGD):
-        return attack.steps * attack.restarts + 1
-    if isinstance(attack, OfficialAutoAttack):
-        per = {"apgd-ce": attack.steps, "apgd-t": 9 * attack.steps,
-               "fab-t": 18 * attack.steps, "square": attack.queries / 3}
-        return sum(per[p] for p in attack.parts)
-    return 2.0
 
 
 def seeded(seed: int, *parts: Any, device: torch.device) -> torch.Generator:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -164,10 +164,3 @@ def compute_proxies(cells: Iterable[Cell | str], out: str | Path,
             if progress is not None:
                 progress(i + 1, len(todo))
     return done
-
-
-def proxy_matrix(records: dict[str, dict[str, Any]],
-                 names: Sequence[str] = PROXIES) -> tuple[list[str], dict[str, list[float]]]:
-    """``(cell strings, {proxy: values})`` in a fixed order."""
-    archs = sorted(records)
-    return archs, {name: [float(records[a][name]) for a in archs] for name in names}

@@ -6,7 +6,7 @@ by residual blocks. Modules, one concept each:
 
 - :mod:`.ops`: the five candidate operations,
 - :mod:`.genotype`: the cell (standard ``|op~0|+|op~0|op~1|+...`` string, JSON, validation),
-- :mod:`.sampler`: uniform sampling and enumeration of the 15,625 cells,
+- :mod:`.sampler`: enumeration of the 15,625 cells,
 - :mod:`.cell`, :mod:`.blocks`, :mod:`.network`: the discrete network (NAS-Bench-201 layout),
 - :mod:`.picture`: the 4-node cell picture,
 - :mod:`.info`: parameters and MACs.

@@ -8,7 +8,6 @@ order of the supernet's α (NAS-Bench-201 sorts its ``"j<-i"`` edge keys the sam
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,15 +155,6 @@ def nb201_genotype_from_dict(data: Any, source: str = "genotype") -> NB201Genoty
     if not isinstance(provenance, Mapping):
         raise GenotypeError(f"{source}: provenance must be an object")
     return NB201Genotype.from_string(data["arch"], provenance, source=source)
-
-
-def save_nb201_genotype(geno: NB201Genotype, path: str | Path) -> Path:
-    """Write ``geno`` as JSON atomically."""
-    from robustnas.io import atomic_write_text
-
-    path = Path(path)
-    atomic_write_text(path, json.dumps(geno.to_dict(), indent=2) + "\n")
-    return path
 
 
 def load_nb201_genotype(spec: str | Path | NB201Genotype) -> NB201Genotype:

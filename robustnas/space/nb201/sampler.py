@@ -1,9 +1,9 @@
-"""Enumerating and uniformly sampling the 5^6 = 15,625 NAS-Bench-201 cells."""
+"""Enumerating the 5^6 = 15,625 NAS-Bench-201 cells (uniform samples:
+:func:`robustnas.space.sampling.sample_genotypes` with ``space="nb201"``)."""
 
 from __future__ import annotations
 
 import itertools
-import random
 from collections.abc import Iterator
 
 from robustnas.space.nb201.genotype import EDGES, NB201Genotype
@@ -30,9 +30,3 @@ def cell_from_code(code: int) -> NB201Genotype:
         value, digit = divmod(value, len(NB201_OPS))
         digits.append(NB201_OPS[digit])
     return NB201Genotype(tuple(reversed(digits)))
-
-
-def sample_cells(n: int, seed: int | None = None) -> list[NB201Genotype]:
-    """``n`` cells drawn uniformly (with replacement) from all 15,625; reproducible by seed."""
-    rng = random.Random(seed)
-    return [NB201Genotype(tuple(rng.choice(NB201_OPS) for _ in EDGES)) for _ in range(n)]
