@@ -18,6 +18,7 @@ from pause_cli import PAUSE_RETRAIN_AFTER_STEPS
 
 from robustnas.cli import main
 from robustnas.config import read_yaml, resolve_config
+from robustnas.engine import on_step
 from robustnas.errors import UsageError
 from robustnas.io import load_checkpoint
 from robustnas.space.models import model_from_payload
@@ -272,7 +273,7 @@ def test_crash_mid_epoch_then_resume_is_bit_identical(tmp_path, reference):
             raise _Crash
 
     with pytest.raises(_Crash):
-        retrain(config, show_progress=False, step_callback=crash)
+        retrain(config, show_progress=False, callbacks=[on_step(crash)])
     ckpt = load_checkpoint(out / "last.pt")
     assert (ckpt["epoch"], ckpt["step"]) == (1, 2)
     result = retrain(overrides={"out": str(out)}, resume=True, show_progress=False)
@@ -291,7 +292,7 @@ def test_sigint_saves_and_resume_is_bit_identical(tmp_path, reference):
             os.kill(os.getpid(), signal.SIGINT)
 
     with pytest.raises(TrainingInterrupted, match="checkpoint saved"):
-        retrain(config, show_progress=False, step_callback=interrupt)
+        retrain(config, show_progress=False, callbacks=[on_step(interrupt)])
     ckpt = load_checkpoint(out / "last.pt")
     assert (ckpt["epoch"], ckpt["step"]) == (0, 3)  # the current step was finished and saved
     retrain(config, resume=out, show_progress=False)

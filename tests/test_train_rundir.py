@@ -15,6 +15,7 @@ from pause_cli import PAUSE_RETRAIN_AFTER_STEPS
 
 from robustnas.cli import main
 from robustnas.config import read_yaml
+from robustnas.engine import on_step
 from robustnas.io import load_checkpoint
 from robustnas.rundir import LOCK_NAME
 from robustnas.train import retrain
@@ -202,11 +203,11 @@ def test_a_run_refused_after_its_directory_was_opened_leaves_nothing(tmp_path):
 
     new = tmp_path / "new" / "run"
     with pytest.raises(UsageError, match="refused by the callback"):
-        retrain(_tiny(new), show_progress=False, step_callback=refuse)
+        retrain(_tiny(new), show_progress=False, callbacks=[on_step(refuse)])
     assert not (tmp_path / "new").exists()
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.md").write_text("mine\n")
     with pytest.raises(UsageError):
-        retrain(_tiny(mine), show_progress=False, step_callback=refuse)
+        retrain(_tiny(mine), show_progress=False, callbacks=[on_step(refuse)])
     assert sorted(p.name for p in mine.iterdir()) == ["notes.md"]

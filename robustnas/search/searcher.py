@@ -17,9 +17,8 @@ import contextlib
 import itertools
 import os
 import sys
-import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from torch import nn
 from robustnas import distributed as D
 from robustnas.config import config_to_dict, resolve_config, save_config
 from robustnas.divergence import DivergenceGuard, split_parameters
+from robustnas.engine import Callback, EpochEnd, run_loop
 from robustnas.errors import RobustnasError, UsageError
 from robustnas.io import check_writable_dir, ensure_writable_dir
 from robustnas.monitor.history import write_history
@@ -37,7 +37,6 @@ from robustnas.resume import checkpoint_counters, explicit_settings
 from robustnas.rundir import check_run_dir, open_run_dir
 from robustnas.runtime import (
     autocast_factory,
-    graceful_stop,
     rng_state,
     seed_everything,
     set_rng_state,
@@ -142,8 +141,11 @@ class Searcher:
     """Runs one search. Build with a resolved :class:`SearchConfig`; call :meth:`run`."""
 
     def __init__(self, config: SearchConfig, *, show_progress: bool = True,
-                 resume: bool = False, overwrite: bool = False) -> None:
+                 resume: bool = False, overwrite: bool = False,
+                 callbacks: Sequence[Callback] = ()) -> None:
         self.config = config
+        self.callbacks = list(callbacks)
+        self.stop_reason: str | None = None
         self.rundir: Any = None  # the locked run directory (rank 0)
         # Under torchrun: join the process group, one device per process (else a no-op).
         self.dist, self.device = D.setup_distributed(config.device)
@@ -317,52 +319,57 @@ class Searcher:
             self.close()
 
     def _run(self) -> SearchResult:
-        from robustnas.monitor import progress
-
-        config = self.config
-        stopped_early = None
-        with graceful_stop() as stop:
-            while self.epoch < config.epochs and stopped_early is None:
-                steps = self._steps_per_epoch()
-                start_time = time.perf_counter() - self.meters.get("seconds", 0.0)
-                with progress(steps, desc=f"search {self.epoch + 1}/{config.epochs}",
-                              enabled=self.show_progress, initial=self.step) as bar:
-                    batches = zip(self.data.train.epoch(self.epoch, start=self.step),
-                                  self.data.val.epoch(self.epoch, start=self.step))
-                    for (x_t, y_t), (x_v, y_v) in batches:
-                        if self.step >= steps:
-                            break
-                        self._train_step(x_t, y_t, x_v, y_v)
-                        self.step += 1
-                        self.meters["seconds"] = time.perf_counter() - start_time
-                        bar.update(loss=self.meters["loss"] / self.meters["n"],
-                                   acc=self.meters["correct"] / self.meters["n"])
-                        if D.any_process(bool(stop), self.dist, self.device):
-                            self._interrupted(stop, self.save_checkpoint())
-                        every = config.checkpoint_every  # mid-epoch checkpoints
-                        if every and self.step % every == 0 and self.step < steps:
-                            self.save_checkpoint()
-                            start_time = time.perf_counter() - self.meters["seconds"]
-                stopped_early = self._end_epoch()
-                path = self.save_checkpoint()
-                # A signal that arrived during the end-of-epoch work (validation, Hessian,
-                # pictures: minutes on a big split) is honoured here, at the epoch boundary,
-                # also after the last epoch: else it would wait for the next step, or, after
-                # the last epoch, be swallowed and the caller would go on as if nothing came.
-                # (A collapse-guard stop ends the run here anyway: it is not resumed past.)
-                if stopped_early is None and D.any_process(bool(stop), self.dist, self.device):
-                    self._interrupted(stop, path)
-        # Outside the block: a signal while the genotype is written takes its default action.
+        stopped_early = run_loop(self, self.callbacks)
+        # After the loop: a signal while the genotype is written takes its default action.
         return self._finish(stopped_early)
 
-    def _interrupted(self, stop: Any, path: Path) -> None:
-        """Raise :class:`SearchInterrupted` on every process, once ``path`` is written."""
-        D.barrier(self.dist)
-        where = (f"in epoch {self.epoch + 1}, step {self.step}" if self.step
-                 else f"after epoch {self.epoch}")
-        raise SearchInterrupted(
-            f"stopped by signal {stop.signum or 'on another process'} {where}; checkpoint "
-            f"saved to {path}; continue with --resume --out {self.run_dir}")
+    # -- what the engine's loop asks of the search (robustnas.engine.loop.Task) -----------
+    interrupted = SearchInterrupted
+
+    @property
+    def epochs(self) -> int:  # noqa: D102
+        return self.config.epochs
+
+    @property
+    def checkpoint_every(self) -> int:  # noqa: D102
+        return self.config.checkpoint_every
+
+    @property
+    def seconds(self) -> float:
+        """The epoch's training time so far (a meter: resumed with the epoch's sums)."""
+        return self.meters.get("seconds", 0.0)
+
+    @seconds.setter
+    def seconds(self, value: float) -> None:
+        self.meters["seconds"] = value
+
+    def request_stop(self, reason: str) -> None:
+        """Stop after this step with a checkpoint (see :mod:`robustnas.engine.callbacks`)."""
+        self.stop_reason = reason
+
+    def progress_desc(self) -> str:  # noqa: D102
+        return f"search {self.epoch + 1}/{self.config.epochs}"
+
+    def batches(self) -> Iterator[tuple[Any, Any]]:
+        """Pairs of (training, validation) batches of the epoch from the current step."""
+        return zip(self.data.train.epoch(self.epoch, start=self.step),
+                   self.data.val.epoch(self.epoch, start=self.step))
+
+    def train_step(self, batch: tuple[Any, Any]) -> None:  # noqa: D102
+        (x_t, y_t), (x_v, y_v) = batch
+        self._train_step(x_t, y_t, x_v, y_v)
+
+    def postfix(self) -> dict[str, float]:  # noqa: D102
+        return {"loss": self.meters["loss"] / self.meters["n"],
+                "acc": self.meters["correct"] / self.meters["n"]}
+
+    def end_epoch(self) -> EpochEnd:
+        """Validation, the epoch record and the derived genotype, then the checkpoint."""
+        stopped = self._end_epoch()
+        return EpochEnd(self.history[-1], self.save_checkpoint(), stopped)
+
+    def steps_per_epoch(self) -> int:  # noqa: D102
+        return self._steps_per_epoch()
 
     def _steps_per_epoch(self) -> int:
         steps = min(len(self.data.train), len(self.data.val))
@@ -501,7 +508,8 @@ def _divergence_guard(searcher: Searcher) -> DivergenceGuard:
 
 def run_search(config: SearchConfig | None = None, *, config_file: str | None = None,
                overrides: dict[str, Any] | None = None, resume: bool = False,
-               show_progress: bool = True, overwrite: bool = False) -> SearchResult:
+               show_progress: bool = True, overwrite: bool = False,
+               callbacks: Sequence[Callback] = ()) -> SearchResult:
     """Python API of ``robustnas search``.
 
     Either pass a :class:`SearchConfig`, or a YAML file and/or overrides. A new run refuses
@@ -509,7 +517,8 @@ def run_search(config: SearchConfig | None = None, *, config_file: str | None = 
     files). With ``resume``, the run directory's checkpoint is continued with the settings
     it was started with, changed only where the file/overrides (or a whole ``config``) give
     a value, each change printed (see :mod:`robustnas.search.resume`); without a checkpoint
-    the run starts from scratch, saying so.
+    the run starts from scratch, saying so. ``callbacks``: :class:`robustnas.engine.Callback`
+    objects called during the run.
     """
     if resume:
         explicit = (config_to_dict(config) if config is not None
@@ -520,7 +529,7 @@ def run_search(config: SearchConfig | None = None, *, config_file: str | None = 
     elif config is None:
         config = resolve_config(SearchConfig, config_file, overrides)
     result = Searcher(config, show_progress=show_progress, resume=resume,
-                      overwrite=overwrite).run()
+                      overwrite=overwrite, callbacks=callbacks).run()
     if result.rank == 0 and result.decisiveness_warning:
         # A notebook sees this; the CLI ignores the category and prints its own line.
         warnings.warn(result.decisiveness_warning, UniformGenotypeWarning, stacklevel=2)

@@ -4,24 +4,25 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from robustnas.config import config_to_dict, read_yaml, resolve_config
+from robustnas.engine import Callback
 from robustnas.errors import UsageError
 from robustnas.resume import merge_resumed, saved_run_settings, say_changes
 from robustnas.rundir import RunDirOccupied, holds_run, occupied_message
 from robustnas.train.config import RESUMABLE_KEYS, RetrainConfig
 from robustnas.train.result import RetrainResult
 from robustnas.train.state import LAST_NAME, load_train_state, resolve_checkpoint_path
-from robustnas.train.trainer import StepCallback, Trainer
+from robustnas.train.trainer import Trainer
 
 
 def retrain(config: RetrainConfig | None = None, *, config_file: str | Path | None = None,
             overrides: Mapping[str, Any] | None = None, resume: bool | str | Path = False,
             show_progress: bool = True,
-            step_callback: StepCallback | None = None,
+            callbacks: Sequence[Callback] = (),
             overwrite: bool = False) -> RetrainResult:
     """Train a genotype's network; the Python API of ``robustnas retrain``.
 
@@ -56,7 +57,7 @@ def retrain(config: RetrainConfig | None = None, *, config_file: str | Path | No
     else:
         config.validate()
     trainer = Trainer(config, resume_state=state, show_progress=show_progress,
-                      step_callback=step_callback, overwrite=overwrite)
+                      callbacks=callbacks, overwrite=overwrite)
     return trainer.run()
 
 

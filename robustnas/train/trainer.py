@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from torch import nn
 from robustnas import distributed as D
 from robustnas.config import config_to_dict, save_config
 from robustnas.divergence import DivergenceGuard, change_learning_rate
+from robustnas.engine import Callback, EpochEnd, run_loop
 from robustnas.errors import (
     CheckpointError,
     DataError,
@@ -43,7 +43,6 @@ from robustnas.resume import checkpoint_counters
 from robustnas.rundir import RunDir, check_run_dir, open_run_dir
 from robustnas.runtime import (
     autocast_factory,
-    graceful_stop,
     rng_state,
     seed_everything,
     set_rng_state,
@@ -73,8 +72,6 @@ from robustnas.train.setup import (
 )
 from robustnas.train.state import BEST_NAME, LAST_NAME, save_train_state
 
-StepCallback = Callable[["Trainer"], None]
-
 #: Errors that refuse a run for its input (see :meth:`Trainer._is_refusal`).
 REFUSALS = (UsageError, DataError, GenotypeError, CheckpointError)
 
@@ -91,16 +88,17 @@ class TrainingInterrupted(RobustnasError):
 class Trainer:
     """Runs one retraining. Build with a resolved :class:`RetrainConfig`; call :meth:`run`.
 
-    ``resume_state`` is a loaded ``last.pt`` to continue from; ``step_callback(trainer)``
-    is called after every training step (progress hooks, tests).
+    ``resume_state`` is a loaded ``last.pt`` to continue from; ``callbacks``
+    (:class:`robustnas.engine.Callback`) are called during the run.
     """
 
     def __init__(self, config: RetrainConfig, *, resume_state: dict[str, Any] | None = None,
-                 show_progress: bool = True, step_callback: StepCallback | None = None,
+                 show_progress: bool = True, callbacks: Sequence[Callback] = (),
                  overwrite: bool = False) -> None:
         self.config = config
         self.show_progress = show_progress
-        self.step_callback = step_callback
+        self.callbacks = list(callbacks)
+        self.stop_reason: str | None = None
         self.overwrite = overwrite  # replace a run already in config.out
         self.run_dir_handle: RunDir | None = None  # the locked run directory (rank 0)
         self.resumed = resume_state is not None
@@ -149,10 +147,11 @@ class Trainer:
         self.data = load_data(config, device, self.dist)
         if config.cutout is None:  # not set: record the value used for these images
             config = self.config = dataclasses.replace(config, cutout=self.data.cutout)
-        self.steps_per_epoch = len(self.data.train)
+        self.steps_per_epoch_count = len(self.data.train)
         if config.max_steps_per_epoch > 0:
-            self.steps_per_epoch = min(self.steps_per_epoch, config.max_steps_per_epoch)
-        if self.steps_per_epoch < 1:
+            self.steps_per_epoch_count = min(self.steps_per_epoch_count,
+                                             config.max_steps_per_epoch)
+        if self.steps_per_epoch_count < 1:
             raise UsageError("the training split yields no full batch; lower batch_size")
         self.run_dir = Path(config.out)
         if device.type == "cuda":
@@ -193,7 +192,7 @@ class Trainer:
                 net, device_ids=[device.index] if device.type == "cuda" else None)
         self.guard = DivergenceGuard(
             "retraining", skip_nonfinite=config.skip_nonfinite,
-            checkpoint=self.run_dir / LAST_NAME, steps_per_epoch=self.steps_per_epoch,
+            checkpoint=self.run_dir / LAST_NAME, steps_per_epoch=self.steps_per_epoch_count,
             hint="(lower the learning rate with --lr, or clip with --grad-clip, or skip such "
                  "steps with --set skip_nonfinite=true)")
         self.guard.watch_optimizer(self.optimizer, "weights")
@@ -275,7 +274,7 @@ class Trainer:
                              f"({str(exc).splitlines()[0][:160]})") from None
         change_learning_rate(self.optimizer, self.scheduler, self.config.lr)  # e.g. lowered
         self.epoch, self.step = checkpoint_counters(
-            state, epochs=self.config.epochs, steps_per_epoch=self.steps_per_epoch,
+            state, epochs=self.config.epochs, steps_per_epoch=self.steps_per_epoch_count,
             source=f"checkpoint {self.run_dir / LAST_NAME}")
         self.seconds = float(state.get("seconds", 0.0))
         self.history = list(state.get("history", []))
@@ -299,17 +298,7 @@ class Trainer:
         """
         refused = False
         try:
-            with graceful_stop() as stop:
-                while self.epoch < self.config.epochs:
-                    self._run_epoch(stop)
-                    self._end_epoch()
-                    # A signal during the evaluation/checkpoint of an epoch's end (also the
-                    # last one) stops here, with last.pt just written, instead of being lost.
-                    if D.any_process(bool(stop), self.dist, self.device):
-                        raise TrainingInterrupted(
-                            f"stopped by signal {stop.signum or 'on another process'} after "
-                            f"epoch {self.epoch}; checkpoint saved to {self.run_dir / LAST_NAME}"
-                            f"; continue with --resume --out {self.run_dir}")
+            run_loop(self, self.callbacks)
             result = self._finish()
             # Every rank waits for rank 0's last files before leaving the process group: a
             # rank that tears gloo down first can abort its peer ("terminate called without
@@ -325,36 +314,43 @@ class Trainer:
             self.close_run_dir(discard=refused)
             D.teardown_distributed(self.dist)
 
-    def _run_epoch(self, stop: Any) -> None:
-        from robustnas.monitor import progress
+    # -- what the engine's loop asks of retraining (robustnas.engine.loop.Task) ----------
+    interrupted = TrainingInterrupted
 
-        config = self.config
-        unwrap(self.model).drop_path_prob = drop_path_at(config, self.epoch)
-        steps = self.steps_per_epoch
-        start = time.perf_counter() - self.seconds
-        with progress(steps, desc=f"{config.adversarial} {self.epoch + 1}/{config.epochs}",
-                      enabled=self.show_progress and self.dist.is_main,
-                      initial=self.step) as bar:
-            for x, y in self.data.train.epoch(self.epoch, start=self.step):
-                if self.step >= steps:
-                    break
-                self._train_step(x, y)
-                self.step += 1
-                self.steps_done += 1
-                self.seconds = time.perf_counter() - start
-                bar.update(1, **self._postfix())
-                if self.step_callback is not None:
-                    self.step_callback(self)
-                if D.any_process(bool(stop), self.dist, self.device):
-                    path = self.save()
-                    raise TrainingInterrupted(
-                        f"stopped by signal {stop.signum or 'on another process'} in epoch "
-                        f"{self.epoch + 1}, step {self.step}; checkpoint saved to {path}; "
-                        f"continue with --resume --out {self.run_dir}")
-                every = config.checkpoint_every
-                if every and self.step % every == 0 and self.step < steps:
-                    self.save()
-                    start = time.perf_counter() - self.seconds
+    @property
+    def epochs(self) -> int:  # noqa: D102
+        return self.config.epochs
+
+    @property
+    def checkpoint_every(self) -> int:  # noqa: D102
+        return self.config.checkpoint_every
+
+    def request_stop(self, reason: str) -> None:
+        """Stop after this step with a checkpoint (see :mod:`robustnas.engine.callbacks`)."""
+        self.stop_reason = reason
+
+    def steps_per_epoch(self) -> int:  # noqa: D102
+        return self.steps_per_epoch_count
+
+    def progress_desc(self) -> str:  # noqa: D102
+        return f"{self.config.adversarial} {self.epoch + 1}/{self.config.epochs}"
+
+    def batches(self) -> Any:
+        """The epoch's training batches from the current step (drop-path set for the epoch)."""
+        unwrap(self.model).drop_path_prob = drop_path_at(self.config, self.epoch)
+        return self.data.train.epoch(self.epoch, start=self.step)
+
+    def train_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> None:  # noqa: D102
+        self._train_step(*batch)
+        self.steps_done += 1
+
+    def save_checkpoint(self) -> Path:  # noqa: D102
+        return self.save()
+
+    def end_epoch(self) -> EpochEnd:
+        """Held-out evaluation, best-model selection, the epoch record and the checkpoints."""
+        self._end_epoch()
+        return EpochEnd(self.history[-1], self.run_dir / LAST_NAME)
 
     def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
         config = self.config
@@ -388,8 +384,8 @@ class Trainer:
             value = value.to(device=self.device, dtype=torch.float64)
             self.meters[key] = self.meters[key] + value if key in self.meters else value
 
-    def _postfix(self) -> dict[str, float]:
-        if self.step % 10 and self.step != self.steps_per_epoch:
+    def postfix(self) -> dict[str, float]:  # noqa: D102
+        if self.step % 10 and self.step != self.steps_per_epoch_count:
             return {}
         m = {k: float(v) for k, v in self.meters.items()}
         post = {"loss": m["loss"] / max(m["n"], 1)}
