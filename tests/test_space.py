@@ -98,7 +98,8 @@ def test_published_sizes_as_reported_in_papers(name, millions):
 
 def test_supernet_macs_match_reference_anchor():
     macs = count_macs(SuperNet(C=16, num_classes=10, layers=8), (3, 32, 32))
-    assert 280e6 < macs < 320e6  # REFERENCE.md: about 300M MACs per 32×32 image
+    # DARTS' search supernet (Liu et al., ICLR 2019): about 300M MACs per 32×32 image
+    assert 280e6 < macs < 320e6
 
 
 def test_network_aux_head_and_drop_path(tiny_network, tiny_batch):

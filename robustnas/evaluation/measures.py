@@ -1,4 +1,6 @@
-"""Robustness measures that need no attack (seed 003, Jung et al. 2023) and HRS (seed 000).
+"""Robustness measures that need no attack (Jung et al., "Neural Architecture Design and
+Robustness: A Dataset", ICLR 2023) and HRS (Devaguptapu et al., "On Adversarial Robustness:
+A Neural Architecture Search perspective", ICCV Workshops 2021).
 
 * :func:`jacobian_frobenius`: per-sample ``‖∂f(x)/∂x‖_F`` of the input–output Jacobian, with
   ``f`` the logits (default) or the softmax probabilities. Exact by default: one backward

@@ -1,5 +1,6 @@
-"""NAS on the table (seed 003, use case ii): black-box search with tabulated accuracy as the
-objective, and best-found-vs-queries curves averaged over seeds.
+"""NAS on the table (use case (ii) of Jung et al., "Neural Architecture Design and Robustness:
+A Dataset", ICLR 2023): black-box search with tabulated accuracy as the objective, and
+best-found-vs-queries curves averaged over seeds.
 
 Strategies (each call of the objective is one query; repeats count, as in NAS benchmarks):
 

@@ -1,4 +1,5 @@
-"""Robustness proxies of tabulated architectures at initialisation (seed 003, use case i).
+"""Robustness proxies of tabulated architectures at initialisation (use case (i) of Jung et al.,
+"Neural Architecture Design and Robustness: A Dataset", ICLR 2023).
 
 For each cell (a NAS-Bench-201 cell, or a NARes WideResNet): build its network with a fixed
 seed, put it in eval mode (batch norm with its

@@ -1,4 +1,5 @@
-"""AdvRush (Mok et al., ICCV 2021, seed 001): prefer architectures with a smooth input loss.
+"""AdvRush (Mok et al., "AdvRush: Searching for Adversarially Robust Neural Architectures",
+ICCV 2021): prefer architectures with a smooth input loss.
 
 The term is a finite-difference estimate of the input-Hessian curvature along a sign
 direction (CURE-style), added to the α loss:
@@ -42,7 +43,8 @@ count as training steps. The perturbed and clean batches go through *one* forwar
 first six epochs *after* ``start_epoch``; the official code indexes that list by absolute
 epoch, so there the ramp is over long before the regulariser starts.
 
-**Deviations from the official code** (REFERENCE.md §2), all deliberate:
+**Deviations from the official code** (the authors' public code, nutellamok/advrush), all
+deliberate:
 
 * the training/eval mode of every module is restored after the term (the official code
   leaves the model in eval mode, so the following weight step ran BN in eval mode);

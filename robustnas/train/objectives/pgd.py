@@ -1,9 +1,9 @@
 """``pgd``: Madry et al. (2018) PGD adversarial training, with AdvRush's protocol as defaults.
 
-Defaults (REFERENCE.md section 2): ε = 8/255, step 2/255 (ε/4), 7 steps from a uniform
-random start in the ε-ball, 200 epochs, batch 64, SGD lr 0.1 momentum 0.9 weight decay
-1e-4, lr ×0.1 at 50% and 75% of the epochs (epochs 100 and 150 of 200), grad clip 5, no
-cutout, no drop-path, no auxiliary head.
+Defaults (AdvRush, Mok et al., ICCV 2021, and the authors' public code, nutellamok/advrush):
+ε = 8/255, step 2/255 (ε/4), 7 steps from a uniform random start in the ε-ball, 200 epochs,
+batch 64, SGD lr 0.1 momentum 0.9 weight decay 1e-4, lr ×0.1 at 50% and 75% of the epochs
+(epochs 100 and 150 of 200), grad clip 5, no cutout, no drop-path, no auxiliary head.
 
 Differences from AdvRush's ``madry_loss``: its "random start" is a Gaussian of std 0.001
 (here the uniform ε-ball start of Madry et al.; ``random_start: false`` starts from x);

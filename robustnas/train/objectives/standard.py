@@ -1,11 +1,11 @@
 """``none``: standard (non-adversarial) training, with DARTS' defaults.
 
-DARTS' retraining protocol (REFERENCE.md section 5): 600 epochs, batch 96, SGD lr 0.025
-with a cosine schedule, momentum 0.9, weight decay 3e-4, cutout 16, drop-path 0.2 increased
-linearly over the epochs, auxiliary head with weight 0.4, gradient-norm clip 5. The loss is
-cross-entropy on the main logits plus the weighted auxiliary cross-entropy. The cutout 16
-is for 32x32 images; unless set, other image sizes get half their side
-(:meth:`robustnas.train.config.RetrainConfig.cutout_for`).
+DARTS' retraining protocol (DARTS, Liu et al., ICLR 2019, experiments section): 600 epochs,
+batch 96, SGD lr 0.025 with a cosine schedule, momentum 0.9, weight decay 3e-4, cutout 16,
+drop-path 0.2 increased linearly over the epochs, auxiliary head with weight 0.4,
+gradient-norm clip 5. The loss is cross-entropy on the main logits plus the weighted
+auxiliary cross-entropy. The cutout 16 is for 32x32 images; unless set, other image sizes
+get half their side (:meth:`robustnas.train.config.RetrainConfig.cutout_for`).
 """
 
 from __future__ import annotations
