@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from robustnas.errors import GenotypeError
-from robustnas.viz._render import figure_array, new_figure, write_figure
+from robustnas.viz._render import figure_array, write_figure
+from robustnas.viz.graph import NODE_FILL, curved_arrow, edge_label, node_circle, picture_axes
 
 OP_COLORS: dict[str, str] = {
     "none": "#9e9e9e",
@@ -42,7 +43,6 @@ _INCH = 0.75          # inches per data unit (aspect is equal, so one scale for 
 _FONT = 7.0           # edge-label font size, points
 _BENDS = (0.0, -0.15, 0.15, -0.3, 0.3, -0.45, 0.45)
 _LABEL_T = (0.5, 0.42, 0.58, 0.34, 0.66, 0.27, 0.73)
-_FILL = {"input": "#d5ecd4", "node": "#d6e6f5", "output": "#f3e9b8"}
 
 
 @dataclass
@@ -194,9 +194,6 @@ def _state_label(state: int) -> str:
 
 def _build_figure(edges: Sequence[Sequence[Any]], concat: Sequence[int],
                   title: str | None) -> Any:
-    from matplotlib.patches import Circle, FancyArrowPatch
-    from matplotlib.path import Path as MplPath
-
     pairs, out = check_cell(edges, concat)
     pos, depth = _layout(pairs, out)
     router = _Router(pos)
@@ -217,40 +214,18 @@ def _build_figure(edges: Sequence[Sequence[Any]], concat: Sequence[int],
                                                             np.array([-1, -1]))]
     lo = np.min(pts, axis=0) - (_RADIUS + 0.25)
     hi = np.max(pts, axis=0) + (_RADIUS + 0.25)
-    head = 0.35 if title else 0.0
-    width, height = (hi - lo) * _INCH
-    fig = new_figure(float(width), float(height) + head)
-    ax = fig.add_axes((0.0, 0.0, 1.0, height / (height + head)))
-    ax.set_xlim(lo[0], hi[0])
-    ax.set_ylim(lo[1], hi[1])
-    ax.set_aspect("equal")
-    ax.axis("off")
-    if title:
-        fig.text(0.5, 1.0 - 0.5 * head / (height + head), title, ha="center", va="center",
-                 fontsize=10)
-
-    codes = [MplPath.MOVETO, MplPath.CURVE3, MplPath.CURVE3]
+    fig, ax = picture_axes(lo, hi, _INCH, title)
     for key, op, curve, where, is_concat in drawn:
         seg = _trim(curve, _RADIUS)
         color = "#8c8c8c" if is_concat else OP_COLORS.get(op, OTHER_COLOR)
-        arrow = FancyArrowPatch(path=MplPath(np.stack([seg.start, seg.control, seg.end]), codes),
-                                arrowstyle="-|>", mutation_scale=9, color=color,
-                                linewidth=1.0 if is_concat else 1.4,
-                                linestyle="--" if is_concat else "-", zorder=1)
-        arrow.set_gid(f"concat-{key}" if is_concat else f"edge-{key}")
-        ax.add_patch(arrow)
+        curved_arrow(ax, seg.start, seg.control, seg.end, color,
+                     linewidth=1.0 if is_concat else 1.4, dashed=is_concat,
+                     gid=f"concat-{key}" if is_concat else f"edge-{key}")
         if where is not None:
-            text = ax.text(float(where[0]), float(where[1]), op, ha="center", va="center",
-                           fontsize=_FONT, color=color, zorder=3,
-                           bbox={"boxstyle": "round,pad=0.2", "facecolor": "white",
-                                 "edgecolor": color, "linewidth": 0.6, "alpha": 0.92})
-            text.set_gid(f"label-{key}")
+            edge_label(ax, where, op, color, fontsize=_FONT, gid=f"label-{key}")
     for state, p in pos.items():
         kind = "input" if state in (0, 1) else "output" if state == -1 else "node"
-        ax.add_patch(Circle((float(p[0]), float(p[1])), _RADIUS, facecolor=_FILL[kind],
-                            edgecolor="#333333", linewidth=1.0, zorder=2))
-        ax.text(float(p[0]), float(p[1]), _state_label(state), ha="center", va="center",
-                fontsize=9, zorder=4)
+        node_circle(ax, p, _RADIUS, _state_label(state), NODE_FILL[kind])
     return fig
 
 

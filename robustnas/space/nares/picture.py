@@ -4,7 +4,7 @@ Left to right: the 3x3 stem (16 channels), one panel per stage holding its ``D_i
 bars whose height grows with the stage's channels (16·W1, 32·W2, 64·W3), and the head
 (BN-ReLU, pooling, linear). Each panel is labelled with depth, widen factor, channels and
 stride. Very deep stages (non-strict genotypes) show their first blocks and an ellipsis.
-Drawing uses matplotlib on an Agg canvas only (see :mod:`robustnas.viz._render`).
+Drawing uses the shared pieces of :mod:`robustnas.viz.graph` (matplotlib on an Agg canvas).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from robustnas.space.nares.genotype import NAResGenotype, load_nares_genotype
-from robustnas.viz._render import figure_array, new_figure, write_figure
+from robustnas.viz._render import figure_array, write_figure
+from robustnas.viz.graph import NODE_EDGE, NODE_FILL, picture_axes
 
 STAGE_COLORS = ("#3d9a50", "#e07b2f", "#3aa0c4")
 """Bar colour of stages 1-3."""
@@ -34,7 +35,7 @@ def _box(ax: Any, x: float, width: float, text: str, face: str) -> None:
     from matplotlib.patches import FancyBboxPatch
 
     ax.add_patch(FancyBboxPatch((x, -0.55), width, 1.1, boxstyle="round,pad=0.04",
-                                facecolor=face, edgecolor="#333333", linewidth=0.9))
+                                facecolor=face, edgecolor=NODE_EDGE, linewidth=0.9))
     ax.text(x + width / 2, 0.0, text, ha="center", va="center", fontsize=_FONT)
 
 
@@ -82,18 +83,9 @@ def _build_figure(genotype: NAResGenotype, title: str | None) -> Any:
     total = 2 * _SMALL + 3 * _PANEL + 4 * _GAP
     lo = np.array([-0.25, -_TALL / 2 - 1.35])
     hi = np.array([total + 0.25, _TALL / 2 + 0.9])
-    head = 0.35 if title else 0.0
-    width, height = (hi - lo) * _INCH
-    fig = new_figure(float(width), float(height) + head)
-    ax = fig.add_axes((0.0, 0.0, 1.0, height / (height + head)))
-    ax.set_xlim(lo[0], hi[0])
-    ax.set_ylim(lo[1], hi[1])
-    ax.axis("off")
-    if title:
-        fig.text(0.5, 1.0 - 0.5 * head / (height + head), title, ha="center", va="center",
-                 fontsize=10)
+    fig, ax = picture_axes(lo, hi, _INCH, title, equal_aspect=False)
     x = 0.0
-    _box(ax, x, _SMALL, "stem\nconv 3×3\n16 ch", "#d5ecd4")
+    _box(ax, x, _SMALL, "stem\nconv 3×3\n16 ch", NODE_FILL["input"])
     x += _SMALL
     for stage, (depth, w, ch) in enumerate(zip(genotype.depths, genotype.widths, channels),
                                            start=1):
@@ -103,7 +95,7 @@ def _build_figure(genotype: NAResGenotype, title: str | None) -> Any:
         x += _PANEL
     _arrow(ax, x + 0.05, x + _GAP - 0.05)
     x += _GAP
-    _box(ax, x, _SMALL, "BN-ReLU\npool\nlinear", "#f3e9b8")
+    _box(ax, x, _SMALL, "BN-ReLU\npool\nlinear", NODE_FILL["output"])
     return fig
 
 
