@@ -136,8 +136,8 @@ def test_cli_error_is_one_line(tmp_path, capsys):
 # -- search, retraining, evaluation ---------------------------------------------------------
 def _search_and_retrain(tmp_path: Path, dataset: str, root: Path, options: dict) -> None:
     from robustnas.evaluation.api import evaluate
+    from robustnas.search.api import run_search
     from robustnas.search.config import SearchConfig
-    from robustnas.search.searcher import run_search
     from robustnas.train import RetrainConfig, retrain
 
     result = run_search(SearchConfig(

@@ -58,7 +58,7 @@ def test_search_runs_on_the_device(tmp_path, device, order, regularizer):
     import yaml
 
     from robustnas.io import load_checkpoint
-    from robustnas.search.searcher import run_search
+    from robustnas.search.api import run_search
 
     options = {"advrush": {"start_epoch": 0}} if regularizer == "advrush" else {}
     result = run_search(_search_config(tmp_path / "s", device, order=order,
@@ -70,7 +70,7 @@ def test_search_runs_on_the_device(tmp_path, device, order, regularizer):
 
 
 def test_nb201_search_runs_on_the_device(tmp_path, device):
-    from robustnas.search.searcher import run_search
+    from robustnas.search.api import run_search
 
     result = run_search(_search_config(tmp_path / "nb", device, space="nb201", layers=1),
                         show_progress=False)

@@ -15,8 +15,8 @@ from robustnas.cli import main
 from robustnas.divergence import DivergenceGuard, change_learning_rate
 from robustnas.errors import DivergenceError
 from robustnas.io import load_checkpoint
+from robustnas.search.api import run_search
 from robustnas.search.config import SearchConfig
-from robustnas.search.searcher import run_search
 from robustnas.train import RetrainConfig, retrain
 from robustnas.train.objectives.standard import StandardObjective
 

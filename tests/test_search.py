@@ -16,8 +16,8 @@ from pause_cli import resume_paused, start_paused_search
 
 from robustnas.cli import main
 from robustnas.io import load_checkpoint
+from robustnas.search.api import run_search
 from robustnas.search.config import SearchConfig
-from robustnas.search.searcher import run_search
 from robustnas.space.darts.catalogue import load_genotype
 
 TINY = ["--dataset", "synthetic", "--channels", "4", "--layers", "3", "--batch-size", "16",

@@ -15,9 +15,10 @@ from robustnas.cli import main
 from robustnas.config import read_yaml
 from robustnas.io import load_checkpoint
 from robustnas.rundir import LOCK_NAME
+from robustnas.search.api import run_search
 from robustnas.search.config import SearchConfig
 from robustnas.search.resume import apply_optimizer_settings, resumed_search_config
-from robustnas.search.searcher import Searcher, run_search
+from robustnas.search.searcher import Searcher
 
 TINY = ["--dataset", "synthetic", "--channels", "4", "--layers", "3", "--batch-size", "16",
         "--seed", "3", "--set", "draw_every=0", "--quiet"]

@@ -16,8 +16,9 @@ import pytest
 import torch
 
 from robustnas.io import load_checkpoint
+from robustnas.search.api import run_search
 from robustnas.search.config import SearchConfig
-from robustnas.search.searcher import Searcher, SearchInterrupted, run_search
+from robustnas.search.searcher import Searcher, SearchInterrupted
 from robustnas.train import RetrainConfig, TrainingInterrupted
 from robustnas.train.trainer import Trainer
 

@@ -86,8 +86,9 @@ def run(args: argparse.Namespace) -> int:
     import warnings
 
     from robustnas.config import read_yaml, resolve_config
+    from robustnas.search.api import run_search
     from robustnas.search.config import SearchConfig
-    from robustnas.search.searcher import SearchInterrupted, run_search
+    from robustnas.search.searcher import SearchInterrupted
     from robustnas.space.decisiveness import UniformGenotypeWarning
 
     # The API warns of a uniform genotype; the CLI says it in its own words (below).

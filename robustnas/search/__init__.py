@@ -11,9 +11,11 @@ Regularisers live in :mod:`robustnas.search.regularizers` (registry ``REGULARIZE
 one is a new module there); the loop is :class:`robustnas.search.searcher.Searcher`.
 """
 
+from robustnas.search.api import run_search
 from robustnas.search.config import SearchConfig
 from robustnas.search.export import derive_from_checkpoint, export_genotype
-from robustnas.search.searcher import SearchInterrupted, SearchResult, run_search
+from robustnas.search.result import SearchResult
+from robustnas.search.searcher import SearchInterrupted
 
 __all__ = ["SearchConfig", "SearchInterrupted", "SearchResult", "derive_from_checkpoint",
            "export_genotype", "run_search"]

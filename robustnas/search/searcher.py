@@ -13,13 +13,8 @@ Under ``torchrun`` the global batch is sharded over processes and gradients are 
 
 from __future__ import annotations
 
-import contextlib
-import itertools
-import os
 import sys
-import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,114 +22,41 @@ import torch
 from torch import nn
 
 from robustnas import distributed as D
-from robustnas.config import config_to_dict, resolve_config, save_config
-from robustnas.divergence import DivergenceGuard, split_parameters
+from robustnas.config import save_config
 from robustnas.engine import Callback, EpochEnd, run_loop
 from robustnas.errors import RobustnasError, UsageError
 from robustnas.io import check_writable_dir, ensure_writable_dir
 from robustnas.monitor.history import write_history
-from robustnas.resume import checkpoint_counters, explicit_settings
+from robustnas.resume import checkpoint_counters
 from robustnas.rundir import check_run_dir, open_run_dir
 from robustnas.runtime import (
     autocast_factory,
-    rng_state,
     seed_everything,
-    set_rng_state,
     set_threads,
 )
 from robustnas.search.architect import Architect, weight_step
+from robustnas.search.checkpointing import restore_search_checkpoint, save_search_checkpoint
 from robustnas.search.config import SearchConfig
+from robustnas.search.data import load_search_data
 from robustnas.search.epoch_log import EpochLogger
 from robustnas.search.export import export_genotype, provenance
+from robustnas.search.guard import search_divergence_guard
 from robustnas.search.objective import RegularizerSet
 from robustnas.search.parallel import (
-    average_running_statistics,
     check_ranks_agree,
     gradient_averager,
     prepare_supernet,
     reduce_meters,
-    reduce_saved_meters,
 )
-from robustnas.search.resume import apply_optimizer_settings, resumed_search_config
-from robustnas.search.state import CHECKPOINT_NAME, load_search_state, save_search_state
-from robustnas.space.decisiveness import UniformGenotypeWarning
-from robustnas.space.models import model_payload
+from robustnas.search.result import SearchResult
+from robustnas.search.resume import apply_optimizer_settings
+from robustnas.search.state import CHECKPOINT_NAME, load_search_state
+from robustnas.search.validation import evaluate_supernet
 from robustnas.space.spaces import space_of_genotype
 
 
 class SearchInterrupted(RobustnasError):
     """The search stopped on a signal after writing a checkpoint."""
-
-
-@dataclass
-class SearchResult:
-    """What a finished search leaves behind."""
-
-    run_dir: Path
-    genotype: Any
-    genotype_path: Path
-    pictures: list[Path]
-    epochs_run: int
-    history: list[dict[str, Any]] = field(default_factory=list)
-    stopped_early: str | None = None
-    rank: int = 0  #: this process's rank under torchrun (only rank 0 wrote the files)
-
-    @property
-    def decisiveness(self) -> dict[str, Any] | None:
-        """How clearly α chose the cell: the genotype's provenance record (verdict
-        ``uniform``/``weak``/``clear``, margins, entropy; :mod:`robustnas.space.decisiveness`),
-        None for a genotype that has none."""
-        record = self.genotype.provenance.get("decisiveness")
-        return dict(record) if record else None
-
-    @property
-    def decisiveness_warning(self) -> str | None:
-        """The "its operations are noise" sentence when the verdict is ``uniform``."""
-        from robustnas.space.decisiveness import describe
-
-        record = self.decisiveness
-        return describe(record)[1] if record else None
-
-
-@dataclass
-class _Data:
-    train: Any
-    val: Any
-    val_eval: Any
-    val_probe: Any  # the unsharded validation split, for rank 0's end-of-epoch probes
-    num_classes: int
-    in_channels: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-
-
-def _load_data(config: SearchConfig, device: torch.device, info: D.DistInfo) -> _Data:
-    from robustnas.data import DeviceLoader, default_augment, load_dataset, search_split
-
-    ds = load_dataset(config.dataset, root=config.data_root, download=config.download,
-                      **config.dataset_options)
-    train_x, train_y, val_x, val_y = search_split(ds, portion=config.train_portion,
-                                                  seed=config.seed)
-    augment = default_augment(ds) if config.augment else None
-    if min(len(train_y), len(val_y)) < config.batch_size:
-        raise UsageError(f"batch_size {config.batch_size} is larger than the search split "
-                         f"({min(len(train_y), len(val_y))} images)")
-
-    shards = dict(num_shards=info.world_size, shard_index=info.rank)
-
-    def loader(x: torch.Tensor, y: torch.Tensor, seed: int) -> Any:
-        return DeviceLoader(x, y, config.batch_size, shuffle=True, augment=augment, seed=seed,
-                            drop_last=True, device=device, **shards)
-
-    def in_order(**sharding: int) -> Any:
-        return DeviceLoader(val_x, val_y, config.batch_size, shuffle=False, augment=None,
-                            drop_last=False, device=device, **sharding)
-
-    val_eval = in_order(**shards)
-    val_probe = in_order() if info.enabled else val_eval
-    return _Data(loader(train_x, train_y, config.seed), loader(val_x, val_y, config.seed + 1),
-                 val_eval, val_probe, ds.num_classes, ds.in_channels, tuple(ds.mean),
-                 tuple(ds.std))
 
 
 class Searcher:
@@ -184,7 +106,7 @@ class Searcher:
         self.autocast = autocast_factory(self.device, config.amp)
         self.regularizers = RegularizerSet(config.regularizer, config.regularizer_options)
         seed_everything(config.seed)
-        self.data = _load_data(config, self.device, info)
+        self.data = load_search_data(config, self.device, info)
         from robustnas.space.spaces import get_space
 
         model = get_space(config.space).supernet(
@@ -210,7 +132,7 @@ class Searcher:
                                    self.regularizers, self.criterion, order=config.order,
                                    autocast=self.autocast, fd_radius=config.fd_radius,
                                    average=self.average)
-        self.guard = _divergence_guard(self)
+        self.guard = search_divergence_guard(self)
         # A damaged or forged checkpoint (epoch 2**70, step -5) is refused before anything
         # is written to the run directory.
         state = load_search_state(self.checkpoint_path) if resume else None
@@ -229,7 +151,7 @@ class Searcher:
         self.val_images = 0  # images of the last validation (capped smoke runs: fewer)
         self.history: list[dict[str, Any]] = []
         if state is not None:
-            self._restore(state)
+            restore_search_checkpoint(self, state)
             apply_optimizer_settings(config, self.w_optimizer, self.scheduler,
                                      self.arch_optimizer)
             saved_world = int(state.get("world_size", 1))
@@ -249,62 +171,9 @@ class Searcher:
         D.teardown_distributed(self.dist)
 
     # -- checkpointing -----------------------------------------------------------------
-    def _state(self, per_rank: list[dict[str, Any]]) -> dict[str, Any]:
-        return {
-            "model": model_payload(self.model),
-            "config": config_to_dict(self.config),
-            "dataset": {"name": self.config.dataset, "root": self.config.data_root},
-            "epoch": self.epoch, "step": self.step, "meters": dict(self.meters),
-            "w_optimizer": self.w_optimizer.state_dict(),
-            "arch_optimizer": self.arch_optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "regularizers": self.regularizers.state_dict(),
-            "monitor": self.log.state_dict(),
-            "rng": rng_state(),  # the same on every process (see search.parallel)
-            # Each process's own running sums of the epoch so far (its shard's loss and
-            # accuracy) and RNG: restored per rank, so that a resumed torchrun run logs the
-            # epoch an uninterrupted one logs (rank 0's sums alone counted them twice).
-            "per_rank": per_rank,
-            "history": self.history,
-            "world_size": self.dist.world_size,
-        }
-
     def save_checkpoint(self) -> Path:
         """Atomically write the current state to ``<run_dir>/checkpoint.pt`` (rank 0)."""
-        if not self.config.sync_bn:  # per-shard running statistics: checkpoint their mean
-            average_running_statistics(self.model, self.dist)
-        per_rank = D.gather_objects({"meters": dict(self.meters), "rng": rng_state()},
-                                    self.dist)
-        if self.dist.is_main:
-            save_search_state(self.checkpoint_path, self._state(per_rank))
-        return self.checkpoint_path
-
-    def _restore(self, state: dict[str, Any]) -> None:
-        try:
-            self.model.load_state_dict(state["model"]["state_dict"])
-            self.w_optimizer.load_state_dict(state["w_optimizer"])
-            self.arch_optimizer.load_state_dict(state["arch_optimizer"])
-            self.scheduler.load_state_dict(state["scheduler"])
-        except (RuntimeError, ValueError, KeyError) as exc:
-            raise UsageError(f"checkpoint {self.checkpoint_path} does not match this "
-                             f"configuration ({str(exc).splitlines()[0][:160]})") from None
-        self.regularizers.load_state_dict(state.get("regularizers", {}))
-        self.log.load_state_dict(state.get("monitor", {}))
-        self.epoch, self.step = int(state["epoch"]), int(state["step"])
-        self.history = list(state.get("history", []))
-        per_rank = state.get("per_rank")
-        if isinstance(per_rank, list) and len(per_rank) == self.dist.world_size:
-            own = per_rank[self.dist.rank]
-            self.meters = dict(own["meters"])
-            set_rng_state(own["rng"])
-            return
-        # Another number of processes (or a checkpoint without per-rank data): rank 0
-        # carries the epoch's sums of all saved processes, the others start at zero, so the
-        # reduced sums stay those of the whole global batch; the RNG is rank 0's everywhere.
-        saved = ([r["meters"] for r in per_rank] if isinstance(per_rank, list)
-                 else [dict(state.get("meters", {}))])
-        self.meters = reduce_saved_meters(saved) if self.dist.is_main else {}
-        set_rng_state(state["rng"])
+        return save_search_checkpoint(self)
 
     # -- the loop ----------------------------------------------------------------------
     def run(self) -> SearchResult:
@@ -406,35 +275,10 @@ class Searcher:
             m[f"sum/{key}"] = m.get(f"sum/{key}", 0.0) + value
             m[f"count/{key}"] = m.get(f"count/{key}", 0) + 1
 
-    @torch.no_grad()
     def evaluate_val(self) -> tuple[float, float]:
-        """Loss and accuracy of the supernet on the validation split (eval mode; under
-        torchrun each process evaluates its shard of every batch and the sums are reduced).
-
-        The whole split, unless ``max_steps_per_epoch`` caps the epoch: then its first
-        ``max_steps_per_epoch`` batches, so that a capped smoke run is not held up by a
-        full validation at every epoch's end (``val_images`` in the history says how many).
-        """
-        if not self.config.sync_bn:  # per-shard running statistics: evaluate with their mean
-            average_running_statistics(self.model, self.dist)
-        self.model.eval()
-        total, loss_sum, correct = 0, 0.0, 0
-        batches: Iterator[tuple[torch.Tensor, torch.Tensor]] = self.data.val_eval.epoch(0)
-        if self.config.max_steps_per_epoch > 0:  # every process takes the same batches
-            batches = itertools.islice(batches, self.config.max_steps_per_epoch)
-        for x, y in batches:
-            with self.autocast():
-                logits = self.model(x)
-            loss_sum += float(self.criterion(logits.float(), y)) * y.shape[0]
-            correct += int((logits.argmax(1) == y).sum())
-            total += y.shape[0]
-        self.model.train()
-        if self.dist.enabled:
-            sums = D.all_reduce_sum(torch.tensor([loss_sum, correct, total], dtype=torch.float64,
-                                                 device=self.device), self.dist)
-            loss_sum, correct, total = float(sums[0]), int(sums[1]), int(sums[2])
-        self.val_images = total
-        return loss_sum / max(total, 1), correct / max(total, 1)
+        """Loss and accuracy of the supernet on the validation split
+        (:func:`robustnas.search.validation.evaluate_supernet`)."""
+        return evaluate_supernet(self)
 
     def _end_epoch(self) -> str | None:
         check_ranks_agree(self.model, self.dist, self.epoch + 1)
@@ -489,58 +333,3 @@ class Searcher:
             write_search_lookup(genotype, config, self.run_dir)
         return SearchResult(self.run_dir, genotype, written["genotype"], written["pictures"],
                             self.epoch, self.history, stopped_early)
-
-
-def _divergence_guard(searcher: Searcher) -> DivergenceGuard:
-    """Stops the search at the first non-finite loss, gradient norm, α or weight."""
-    guard = DivergenceGuard(
-        "search", skip_nonfinite=searcher.config.skip_nonfinite,
-        checkpoint=searcher.checkpoint_path, steps_per_epoch=searcher._steps_per_epoch(),
-        hint="(lower w_lr or arch_lr with --set, clip with --set grad_clip=5, or skip such "
-             "steps with --set skip_nonfinite=true)")
-    guard.watch_loss_module(searcher.criterion)
-    guard.watch_optimizer(searcher.arch_optimizer, "architecture parameters (α)",
-                          "validation loss")
-    guard.watch_optimizer(searcher.w_optimizer, "weights", "training loss")
-    searcher._guarded = split_parameters(searcher.model, searcher.model.arch_parameters())
-    return guard
-
-
-def run_search(config: SearchConfig | None = None, *, config_file: str | None = None,
-               overrides: dict[str, Any] | None = None, resume: bool = False,
-               show_progress: bool = True, overwrite: bool = False,
-               callbacks: Sequence[Callback] = ()) -> SearchResult:
-    """Python API of ``robustnas search``.
-
-    Either pass a :class:`SearchConfig`, or a YAML file and/or overrides. A new run refuses
-    an ``out`` that already holds a run unless ``overwrite`` (which deletes the old run's
-    files). With ``resume``, the run directory's checkpoint is continued with the settings
-    it was started with, changed only where the file/overrides (or a whole ``config``) give
-    a value, each change printed (see :mod:`robustnas.search.resume`); without a checkpoint
-    the run starts from scratch, saying so. ``callbacks``: :class:`robustnas.engine.Callback`
-    objects called during the run.
-    """
-    if resume:
-        explicit = (config_to_dict(config) if config is not None
-                    else explicit_settings(config_file, overrides))
-        out = explicit.get("out") or SearchConfig.__dataclass_fields__["out"].default
-        with _rank0_speaks():  # under torchrun, one process says what changes
-            config, _ = resumed_search_config(out, explicit)
-    elif config is None:
-        config = resolve_config(SearchConfig, config_file, overrides)
-    result = Searcher(config, show_progress=show_progress, resume=resume,
-                      overwrite=overwrite, callbacks=callbacks).run()
-    if result.rank == 0 and result.decisiveness_warning:
-        # A notebook sees this; the CLI ignores the category and prints its own line.
-        warnings.warn(result.decisiveness_warning, UniformGenotypeWarning, stacklevel=2)
-    return result
-
-
-@contextlib.contextmanager
-def _rank0_speaks() -> Iterator[None]:
-    """Silence stderr within the block on every process but rank 0 (torchrun)."""
-    if D.dist_info_from_env().is_main:
-        yield
-        return
-    with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull):
-        yield

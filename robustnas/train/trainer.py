@@ -22,12 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from robustnas import distributed as D
 from robustnas.config import config_to_dict, save_config
-from robustnas.divergence import DivergenceGuard, change_learning_rate
+from robustnas.divergence import DivergenceGuard
 from robustnas.engine import Callback, EpochEnd, run_loop
 from robustnas.errors import (
     CheckpointError,
@@ -36,16 +35,13 @@ from robustnas.errors import (
     RobustnasError,
     UsageError,
 )
-from robustnas.io import atomic_write_text, check_writable_dir, ensure_writable_dir
-from robustnas.monitor.history import write_history
+from robustnas.io import check_writable_dir, ensure_writable_dir
 from robustnas.monitor.hparams import RETRAIN_METRICS, log_hparams
-from robustnas.resume import checkpoint_counters
 from robustnas.rundir import RunDir, check_run_dir, open_run_dir
 from robustnas.runtime import (
     autocast_factory,
     rng_state,
     seed_everything,
-    set_rng_state,
     set_threads,
 )
 from robustnas.space.complexity import count_parameters
@@ -54,14 +50,15 @@ from robustnas.space.models import (
     is_handcrafted_spec,
     model_from_payload,
     model_genotype,
-    model_payload,
     save_architecture,
 )
 from robustnas.space.spaces import space_of_genotype
+from robustnas.train.checkpointing import restore_train_checkpoint, train_state
 from robustnas.train.config import RetrainConfig
 from robustnas.train.epoch_log import RetrainLogger
 from robustnas.train.heldout import evaluate_heldout
-from robustnas.train.objectives import OBJECTIVES, ObjectiveOutput, unwrap
+from robustnas.train.meters import accumulate, epoch_metrics, progress_values
+from robustnas.train.objectives import OBJECTIVES, unwrap
 from robustnas.train.result import RetrainResult
 from robustnas.train.setup import (
     build_network,
@@ -71,6 +68,7 @@ from robustnas.train.setup import (
     load_data,
 )
 from robustnas.train.state import BEST_NAME, LAST_NAME, save_train_state
+from robustnas.train.summary import finish_run, run_summary, write_summary
 
 #: Errors that refuse a run for its input (see :meth:`Trainer._is_refusal`).
 REFUSALS = (UsageError, DataError, GenotypeError, CheckpointError)
@@ -179,7 +177,7 @@ class Trainer:
         self.metrics: dict[str, float] = {}
         self.steps_done = 0
         if resume_state is not None:
-            self._restore(resume_state)
+            restore_train_checkpoint(self, resume_state)
         elif self.dist.rank > 0:
             # Distinct streams per process for drop-path and random starts (the weights were
             # initialised identically above; DDP broadcasts rank 0's anyway).
@@ -233,62 +231,16 @@ class Trainer:
         return load_any_genotype(self.config.genotype)  # a genotype of any space
 
     # -- checkpoints -------------------------------------------------------------------
-    def _state(self, rng_all: list[Any]) -> dict[str, Any]:
-        config = self.config
-        state = {
-            "model": model_payload(self.net),
-            "dataset": {"name": config.dataset, "root": config.data_root,
-                        "options": dict(config.dataset_options)},
-            "objective": config.adversarial,
-            "epoch": self.epoch, "step": self.step,
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "rng": rng_all[0], "world_size": self.dist.world_size,
-            "config": config_to_dict(config),
-            "best": dict(self.best), "metrics": dict(self.metrics),
-            "history": list(self.history),
-            "meters": {k: float(v) for k, v in self.meters.items()},
-            "seconds": self.seconds,
-        }
-        if self.dist.enabled:
-            state["rng_per_rank"] = rng_all
-        return state
-
     def save(self, *names: str) -> Path:
         """Write ``last.pt`` (and the other ``names``) from rank 0; collective under DDP."""
         rng_all = D.gather_objects(rng_state(), self.dist)
         path = self.run_dir / LAST_NAME
         if self.dist.is_main:
-            state = self._state(rng_all)
+            state = train_state(self, rng_all)
             for name in names or (LAST_NAME,):
                 save_train_state(self.run_dir / name, state)
         self.checkpointed = True
         return path
-
-    def _restore(self, state: dict[str, Any]) -> None:
-        try:
-            self.optimizer.load_state_dict(state["optimizer"])
-            self.scheduler.load_state_dict(state["scheduler"])
-        except (RuntimeError, ValueError, KeyError) as exc:
-            raise UsageError(f"the checkpoint does not match this configuration "
-                             f"({str(exc).splitlines()[0][:160]})") from None
-        change_learning_rate(self.optimizer, self.scheduler, self.config.lr)  # e.g. lowered
-        self.epoch, self.step = checkpoint_counters(
-            state, epochs=self.config.epochs, steps_per_epoch=self.steps_per_epoch_count,
-            source=f"checkpoint {self.run_dir / LAST_NAME}")
-        self.seconds = float(state.get("seconds", 0.0))
-        self.history = list(state.get("history", []))
-        self.best = dict(state.get("best", self.best))
-        self.metrics = dict(state.get("metrics", {}))
-        self.meters = {k: torch.tensor(v, dtype=torch.float64, device=self.device)
-                       for k, v in state.get("meters", {}).items()}
-        per_rank = state.get("rng_per_rank")
-        if per_rank is not None and len(per_rank) == self.dist.world_size:
-            set_rng_state(per_rank[self.dist.rank])
-        elif self.dist.rank == 0:
-            set_rng_state(state["rng"])
-        else:  # a different number of processes: fresh, distinct streams
-            seed_everything(self.config.seed + 7919 * self.dist.rank + 104729 * self.epoch)
 
     # -- the loop ----------------------------------------------------------------------
     def run(self) -> RetrainResult:
@@ -366,48 +318,7 @@ class Trainer:
             nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
         self.optimizer.step()
         if self.guard.end_step({"weights": self.net.named_parameters()}, (self.net,)):
-            self._accumulate(out, y)
-
-    def _accumulate(self, out: ObjectiveOutput, y: torch.Tensor) -> None:
-        n = float(y.shape[0])
-        values = {"n": torch.tensor(n, device=self.device),
-                  "loss": out.loss.detach().double() * n}
-        for kind, logits in (("clean", out.clean_logits), ("robust", out.adv_logits)):
-            if logits is not None:
-                values[f"{kind}_n"] = torch.tensor(n, device=self.device)
-                values[f"{kind}_loss"] = F.cross_entropy(logits.float(), y,
-                                                         reduction="sum").double()
-                values[f"{kind}_correct"] = (logits.argmax(1) == y).sum().double()
-        for key, value in out.extras.items():
-            values[f"extra_{key}"] = value.double() * n
-        for key, value in values.items():
-            value = value.to(device=self.device, dtype=torch.float64)
-            self.meters[key] = self.meters[key] + value if key in self.meters else value
-
-    def postfix(self) -> dict[str, float]:  # noqa: D102
-        if self.step % 10 and self.step != self.steps_per_epoch_count:
-            return {}
-        m = {k: float(v) for k, v in self.meters.items()}
-        post = {"loss": m["loss"] / max(m["n"], 1)}
-        for kind in ("clean", "robust"):
-            if f"{kind}_n" in m:
-                post[f"{kind}_acc"] = m[f"{kind}_correct"] / max(m[f"{kind}_n"], 1)
-        return post
-
-    def _epoch_metrics(self) -> dict[str, Any]:
-        keys = sorted(self.meters)
-        totals = D.all_reduce_sum(torch.stack([self.meters[k] for k in keys]), self.dist)
-        m = dict(zip(keys, totals.tolist()))
-        record: dict[str, Any] = {"train_loss": m["loss"] / m["n"]}
-        for kind in ("clean", "robust"):
-            if f"{kind}_n" in m:
-                record[f"train_{kind}_loss"] = m[f"{kind}_loss"] / m[f"{kind}_n"]
-                record[f"train_{kind}_acc"] = m[f"{kind}_correct"] / m[f"{kind}_n"]
-        for key in keys:
-            if key.startswith("extra_"):
-                record[key] = m[key] / m["n"]
-        record["images"] = int(m["n"])
-        return record
+            accumulate(self, out, y)
 
     def evaluate(self) -> dict[str, float]:
         """Clean and PGD accuracy on the selection split (all processes take part)."""
@@ -420,7 +331,7 @@ class Trainer:
 
     def _end_epoch(self) -> None:
         config = self.config
-        record = {"epoch": self.epoch + 1, **self._epoch_metrics(),
+        record = {"epoch": self.epoch + 1, **epoch_metrics(self),
                   "lr": self.scheduler.get_last_lr()[0],
                   "drop_path": drop_path_at(config, self.epoch),
                   "epoch_seconds": self.seconds}
@@ -449,39 +360,16 @@ class Trainer:
         self.save(*names)
         self.log.end_epoch(record)
         if self.dist.is_main:
-            self._write_summary(finished=self.epoch >= config.epochs)
+            write_summary(self, finished=self.epoch >= config.epochs)
 
     # -- results -----------------------------------------------------------------------
+
+    def postfix(self) -> dict[str, float]:  # noqa: D102
+        return progress_values(self)
+
     def summary(self, finished: bool) -> dict[str, Any]:
         """The run's final/best metrics as plain data (what ``summary.json`` holds)."""
-        best_path = self.run_dir / BEST_NAME
-        return {
-            "objective": self.config.adversarial, "genotype": describe_architecture(self.net),
-            "dataset": self.config.dataset, "parameters": self.num_parameters,
-            "epochs": self.config.epochs, "epochs_completed": self.epoch,
-            "finished": finished, "world_size": self.dist.world_size,
-            "final": self.history[-1] if self.history else {},
-            "heldout": dict(self.metrics), "selection": dict(self.data.selection),
-            "best": dict(self.best),
-            "checkpoints": {"last": str(self.run_dir / LAST_NAME),
-                            "best": str(best_path) if self.best["value"] is not None
-                            else None},
-        }
-
-    def _write_summary(self, finished: bool) -> None:
-        import json
-
-        atomic_write_text(self.run_dir / "summary.json",
-                          json.dumps(self.summary(finished), indent=2) + "\n")
-        write_history(self.run_dir, self.history)  # history.json / history.csv
+        return run_summary(self, finished)
 
     def _finish(self) -> RetrainResult:
-        if self.dist.is_main:
-            self._write_summary(finished=True)
-        best = self.run_dir / BEST_NAME if self.best["value"] is not None else None
-        return RetrainResult(run_dir=self.run_dir, last_checkpoint=self.run_dir / LAST_NAME,
-                             best_checkpoint=best, summary_path=self.run_dir / "summary.json",
-                             epochs_run=self.epoch, history=list(self.history),
-                             final=self.history[-1] if self.history else {},
-                             heldout=dict(self.metrics), best=dict(self.best), model=self.net,
-                             rank=self.dist.rank, selection=dict(self.data.selection))
+        return finish_run(self)
