@@ -24,11 +24,10 @@ from torch import nn
 from robustnas import distributed as D
 from robustnas.config import save_config
 from robustnas.engine import Callback, EpochEnd, run_loop
+from robustnas.engine.session import RunSession
 from robustnas.errors import RobustnasError, UsageError
-from robustnas.io import check_writable_dir, ensure_writable_dir
 from robustnas.monitor.history import write_history
 from robustnas.resume import checkpoint_counters
-from robustnas.rundir import check_run_dir, open_run_dir
 from robustnas.runtime import (
     autocast_factory,
     seed_everything,
@@ -68,9 +67,8 @@ class Searcher:
         self.config = config
         self.callbacks = list(callbacks)
         self.stop_reason: str | None = None
-        self.rundir: Any = None  # the locked run directory (rank 0)
-        # Under torchrun: join the process group, one device per process (else a no-op).
-        self.dist, self.device = D.setup_distributed(config.device)
+        self.session = RunSession(config.device)
+        self.dist, self.device = self.session.dist, self.session.device
         try:
             self._build(show_progress, resume, overwrite)
         except BaseException:
@@ -84,19 +82,9 @@ class Searcher:
         # --resume without a checkpoint (killed before the first one) starts from scratch.
         scratch = resume and not self.checkpoint_path.exists()
         resume = resume and not scratch
-        refused: RobustnasError | None = None
-        if info.is_main:  # before any work: refuse a busy or occupied --out
-            try:
-                self.run_dir = check_writable_dir(config.out)
-                check_run_dir(self.run_dir, resume=resume, overwrite=overwrite or scratch)
-            except RobustnasError as exc:
-                refused = exc
-        if info.enabled:  # the other processes stop too, instead of waiting for rank 0
-            message = D.broadcast_object(None if refused is None else str(refused), info)
-            if message is not None and refused is None:
-                raise UsageError(f"rank 0 refused to start: {message}")
-        if refused is not None:
-            raise refused
+        # before any work: refuse a busy or occupied --out
+        self.run_dir = self.session.check_out(config.out, resume=resume,
+                                              overwrite=overwrite or scratch)
         if config.batch_size % info.world_size:
             raise UsageError(f"batch_size {config.batch_size} is the global batch and must be "
                              f"divisible by the {info.world_size} processes")
@@ -140,10 +128,7 @@ class Searcher:
             checkpoint_counters(state, epochs=config.epochs,
                                 steps_per_epoch=self._steps_per_epoch(),
                                 source=f"checkpoint {self.checkpoint_path}")
-        if info.is_main:
-            self.rundir = open_run_dir(self.run_dir, resume=resume,
-                                       overwrite=overwrite or scratch)
-            ensure_writable_dir(self.run_dir)
+        self.session.open(self.run_dir, resume=resume, overwrite=overwrite or scratch)
         self.log = EpochLogger(self.run_dir, self.model, config, self.regularizers,
                                enabled=info.is_main)
         self.epoch, self.step = 0, 0
@@ -165,10 +150,7 @@ class Searcher:
     def close(self) -> None:
         """Release the run directory (its lock) and leave the process group (torchrun);
         :meth:`run` does this when it ends."""
-        if self.rundir is not None:
-            self.rundir.close()
-            self.rundir = None
-        D.teardown_distributed(self.dist)
+        self.session.close()
 
     # -- checkpointing -----------------------------------------------------------------
     def save_checkpoint(self) -> Path:
@@ -179,18 +161,13 @@ class Searcher:
     def run(self) -> SearchResult:
         """Search until ``config.epochs``; returns the derived genotype and where it is."""
         try:
-            result = self._run()
-            # Every process waits for rank 0's last files before leaving the group (only on
-            # success: a failed process must not wait in a collective its peers never reach).
-            D.barrier(self.dist)
+            stopped_early = run_loop(self, self.callbacks)
+            # After the loop: a signal while the genotype is written takes its default action.
+            result = self._finish(stopped_early)
+            self.session.finished()
             return result
         finally:
             self.close()
-
-    def _run(self) -> SearchResult:
-        stopped_early = run_loop(self, self.callbacks)
-        # After the loop: a signal while the genotype is written takes its default action.
-        return self._finish(stopped_early)
 
     # -- what the engine's loop asks of the search (robustnas.engine.loop.Task) -----------
     interrupted = SearchInterrupted

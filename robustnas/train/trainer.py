@@ -28,6 +28,7 @@ from robustnas import distributed as D
 from robustnas.config import config_to_dict, save_config
 from robustnas.divergence import DivergenceGuard
 from robustnas.engine import Callback, EpochEnd, run_loop
+from robustnas.engine.session import RunSession
 from robustnas.errors import (
     CheckpointError,
     DataError,
@@ -35,9 +36,7 @@ from robustnas.errors import (
     RobustnasError,
     UsageError,
 )
-from robustnas.io import check_writable_dir, ensure_writable_dir
 from robustnas.monitor.hparams import RETRAIN_METRICS, log_hparams
-from robustnas.rundir import RunDir, check_run_dir, open_run_dir
 from robustnas.runtime import (
     autocast_factory,
     rng_state,
@@ -98,33 +97,19 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.stop_reason: str | None = None
         self.overwrite = overwrite  # replace a run already in config.out
-        self.run_dir_handle: RunDir | None = None  # the locked run directory (rank 0)
         self.resumed = resume_state is not None
         self.checkpointed = False  # whether this run has written a checkpoint yet
-        self.dist, self.device = D.setup_distributed(config.device)
-        try:
-            if self.dist.is_main:  # before any work: refuse a busy, occupied or bad --out
-                check_writable_dir(config.out)
-                check_run_dir(config.out, resume=resume_state is not None, overwrite=overwrite)
+        self.session = RunSession(config.device)
+        self.dist, self.device = self.session.dist, self.session.device
+        try:  # before any work: refuse a busy, occupied or bad --out
+            self.session.check_out(config.out, resume=self.resumed, overwrite=overwrite)
             self._build(resume_state)
         except BaseException as exc:
             log = getattr(self, "log", None)
             if log is not None:  # its event file must be closed before it can be removed
                 log.close()
-            self.close_run_dir(discard=self._is_refusal(exc))
-            D.teardown_distributed(self.dist)
+            self.session.close(discard=self._is_refusal(exc))
             raise
-
-    def close_run_dir(self, *, discard: bool = False) -> None:
-        """Release the run directory's lock (:meth:`run` does this when it ends).
-
-        ``discard``: first remove what this run wrote there (see :meth:`_is_refusal`).
-        """
-        if self.run_dir_handle is not None:
-            if discard:
-                self.run_dir_handle.discard()
-            else:
-                self.run_dir_handle.close()
 
     def _is_refusal(self, exc: BaseException) -> bool:
         """Whether ``exc`` refuses a new run before its first checkpoint: bad input found
@@ -199,12 +184,12 @@ class Trainer:
                   "last.pt holds the final weights")
         main = self.dist.is_main
         if main:
-            self.run_dir_handle = open_run_dir(self.run_dir, resume=resume_state is not None,
-                                               overwrite=self.overwrite)
-            ensure_writable_dir(self.run_dir)
+            self.session.open(self.run_dir, resume=resume_state is not None,
+                              overwrite=self.overwrite)
             save_config(config, self.run_dir / "config.yaml")
             if self.genotype is not None:
-                space_of_genotype(self.genotype).save(self.genotype, self.run_dir / "genotype.json")
+                space_of_genotype(self.genotype).save(self.genotype,
+                                                      self.run_dir / "genotype.json")
             else:
                 save_architecture(net, self.run_dir / "architecture.json")
         self.log = RetrainLogger(self.run_dir, enabled=main, epochs=config.epochs,
@@ -252,19 +237,14 @@ class Trainer:
         try:
             run_loop(self, self.callbacks)
             result = self._finish()
-            # Every rank waits for rank 0's last files before leaving the process group: a
-            # rank that tears gloo down first can abort its peer ("terminate called without
-            # an active exception", seen once in CI). Only on success: a failing rank must
-            # not wait in a collective its peers never reach.
-            D.barrier(self.dist)
+            self.session.finished()  # ("terminate called without an active exception")
             return result
         except RobustnasError as exc:
             refused = self._is_refusal(exc)
             raise
         finally:
             self.log.close()
-            self.close_run_dir(discard=refused)
-            D.teardown_distributed(self.dist)
+            self.session.close(discard=refused)
 
     # -- what the engine's loop asks of retraining (robustnas.engine.loop.Task) ----------
     interrupted = TrainingInterrupted
