@@ -1,36 +1,30 @@
-"""The search checkpoint: everything needed to continue a search exactly."""
+"""The search checkpoint: everything needed to continue a search exactly.
+
+Written and checked by :mod:`robustnas.checkpoints` (format ``robustnas-search-checkpoint``,
+version 1); a run directory means its ``checkpoint.pt``.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from robustnas.errors import CheckpointError
-from robustnas.io import atomic_torch_save, load_checkpoint
+from robustnas.checkpoints import CheckpointKind, load_tagged, save_tagged
 
 CHECKPOINT_FORMAT = "robustnas-search-checkpoint"
 CHECKPOINT_VERSION = 1
 CHECKPOINT_NAME = "checkpoint.pt"
+REQUIRED_KEYS = ("model", "config", "epoch", "step", "w_optimizer", "arch_optimizer",
+                 "scheduler", "rng")
+SEARCH_CHECKPOINT = CheckpointKind(CHECKPOINT_FORMAT, CHECKPOINT_VERSION, "search",
+                                   REQUIRED_KEYS, CHECKPOINT_NAME)
 
 
 def save_search_state(path: str | Path, state: dict[str, Any]) -> None:
     """Write ``state`` (plus format/version tags) atomically."""
-    atomic_torch_save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **state}, path)
+    save_tagged(path, SEARCH_CHECKPOINT, state)
 
 
 def load_search_state(path: str | Path) -> dict[str, Any]:
     """Load a search checkpoint (``weights_only=True``) and check its format."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / CHECKPOINT_NAME
-    state = load_checkpoint(path)
-    if state.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} is not a robustnas search checkpoint")
-    if state.get("version") != CHECKPOINT_VERSION:
-        raise CheckpointError(f"{path}: unsupported search checkpoint version "
-                              f"{state.get('version')!r}")
-    for key in ("model", "config", "epoch", "step", "w_optimizer", "arch_optimizer",
-                "scheduler", "rng"):
-        if key not in state:
-            raise CheckpointError(f"{path}: search checkpoint is missing {key!r}")
-    return state
+    return load_tagged(path, SEARCH_CHECKPOINT)
