@@ -12,9 +12,10 @@ from torch import nn
 
 from robustnas.search.architect import Architect, weight_step
 from robustnas.search.objective import RegularizerSet
+from robustnas.space.arch_sampler import ArchSampler, CellWeights
 from robustnas.space.darts.network import drop_path
 from robustnas.space.darts.ops import FactorizedReduce
-from robustnas.space.darts.supernet import ArchSampler, CellWeights, SuperNet
+from robustnas.space.darts.supernet import SuperNet
 
 
 def _pair(**kwargs) -> tuple[SuperNet, SuperNet]:

@@ -11,14 +11,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from robustnas.errors import UsageError
-from robustnas.search.lipschitz import (
-    LogNormalArchSampler,
-    SupernetLipschitz,
-    fenton_wilkinson,
-    lognormal_sums,
-    network_log_moments,
-)
-from robustnas.search.lipschitz.spectral import (
+from robustnas.lipschitz.moments import fenton_wilkinson, lognormal_sums
+from robustnas.lipschitz.spectral import (
     avg_pool_norm,
     conv_power_iteration,
     matrix_power_iteration,
@@ -27,7 +21,10 @@ from robustnas.search.lipschitz.spectral import (
 from robustnas.search.objective import RegularizerSet
 from robustnas.search.regularizers import REGULARIZERS, StepContext
 from robustnas.search.regularizers.lipschitz import LogNormalLipschitz
+from robustnas.space.darts.lipschitz_constants import SupernetLipschitz
+from robustnas.space.darts.lipschitz_moments import network_log_moments
 from robustnas.space.darts.supernet import SuperNet
+from robustnas.space.lognormal_sampler import LogNormalArchSampler
 
 
 def _explicit(fn, shape: tuple[int, ...]) -> torch.Tensor:

@@ -1,6 +1,9 @@
-"""Moment matching (Fenton–Wilkinson) of the log-normal Lipschitz bound of a supernet.
+"""Moment matching (Fenton–Wilkinson) of sums of correlated log-normals.
 
-The bound (REFERENCE.md §3, the RACL paper's form) is
+This is the maths of the log-normal Lipschitz bound of a supernet; each space composes it
+over its own cells (DARTS: :mod:`robustnas.space.darts.lipschitz_moments`, NAS-Bench-201:
+:mod:`robustnas.space.nb201.lipschitz_moments`). For DARTS the bound (REFERENCE.md §3, the
+RACL paper's form) is
 
     λ_F ≲ C · Π_cells Π_nodes S_{c,j},   S_{c,j} = Σ_{i→j} β_i Σ_o α_{i,o} λ_{c,i,o},
 
@@ -29,8 +32,6 @@ from __future__ import annotations
 
 import torch
 
-from robustnas.search.lipschitz.sampler import LogNormalArchSampler
-
 
 def fenton_wilkinson(mu: torch.Tensor, sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(μ_S, σ_S) of Σ_i exp(N(μ_i, σ_i²)) for independent terms (textbook form)."""
@@ -52,35 +53,3 @@ def lognormal_sums(coef: torch.Tensor, loc: torch.Tensor,
     cross = w @ torch.expm1(cov) @ w.T
     log_cov = torch.log1p(cross / (mean.unsqueeze(1) * mean.unsqueeze(0)))
     return torch.log(mean) - torch.diagonal(log_cov) / 2, log_cov
-
-
-def network_log_moments(sampler: LogNormalArchSampler, alphas: dict[str, torch.Tensor],
-                        lambdas: torch.Tensor,
-                        reduction: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(μ_F, σ_F²) of log Π_cells Π_nodes S for the sampler's current distribution.
-
-    ``alphas`` maps ``"normal"``/``"reduce"`` to the α (μ) tensors, ``lambdas`` is
-    (cells × edges × ops) from :class:`~robustnas.search.lipschitz.constants.SupernetLipschitz`
-    and ``reduction`` (cells,) flags the reduction cells.
-    """
-    mu_total = torch.zeros((), dtype=torch.float64, device=lambdas.device)
-    var_total = torch.zeros((), dtype=torch.float64, device=lambdas.device)
-    lam = lambdas.double()
-    for kind, is_red in (("normal", False), ("reduce", True)):
-        cells = (reduction == is_red).nonzero().flatten().tolist()
-        if not cells:
-            continue
-        params = sampler.distribution(alphas[kind], is_red)
-        for start, end in sampler.node_ranges:
-            n_in, n_ops = end - start, params.loc_ops.shape[1]
-            loc = params.loc_ops[start:end]
-            cov = torch.block_diag(*params.cov_ops[start:end])
-            if params.loc_edges is not None:
-                loc = loc + params.loc_edges[start:end].unsqueeze(1)
-                edge_cov = params.cov_edges[start:end, start:end]
-                cov = cov + torch.kron(edge_cov, cov.new_ones(n_ops, n_ops))
-            coef = lam[cells, start:end].reshape(len(cells), n_in * n_ops)
-            mu, log_cov = lognormal_sums(coef, loc.reshape(-1).double(), cov.double())
-            mu_total = mu_total + mu.sum()
-            var_total = var_total + log_cov.sum()
-    return mu_total, var_total

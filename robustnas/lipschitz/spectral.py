@@ -1,4 +1,5 @@
-"""Operator norms (ℓ2 → ℓ2 Lipschitz constants) of the layers inside DARTS operations.
+"""Operator norms (ℓ2 → ℓ2 Lipschitz constants) of the layers inside candidate operations,
+by power iteration (estimates that track changing weights) or exact formulas.
 
 * Convolutions: power iteration on the actual operator at the feature-map size, the forward
   map being ``conv2d`` and its adjoint ``conv_transpose2d`` with the output padding that

@@ -20,7 +20,6 @@ all members plus the shared head.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -201,31 +200,13 @@ class Ensemble(nn.Module):
 
 def _member_bound(member: nn.Module, bound: Callable[[nn.Module], float],
                   features: bool) -> float:
-    """Lipschitz bound of a member's feature map or logits (hand-crafted or DARTS)."""
-    from robustnas.space.darts.network import Network
-
-    if isinstance(member, Network):
-        feats = _darts_features_bound(member, bound)
-        return feats if features else \
-            feats * bound(member.global_pooling) * bound(member.classifier)
+    """Lipschitz bound of a member's feature map or logits, from the member's own
+    ``lipschitz_features``/``lipschitz_bound`` (hand-crafted networks, networks of a space)."""
     method = getattr(member, "lipschitz_features" if features else "lipschitz_bound", None)
     if method is None:
         raise UsageError(f"Lipschitz bound: unsupported ensemble member "
                          f"{type(member).__name__}")
     return float(method(bound))
-
-
-def _darts_features_bound(net: nn.Module, bound: Callable[[nn.Module], float]) -> float:
-    """A DARTS network's last cell output: a node sums its edges' bounds times their inputs'
-    bounds; a cell's output (a concatenation) has the root of the sum of squares."""
-    l0 = l1 = bound(net.normalize) * bound(net.stem)
-    for cell in net.cells:
-        states = [bound(cell.preprocess0) * l0, bound(cell.preprocess1) * l1]
-        for node in range(cell.steps):
-            states.append(sum(bound(cell.ops[k]) * states[cell.indices[k]]
-                              for k in (2 * node, 2 * node + 1)))
-        l0, l1 = l1, math.sqrt(sum(states[i] ** 2 for i in cell.concat))
-    return l1
 
 
 def _check_shapes(maps: Sequence[torch.Tensor]) -> None:

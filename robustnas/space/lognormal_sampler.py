@@ -8,11 +8,12 @@ For each cell type the operation weights of edge e and the edge weights of node 
 so α_e ~ LN(loc, diag(s²) + U Uᵀ): a diagonal-plus-rank-r covariance factor per edge (and
 per node for β), independent across edges (α) and nodes (β), with s = softplus(ρ). This
 keeps the cost linear in the number of edges and makes node sums independent of each other
-(which the moment matching in :mod:`.moments` relies on). ``rank=0`` gives a diagonal
-covariance.
+(which the moment matching of :mod:`robustnas.lipschitz.moments` relies on). ``rank=0``
+gives a diagonal covariance. Spaces other than DARTS pass their nodes' in-degrees
+(``node_sizes``) and may leave out β (``edge_weights=False``).
 
 μ for α is the supernet's own ``alpha_normal``/``alpha_reduce`` (passed in by the supernet),
-so the genotype is still derived from μ by :meth:`SuperNet.genotype`. How the samples enter
+so the genotype is still derived from μ by the supernet's ``genotype()``. How the samples enter
 the mixed op is set by ``location``:
 
 * ``"softmax"`` (default): loc(μ) = log_softmax(μ) per edge (per node for β). The median
@@ -38,7 +39,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from robustnas.space.darts.supernet import ArchSampler, CellWeights
+from robustnas.space.arch_sampler import ArchSampler, CellWeights
 
 KINDS = ("normal", "reduce")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -22,6 +22,10 @@ class Normalize(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
+
+    def lipschitz_bound(self, bound: Callable[[nn.Module], float]) -> float:
+        """``1 / min(std)``: a per-channel scaling (the shift cancels in differences)."""
+        return float(1.0 / self.std.min())
 
 
 def channel_stats(in_channels: int, mean: Sequence[float] | None,

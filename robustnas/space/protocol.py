@@ -202,14 +202,24 @@ class SearchSpace(ABC):
         raise refusal(self, SUPERNET, "search")
 
     def lipschitz_adapter(self, model: nn.Module, options: dict[str, Any]) -> Any:
-        """What the log-normal Lipschitz regulariser needs from a supernet (capability
-        :data:`LIPSCHITZ_REGULARIZER`): ``sampler``, ``num_nodes``, ``constants(shape)``,
-        ``log_moments(lambdas)``, ``state_dict()``/``load_state_dict()``."""
+        """What the log-normal Lipschitz regulariser needs from supernet ``model`` (capability
+        :data:`LIPSCHITZ_REGULARIZER`; ``options`` are the regulariser's parsed options):
+        ``sampler`` (an :class:`~robustnas.space.arch_sampler.ArchSampler`, installed on the
+        supernet; usually a :class:`~robustnas.space.lognormal_sampler.LogNormalArchSampler`),
+        ``num_nodes`` (node sums in the bound), ``constants(input_shape)`` (λ, cells × edges
+        × ops, without autograd), ``log_moments(lambdas)`` (``(μ_F, σ_F²)`` of log λ_F,
+        differentiable in the architecture parameters), ``state_dict()``/
+        ``load_state_dict(vectors)`` (tensors a resumed search needs, e.g. power-iteration
+        vectors; ``{}`` when there are none). Called when the search is set up, before the
+        run directory is written."""
         raise refusal(self, LIPSCHITZ_REGULARIZER, "regularizer lipschitz")
 
     def lipschitz_bound(self, model: nn.Module, bound: Callable[[nn.Module], float]) -> float:
-        """An upper bound of the network's Lipschitz constant, composing ``bound`` of each
-        layer (capability :data:`LIPSCHITZ_BOUND`)."""
+        """An upper bound of the Lipschitz constant of network or supernet ``model``'s
+        logits, composing ``bound(layer)`` (:meth:`robustnas.lipschitz.LayerBounder.module`)
+        over its layers (capability :data:`LIPSCHITZ_BOUND`). Models that define
+        ``lipschitz_bound(bound)`` themselves are asked directly, so a space usually
+        delegates to that method; this is for models that do not."""
         raise refusal(self, LIPSCHITZ_BOUND, "lipschitz bound")
 
 

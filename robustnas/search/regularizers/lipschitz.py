@@ -1,15 +1,19 @@
 """Log-normal Lipschitz constraint on the architecture (RACL, Dong et al., seed 002).
 
-``setup`` installs a :class:`~robustnas.search.lipschitz.sampler.LogNormalArchSampler` on
-the supernet: from then on every training forward pass (α step and w step) samples α and
-the edge weights β by reparameterisation, and eval passes use the median. The term added
-to the α loss bounds the network's Lipschitz constant in probability:
+``setup`` asks the supernet's space for its Lipschitz composition
+(:meth:`~robustnas.space.protocol.SearchSpace.lipschitz_adapter`; DARTS:
+:mod:`robustnas.space.darts.lipschitz_reg`, NAS-Bench-201:
+:mod:`robustnas.space.nb201.lipschitz_reg`; a space without one refuses in one line) and
+installs the adapter's :class:`~robustnas.space.lognormal_sampler.LogNormalArchSampler` on
+the supernet: from then on every training forward pass (α step and w step) samples α (and,
+for DARTS, the edge weights β) by reparameterisation, and eval passes use the median. The
+term added to the α loss bounds the network's Lipschitz constant in probability:
 
-1. λ_o of every candidate op of every cell: analytic or power iteration with persistent
-   vectors (``power_iters`` per step; :mod:`~robustnas.search.lipschitz.constants`);
+1. λ_o of every candidate op of every cell (the adapter's ``constants``): analytic or power
+   iteration with persistent vectors (``power_iters`` per step);
 2. λ_F ≈ LN(μ_F, σ_F²) by Fenton–Wilkinson through node sums and cell products
-   (:mod:`~robustnas.search.lipschitz.moments`), differentiable in μ_α, μ_β and the
-   covariance factors;
+   (the adapter's ``log_moments``, :mod:`robustnas.lipschitz.moments`), differentiable in
+   μ_α, μ_β and the covariance factors;
 3. the chance constraint Pr(λ_F ≤ λ̄_F) ≥ η ⇔ μ_F + Φ⁻¹(η)·σ_F ≤ ln λ̄_F.
 
 **λ̄ is per node.** The bound is a product over N = cells × nodes factors, so its log
@@ -49,13 +53,10 @@ import torch
 from torch import nn
 
 from robustnas.errors import UsageError
-from robustnas.search.lipschitz import (
-    LogNormalArchSampler,
-    SupernetLipschitz,
-    network_log_moments,
-)
 from robustnas.search.regularizers._options import Option, parse_options
 from robustnas.search.regularizers.base import REGULARIZERS, Regularizer, StepContext
+from robustnas.space.lognormal_sampler import LogNormalArchSampler
+from robustnas.space.spaces import space_of_model
 
 OPTIONS = {
     "lambda_bar": Option(float, 1.0, "positive", lambda v: v > 0),
@@ -89,32 +90,25 @@ class LogNormalLipschitz(Regularizer):
         self.multiplier = 0.0
         self.model: nn.Module | None = None
         self.sampler: LogNormalArchSampler | None = None
-        self.estimator: SupernetLipschitz | None = None
-        self._pending: dict[str, torch.Tensor] = {}
         self.adapter: Any = None
+        # Vectors of a checkpoint loaded before setup (handed to the adapter then).
+        self._pending: dict[str, torch.Tensor] = {}
 
     def setup(self, model: nn.Module) -> None:
-        """Install the log-normal sampler (its parameters join the architecture parameters)."""
-        self.adapter = None
-        if hasattr(model, "lipschitz_adapter"):  # another space's bound (e.g. NAS-Bench-201)
-            o = self.options
-            self.adapter = model.lipschitz_adapter(o)
-            self.sampler = self.adapter.sampler
-            model.set_arch_sampler(self.sampler)
-            self.model = model
-            return
-        needed = ("alpha_normal", "alpha_reduce", "cells", "set_arch_sampler", "steps")
-        if not all(hasattr(model, name) for name in needed):
-            raise UsageError("regularizer lipschitz needs a DARTS SuperNet")
-        o = self.options
-        edges, ops = model.alpha_normal.shape
-        self.sampler = LogNormalArchSampler(
-            edges, ops, model.steps, rank=o["rank"], init_std=o["init_std"],
-            location=o["location"], edge_weights=o["edge_weights"],
-            derive_with_beta=o["derive_with_beta"])
+        """Install the space's log-normal sampler (its parameters join the architecture
+        parameters); a model of no space, or of a space without a Lipschitz composition,
+        is refused in one line."""
+        space = space_of_model(model)
+        if space is None:
+            raise UsageError("regularizer lipschitz needs a supernet of a search space, got "
+                             f"{type(model).__name__}")
+        self.adapter = space.lipschitz_adapter(model, self.options)
+        if self._pending:
+            self.adapter.load_state_dict(self._pending)
+            self._pending = {}
+        self.sampler = self.adapter.sampler
         model.set_arch_sampler(self.sampler)
         self.model = model
-        self.estimator = None
 
     def active(self, epoch: int) -> bool:  # noqa: D102
         return epoch >= self.options["start_epoch"]
@@ -122,35 +116,17 @@ class LogNormalLipschitz(Regularizer):
     @property
     def num_nodes(self) -> int:
         """N: the number of node sums in the bound (cells × nodes)."""
-        if self.adapter is not None:
-            return self.adapter.num_nodes
-        return len(self.model.cells) * len(self.sampler.node_ranges)
+        return self.adapter.num_nodes
 
     def lipschitz_constants(self, input_shape: tuple[int, ...]) -> torch.Tensor:
         """Refresh and return λ (cells × edges × ops) for inputs of ``input_shape``."""
-        if self.model is None:
+        if self.adapter is None:
             raise RuntimeError("setup(model) must be called first")
-        if self.adapter is not None:
-            return self.adapter.constants(tuple(input_shape))
-        if self.estimator is None:
-            self.estimator = SupernetLipschitz(self.model, tuple(input_shape),
-                                               pool_bound=self.options["pool_bound"],
-                                               seed=self.options["seed"])
-            if self._pending:
-                self.estimator.load_state_dict(self._pending)
-                self._pending = {}
-        return self.estimator.update(self.options["power_iters"],
-                                     self.options["init_power_iters"])
+        return self.adapter.constants(tuple(input_shape))
 
     def log_bound(self, lambdas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(μ_F, σ_F) of log λ_F for the current distribution and constants."""
-        model = self.model
-        if self.adapter is not None:
-            mu, var = self.adapter.log_moments(lambdas)
-            return mu, var.clamp_min(1e-18).sqrt()
-        alphas = {"normal": model.alpha_normal, "reduce": model.alpha_reduce}
-        mu, var = network_log_moments(self.sampler, alphas, lambdas,
-                                      self.estimator.reduction.to(lambdas.device))
+        mu, var = self.adapter.log_moments(lambdas)
         return mu, var.clamp_min(1e-18).sqrt()
 
     def loss(self, ctx: StepContext) -> tuple[torch.Tensor, dict[str, float]]:
@@ -180,13 +156,13 @@ class LogNormalLipschitz(Regularizer):
         return term.to(ctx.loss.dtype), logs
 
     def state_dict(self) -> dict[str, Any]:  # noqa: D102
-        vectors = self.estimator.state_dict() if self.estimator is not None else self._pending
+        vectors = self.adapter.state_dict() if self.adapter is not None else self._pending
         return {"multiplier": self.multiplier, "vectors": dict(vectors)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:  # noqa: D102
         self.multiplier = float(state.get("multiplier", 0.0))
         vectors = dict(state.get("vectors", {}))
-        if self.estimator is not None:
-            self.estimator.load_state_dict(vectors)
+        if self.adapter is not None:
+            self.adapter.load_state_dict(vectors)
         else:
             self._pending = vectors

@@ -1,19 +1,19 @@
-"""Per-operation Lipschitz constants λ_o of every candidate operation of a supernet.
+"""Per-operation Lipschitz constants λ_o of every candidate operation of a DARTS supernet.
 
 Each operation is bounded by the product of its layers' constants (REFERENCE.md §3):
 ``none`` 0; ``skip_connect`` 1 at stride 1; ReLU 1; BN max_c |γ_c|/√(running_var_c + eps)
 (γ = 1 when not affine; the running variance stands in for the batch variance the layer
 uses while training); convolutions their spectral norm on the feature map they see
-(:mod:`.spectral`); pools as described there; ``sep_conv`` and ``dil_conv`` the product
-over their ReLU/conv/conv/BN layers. A FactorizedReduce applies its two 1×1 stride-2
-convolutions to disjoint pixel grids (even and odd offsets), so its linear part has norm
-max(‖W₁‖₂, ‖W₂‖₂) exactly; times its BN.
+(:mod:`robustnas.lipschitz.spectral`); pools as described there; ``sep_conv`` and
+``dil_conv`` the product over their ReLU/conv/conv/BN layers. A FactorizedReduce applies
+its two 1×1 stride-2 convolutions to disjoint pixel grids (even and odd offsets), so its
+linear part has norm max(‖W₁‖₂, ‖W₂‖₂) exactly; times its BN.
 
 :class:`SupernetLipschitz` finds every layer once (a probe forward records feature-map
-sizes), groups layers of equal geometry, and on :meth:`~SupernetLipschitz.update` runs a
-few batched power iterations per group with persistent vectors, returning λ as a
-(cells × edges × ops) tensor without autograd (the constants depend on the weights, which
-the α step does not train).
+sizes), groups layers of equal geometry (:mod:`robustnas.lipschitz.power_groups`), and on
+:meth:`~SupernetLipschitz.update` runs a few batched power iterations per group with
+persistent vectors, returning λ as a (cells × edges × ops) tensor without autograd (the
+constants depend on the weights, which the α step does not train).
 """
 
 from __future__ import annotations
@@ -25,141 +25,25 @@ import torch
 from torch import nn
 
 from robustnas.errors import UsageError
-from robustnas.search.lipschitz.spectral import (
-    avg_pool_norm,
-    batchnorm_scale,
-    conv_power_iteration,
-    matrix_power_iteration,
-    max_pool_bound,
+from robustnas.lipschitz.power_groups import (
+    BatchNormGroup,
+    ConvGroup,
+    DepthwiseGroup,
+    LayerGroup,
+    MatrixGroup,
+    is_depthwise,
+    is_pointwise,
 )
+from robustnas.lipschitz.shapes import layer_input_shapes
+from robustnas.lipschitz.spectral import avg_pool_norm, max_pool_bound
 from robustnas.space.darts.ops import FactorizedReduce, Identity, PoolBN, Zero
 
 ZERO, ONE = 0, 1
 Terms = list[list[int]]  # a product over terms, each the max over its slots
 
 
-def _is_depthwise(conv: nn.Conv2d) -> bool:
-    return conv.groups == conv.in_channels == conv.out_channels and conv.weight.shape[1] == 1
-
-
-def _is_pointwise(conv: nn.Conv2d) -> bool:
-    return tuple(conv.kernel_size) == (1, 1) and conv.groups == 1 and \
-        tuple(conv.padding) == (0, 0) and tuple(conv.dilation) == (1, 1)
-
-
-
-def layer_input_shapes(model: nn.Module, layers: list[nn.Module],
-                       input_shape: tuple[int, ...]) -> dict[nn.Module, tuple[int, ...]]:
-    """The input shape of each of ``layers`` in one eval-mode forward of a zero image of
-    ``input_shape`` (C, H, W, or with a batch dimension) through ``model``; the model's
-    train/eval flags are restored afterwards."""
-    shapes: dict[nn.Module, tuple[int, ...]] = {}
-
-    def record(module: nn.Module, args: tuple) -> None:
-        shapes.setdefault(module, tuple(args[0].shape))
-
-    handles = [layer.register_forward_pre_hook(record) for layer in layers]
-    modes = {m: m.training for m in model.modules()}
-    param = next(model.parameters())
-    try:
-        model.eval()
-        with torch.no_grad():
-            model(torch.zeros(1, *input_shape[-3:], device=param.device, dtype=param.dtype))
-    finally:
-        for handle in handles:
-            handle.remove()
-        for m, mode in modes.items():
-            m.training = mode
-    return shapes
-
-
-class _Group:
-    """Layers of one geometry whose norms are computed together; one slot per member."""
-
-    def __init__(self, key: str) -> None:
-        self.key = key
-        self.members: list[nn.Module] = []
-        self.vector: torch.Tensor | None = None
-
-    def add(self, module: nn.Module) -> int:
-        self.members.append(module)
-        return len(self.members) - 1
-
-    def fresh_vector(self, generator: torch.Generator, device: torch.device) -> torch.Tensor:
-        raise NotImplementedError
-
-    def compute(self, iters: int) -> torch.Tensor:
-        raise NotImplementedError
-
-
-class _DepthwiseGroup(_Group):
-    def __init__(self, key: str, conv: nn.Conv2d, size: tuple[int, int]) -> None:
-        super().__init__(key)
-        self.geometry = dict(stride=conv.stride, padding=conv.padding, dilation=conv.dilation)
-        self.size = size
-
-    def fresh_vector(self, generator: torch.Generator, device: torch.device) -> torch.Tensor:
-        channels = sum(m.weight.shape[0] for m in self.members)
-        return torch.randn(1, channels, *self.size, generator=generator).to(device)
-
-    def compute(self, iters: int) -> torch.Tensor:
-        weight = torch.cat([m.weight.detach() for m in self.members])
-        self.vector = self.vector.to(weight)
-        sigma, self.vector = conv_power_iteration(weight, self.vector, groups=weight.shape[0],
-                                                  iters=iters, per_channel=True,
-                                                  **self.geometry)
-        owner = torch.repeat_interleave(
-            torch.arange(len(self.members), device=weight.device),
-            torch.tensor([m.weight.shape[0] for m in self.members], device=weight.device))
-        return sigma.new_zeros(len(self.members)).scatter_reduce(0, owner, sigma, "amax")
-
-
-class _MatrixGroup(_Group):
-    def __init__(self, key: str, shape: tuple[int, int]) -> None:
-        super().__init__(key)
-        self.shape = shape
-
-    def fresh_vector(self, generator: torch.Generator, device: torch.device) -> torch.Tensor:
-        return torch.randn(len(self.members), self.shape[1], generator=generator).to(device)
-
-    def compute(self, iters: int) -> torch.Tensor:
-        mats = torch.stack([m.weight.detach().flatten(1) for m in self.members])
-        self.vector = self.vector.to(mats)
-        sigma, self.vector = matrix_power_iteration(mats, self.vector, iters)
-        return sigma
-
-
-class _ConvGroup(_Group):
-    """Any other convolution, on its own."""
-
-    def __init__(self, key: str, conv: nn.Conv2d, shape: tuple[int, ...]) -> None:
-        super().__init__(key)
-        self.shape = shape
-
-    def fresh_vector(self, generator: torch.Generator, device: torch.device) -> torch.Tensor:
-        return torch.randn(1, *self.shape[1:], generator=generator).to(device)
-
-    def compute(self, iters: int) -> torch.Tensor:
-        conv = self.members[0]
-        self.vector = self.vector.to(conv.weight)
-        sigma, self.vector = conv_power_iteration(
-            conv.weight.detach(), self.vector, stride=conv.stride, padding=conv.padding,
-            dilation=conv.dilation, groups=conv.groups, iters=iters)
-        return sigma.view(1)
-
-
-class _BatchNormGroup(_Group):
-    def compute(self, iters: int) -> torch.Tensor:
-        var = torch.stack([m.running_var for m in self.members]).float()
-        eps = var.new_tensor([m.eps for m in self.members]).unsqueeze(1)
-        weight = None
-        if self.members[0].affine:
-            weight = torch.stack([m.weight.detach() for m in self.members]).float()
-        return batchnorm_scale(var + eps, 0.0, weight)
-
-
 class SupernetLipschitz:
-    """λ_o for every (cell, edge, op) of a :class:`~robustnas.space.supernet.SuperNet`."""
+    """λ_o for every (cell, edge, op) of a :class:`~robustnas.space.darts.supernet.SuperNet`."""
 
     def __init__(self, model: nn.Module, input_shape: tuple[int, ...],
                  pool_bound: str = "l2", seed: int = 0) -> None:
@@ -169,7 +53,7 @@ class SupernetLipschitz:
         self.pool_bound = pool_bound
         self.seed = seed
         self.constants: list[float] = [0.0, 1.0]
-        self.groups: dict[str, _Group] = {}
+        self.groups: dict[str, LayerGroup] = {}
         self._slots: dict[str, list[int]] = {}  # group key -> member index, filled at finalise
         self.shapes = self._probe(input_shape)
         cells = list(model.cells)
@@ -193,31 +77,31 @@ class SupernetLipschitz:
         self.constants.append(float(value))
         return len(self.constants) - 1
 
-    def _member(self, group: _Group, module: nn.Module) -> str:
+    def _member(self, group: LayerGroup, module: nn.Module) -> str:
         self.groups.setdefault(group.key, group)
         index = self.groups[group.key].add(module)
         return f"{group.key}#{index}"
 
     def _conv(self, conv: nn.Conv2d) -> str:
         shape = self.shapes[conv]
-        if _is_pointwise(conv):
+        if is_pointwise(conv):
             key = f"matrix:{conv.out_channels}x{conv.in_channels}"
-            return self._member(self.groups.get(key) or _MatrixGroup(
+            return self._member(self.groups.get(key) or MatrixGroup(
                 key, (conv.out_channels, conv.in_channels)), conv)
-        if _is_depthwise(conv):
+        if is_depthwise(conv):
             geom = (tuple(conv.kernel_size), tuple(conv.stride), tuple(conv.padding),
                     tuple(conv.dilation), tuple(shape[-2:]))
             key = "depthwise:" + ":".join("x".join(map(str, g)) for g in geom)
-            return self._member(self.groups.get(key) or _DepthwiseGroup(
+            return self._member(self.groups.get(key) or DepthwiseGroup(
                 key, conv, tuple(shape[-2:])), conv)
         key = f"conv:{len(self.groups)}"
-        return self._member(_ConvGroup(key, conv, shape), conv)
+        return self._member(ConvGroup(key, conv, shape), conv)
 
     def _bn(self, bn: nn.BatchNorm2d) -> str:
         if bn.running_var is None:
             raise UsageError("lipschitz: BatchNorm without running statistics is not supported")
         key = f"bn:{bn.num_features}:{'affine' if bn.affine else 'plain'}"
-        return self._member(self.groups.get(key) or _BatchNormGroup(key), bn)
+        return self._member(self.groups.get(key) or BatchNormGroup(key), bn)
 
     def _terms(self, module: nn.Module) -> list[list[Any]]:
         """The op as a product of terms; a term is the max over slots (ints or member refs)."""
@@ -279,7 +163,7 @@ class SupernetLipschitz:
     def _ensure_vectors(self, device: torch.device, init_iters: int) -> None:
         generator = torch.Generator().manual_seed(self.seed)
         for key, group in self.groups.items():
-            if isinstance(group, _BatchNormGroup) or key in self.initialized:
+            if isinstance(group, BatchNormGroup) or key in self.initialized:
                 continue
             fresh = group.fresh_vector(generator, device)
             pending = self._pending.pop(key, None)

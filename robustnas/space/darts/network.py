@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
 from robustnas.space.darts.common import preprocess_inputs, reduction_layers, stem
 from robustnas.space.darts.genotype import Edge, Genotype
+from robustnas.space.darts.lipschitz import features_bound, network_bound
 from robustnas.space.darts.ops import Identity, make_op
 from robustnas.space.normalize import Normalize, channel_stats
 
@@ -127,6 +128,15 @@ class Network(nn.Module):
     def describe(self) -> str:
         """The genotype's cells in words."""
         return self.genotype.describe()
+
+    def lipschitz_features(self, bound: Callable[[nn.Module], float]) -> float:
+        """Upper bound on the L2 Lipschitz constant of :meth:`forward_features` (eval mode);
+        ``bound(module)`` bounds one layer (:mod:`robustnas.space.darts.lipschitz`)."""
+        return features_bound(self, bound)
+
+    def lipschitz_bound(self, bound: Callable[[nn.Module], float]) -> float:
+        """Upper bound on the L2 Lipschitz constant of the logits (eval mode)."""
+        return network_bound(self, bound)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The last cell's output (before global pooling); used by feature ensembles."""

@@ -3,11 +3,14 @@
 Each factory has the signature ``factory(C, stride, affine) -> nn.Module`` and maps a
 tensor of ``C`` channels to ``C`` channels (spatially halved when ``stride == 2``).
 The order of :data:`PRIMITIVES` is the order of the rows of α and matters for
-checkpoints and genotypes.
+checkpoints and genotypes. Operations that are not plain PyTorch layers or sequences of
+them define ``lipschitz_bound(bound)`` for the Lipschitz bound of a network
+(:mod:`robustnas.space.darts.lipschitz`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -16,6 +19,8 @@ from torch import nn
 from robustnas.registry import Registry
 
 OpFactory = Callable[[int, int, bool], nn.Module]
+#: A per-layer Lipschitz bound (:meth:`robustnas.lipschitz.LayerBounder.module`).
+Bound = Callable[[nn.Module], float]
 
 OPS: Registry[OpFactory] = Registry("operation")
 
@@ -74,6 +79,10 @@ class Identity(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x
 
+    def lipschitz_bound(self, bound: Bound) -> float:
+        """1: the identity."""
+        return 1.0
+
 
 class Zero(nn.Module):
     """The ``none`` operation: a zero tensor of the output shape."""
@@ -86,6 +95,10 @@ class Zero(nn.Module):
         if self.stride == 1:
             return x.mul(0.0)
         return x[:, :, :: self.stride, :: self.stride].mul(0.0)
+
+    def lipschitz_bound(self, bound: Bound) -> float:
+        """0: a constant map."""
+        return 0.0
 
 
 class _StridedPointwise(nn.Conv2d):
@@ -135,6 +148,11 @@ class FactorizedReduce(nn.Module):
             shifted = nn.functional.pad(x, (0, 1, 0, 1))[:, :, 1:, 1:]
         return self.bn(torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1))
 
+    def lipschitz_bound(self, bound: Bound) -> float:
+        """``hypot`` of the two branches (a channel concatenation), times the BN."""
+        branches = math.hypot(bound(self.conv_1), bound(self.conv_2))
+        return branches * bound(self.bn)
+
 
 class PoolBN(nn.Module):
     """A 3×3 pooling, optionally followed by a non-affine BN (as inside DARTS mixed ops)."""
@@ -150,6 +168,10 @@ class PoolBN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.pool(x)
         return self.bn(x) if self.bn is not None else x
+
+    def lipschitz_bound(self, bound: Bound) -> float:
+        """The pooling's bound, times the BN's."""
+        return bound(self.pool) * (bound(self.bn) if self.bn is not None else 1.0)
 
 
 OPS.add("none", lambda C, stride, affine: Zero(stride))

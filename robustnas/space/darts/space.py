@@ -3,7 +3,9 @@
 Two cell types (normal, reduction), 4 intermediate nodes with 2 inputs each, 8 candidate
 operations; the network stacks ``layers`` cells with reductions at one and two thirds of
 the depth. Modules: :mod:`.ops`, :mod:`.genotype`, :mod:`.catalogue` (published genotypes),
-:mod:`.supernet`, :mod:`.network`, :mod:`.sampler`, :mod:`.suggest`, :mod:`.info`.
+:mod:`.supernet`, :mod:`.network`, :mod:`.sampler`, :mod:`.suggest`, :mod:`.info`,
+:mod:`.lipschitz` (Lipschitz bounds of networks and supernets) and :mod:`.lipschitz_reg`
+(the log-normal Lipschitz regulariser's adapter).
 """
 
 from __future__ import annotations
@@ -155,10 +157,9 @@ class DartsSpace(SearchSpace):
         return DartsLipschitzAdapter(model, options)
 
     def lipschitz_bound(self, model: nn.Module,
-                        bound: Callable[[nn.Module], float]) -> float:  # noqa: D102
-        from robustnas.space.darts.lipschitz import darts_lipschitz
-
-        return darts_lipschitz(model, bound)
+                        bound: Callable[[nn.Module], float]) -> float:
+        """The model's own bound (``robustnas/space/darts/lipschitz.py``)."""
+        return float(model.lipschitz_bound(bound))  # type: ignore[operator]
 
 
 DARTS = register_space(DartsSpace())

@@ -5,47 +5,25 @@ the network weights: :meth:`SuperNet.weights` and :meth:`SuperNet.arch_parameter
 disjoint and together cover :meth:`~torch.nn.Module.parameters`.
 
 How α becomes the mixing weights of a forward pass is decided by the supernet's
-*arch sampler*. The default is DARTS' softmax; a regulariser that samples α (the
-log-normal Lipschitz method) installs its own sampler with :meth:`SuperNet.set_arch_sampler`
-instead of special-casing the search loop.
+*arch sampler* (:mod:`robustnas.space.arch_sampler`). The default is DARTS' softmax; a
+regulariser that samples α (the log-normal Lipschitz method) installs its own sampler with
+:meth:`SuperNet.set_arch_sampler` instead of special-casing the search loop.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
+from robustnas.space.arch_sampler import ArchSampler, CellWeights
 from robustnas.space.darts.common import preprocess_inputs, reduction_layers, stem
 from robustnas.space.darts.genotype import Genotype, make_genotype
+from robustnas.space.darts.lipschitz import supernet_bound
 from robustnas.space.darts.ops import PRIMITIVES, Zero, make_op
 from robustnas.space.normalize import Normalize, channel_stats
-
-
-@dataclass
-class CellWeights:
-    """Mixing weights for one cell type: ``ops`` is (edges × ops); ``edges`` (edges,) or None."""
-
-    ops: torch.Tensor
-    edges: torch.Tensor | None = None
-
-
-class ArchSampler(nn.Module):
-    """Turns the supernet's α into the mixing weights of one forward pass.
-
-    Subclasses may own parameters (e.g. a covariance factor); those count as architecture
-    parameters and are optimised with α.
-    """
-
-    def forward(self, alpha: torch.Tensor, reduction: bool) -> CellWeights:  # noqa: D102
-        return CellWeights(ops=torch.softmax(alpha, dim=-1))
-
-    def derivation_weights(self, alpha: torch.Tensor, reduction: bool) -> torch.Tensor:
-        """(edges × ops) weights that rank ops and edges when deriving the genotype."""
-        return torch.softmax(alpha.detach(), dim=-1)
 
 
 class MixedOp(nn.Module):
@@ -260,6 +238,11 @@ class SuperNet(nn.Module):
             s0, s1 = s1, cell(s0, s1, weights["reduce" if cell.reduction else "normal"])
         out = self.global_pooling(s1)
         return self.classifier(out.flatten(1))
+
+    def lipschitz_bound(self, bound: Callable[[nn.Module], float]) -> float:
+        """Upper bound on the L2 Lipschitz constant of the logits at one draw of the mixing
+        weights (eval mode; :mod:`robustnas.space.darts.lipschitz`)."""
+        return supernet_bound(self, bound)
 
     # -- derivation -------------------------------------------------------------------
     def alpha_softmax(self) -> dict[str, torch.Tensor]:

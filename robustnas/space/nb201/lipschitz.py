@@ -1,5 +1,6 @@
-"""Lipschitz upper bounds of NAS-Bench-201 models, composed like the DARTS ones
-(:mod:`robustnas.evaluation.lipschitz` supplies the per-layer bounds).
+"""Lipschitz upper bounds of NAS-Bench-201 models, composed like the DARTS ones from
+per-layer bounds ``bound(module)`` (:meth:`robustnas.lipschitz.LayerBounder.module`; the
+``none`` and ``skip_connect`` operations bound themselves, :mod:`.ops`).
 
 A cell node sums all its incoming edges, so with ``L_i`` the bound of node ``i`` w.r.t. the
 network input, node ``j`` has ``L_j ≤ Σ_{i<j} L(op_ij) · L_i`` and the cell output is node 3
@@ -9,23 +10,18 @@ weights. A residual block has ``L ≤ L(shortcut) + L(conv_b) · L(conv_a)``.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
+from robustnas.space.arch_sampler import CellWeights
 from robustnas.space.nb201.blocks import ResNetBasicBlock
-from robustnas.space.nb201.cell import NB201Cell
 from robustnas.space.nb201.genotype import EDGES, NUM_NODES
-from robustnas.space.nb201.ops import Identity, Zero
 
-
-def _op(bounder: Any, op: nn.Module) -> float:
-    if isinstance(op, Zero):
-        return 0.0
-    if isinstance(op, Identity):
-        return 1.0
-    return float(bounder.module(op))
+# The models are typed nn.Module: network.py and supernet.py import this module for their
+# lipschitz_bound methods, so importing them here (even for types) would close a circle.
+Bound = Callable[[nn.Module], float]
 
 
 def cell_bound(edge_bounds: list[float], l_in: float) -> float:
@@ -37,32 +33,44 @@ def cell_bound(edge_bounds: list[float], l_in: float) -> float:
     return nodes[-1]
 
 
-def nb201_lipschitz(model: nn.Module, bounder: Any) -> float:
-    """Bound of an :class:`NB201Network` or :class:`NB201SuperNet` (eval mode)."""
-    from robustnas.space.nb201.supernet import NB201SearchCell
+def residual_bound(block: ResNetBasicBlock, bound: Bound) -> float:
+    """Bound of a residual block: its shortcut's plus its two convolutions' product."""
+    short = 1.0 if block.downsample is None else bound(block.downsample)
+    return short + bound(block.conv_b) * bound(block.conv_a)
 
-    weights = None
-    if hasattr(model, "mixing_weights"):
-        with torch.no_grad():
-            weights = model.mixing_weights()["cell"]
-    lip = bounder.module(model.normalize) * bounder.module(model.stem)
+
+def mixed_edge_bounds(cell: nn.Module, weights: CellWeights, bound: Bound) -> list[float]:
+    """The 6 edge bounds of a :class:`~.supernet.NB201SearchCell` at mixing weights ``weights``."""
+    w = weights.ops.detach().abs()
+    beta = None if weights.edges is None else weights.edges.detach().abs()
+    bounds = []
+    for k, mixed in enumerate(cell.edges):
+        edge = sum(float(w[k, o]) * bound(op) for o, op in enumerate(mixed.ops)
+                   if float(w[k, o]) != 0.0)
+        bounds.append(edge * (1.0 if beta is None else float(beta[k])))
+    return bounds
+
+
+def _stack_bound(model: nn.Module, bound: Bound,
+                 edge_bounds: Callable[[nn.Module], list[float]]) -> float:
+    """Stem, cells (``edge_bounds(cell)``) and residual blocks, head."""
+    lip = bound(model.normalize) * bound(model.stem)
     for cell in model.cells:
         if isinstance(cell, ResNetBasicBlock):
-            short = 1.0 if cell.downsample is None else bounder.module(cell.downsample)
-            lip = (short + bounder.module(cell.conv_b) * bounder.module(cell.conv_a)) * lip
-        elif isinstance(cell, NB201Cell):
-            lip = cell_bound([_op(bounder, op) for op in cell.edges], lip)
-        elif isinstance(cell, NB201SearchCell):
-            assert weights is not None
-            w = weights.ops.detach().abs()
-            beta = None if weights.edges is None else weights.edges.detach().abs()
-            bounds = []
-            for k, mixed in enumerate(cell.edges):
-                edge = sum(float(w[k, o]) * _op(bounder, op) for o, op in enumerate(mixed.ops)
-                           if float(w[k, o]) != 0.0)
-                bounds.append(edge * (1.0 if beta is None else float(beta[k])))
-            lip = cell_bound(bounds, lip)
+            lip = residual_bound(cell, bound) * lip
         else:
-            raise TypeError(f"unexpected layer {type(cell).__name__}")
-    return (lip * bounder.module(model.lastact) * bounder.module(model.global_pooling)
-            * bounder.module(model.classifier))
+            lip = cell_bound(edge_bounds(cell), lip)
+    return (lip * bound(model.lastact) * bound(model.global_pooling)
+            * bound(model.classifier))
+
+
+def network_bound(net: nn.Module, bound: Bound) -> float:
+    """Bound of an :class:`~.network.NB201Network`'s logits (eval mode)."""
+    return _stack_bound(net, bound, lambda cell: [bound(op) for op in cell.edges])
+
+
+def supernet_bound(net: nn.Module, bound: Bound) -> float:
+    """Bound of an :class:`~.supernet.NB201SuperNet`'s logits at one draw of its mixing weights."""
+    with torch.no_grad():
+        weights = net.mixing_weights()["cell"]
+    return _stack_bound(net, bound, lambda cell: mixed_edge_bounds(cell, weights, bound))

@@ -13,7 +13,7 @@ one per path and choice of an operation on each of its edges (``ℓ_t`` = sum of
 ``a``'s, so ``ℓ = A a ~ N(A m, A K Aᵀ)``, ``coef_{c,t}`` = product of the chosen λ's;
 ``none`` has λ = 0 and drops out). This is exact; only the final step approximates: the
 sums of all cells are moment-matched *jointly* to correlated log-normals (Fenton–Wilkinson
-with correlated terms, :func:`robustnas.search.lipschitz.moments.lognormal_sums`). Since all
+with correlated terms, :func:`robustnas.lipschitz.moments.lognormal_sums`). Since all
 cells share one α sample, their logs are strongly correlated and the network's
 ``log λ_F = Σ_c log L3_c`` has ``μ_F = Σ_c E[log L3_c]`` and ``σ_F² = Σ_{c,c'} Cov`` (not the
 sum of variances). Constants outside the cells (stem, residual blocks, head) do not depend
@@ -26,6 +26,7 @@ import itertools
 
 import torch
 
+from robustnas.lipschitz.moments import lognormal_sums
 from robustnas.space.nb201.genotype import EDGES
 
 PATHS: tuple[tuple[int, ...], ...] = ((3,), (0, 4), (1, 5), (0, 2, 5))
@@ -49,8 +50,6 @@ def nb201_log_moments(loc: torch.Tensor, cov: torch.Tensor, lambdas: torch.Tenso
     ``loc`` (6, K) and ``cov`` (6K, 6K) describe the Gaussian of log α (row-major flat
     order), ``lambdas`` is (cells, 6, K) non-negative. Differentiable in loc and cov.
     """
-    from robustnas.search.lipschitz.moments import lognormal_sums
-
     n_edges, n_ops = loc.shape
     if n_edges != len(EDGES) or lambdas.shape[1:] != loc.shape:
         raise ValueError(f"expected loc (6, K) and lambdas (cells, 6, K), got "

@@ -1,13 +1,13 @@
 """The log-normal Lipschitz regulariser on an NB201 supernet (adapter used by
 :class:`robustnas.search.regularizers.lipschitz.LogNormalLipschitz`).
 
-* Sampling: one :class:`~robustnas.search.lipschitz.sampler.LogNormalArchSampler` for the
+* Sampling: one :class:`~robustnas.space.lognormal_sampler.LogNormalArchSampler` for the
   single α (6 edges × 5 ops; nodes of in-degree 1, 2, 3), without edge weights β (NB201
   cells sum their edges unweighted).
 * Operation bounds λ_{c,e,o} per search cell: ``none`` 0, ``skip_connect`` 1,
   ``avg_pool_3x3`` the exact norm of the pooling operator (Schur bound), ``nor_conv`` the
   spectral norm of its convolution (exact circular-convolution bound,
-  :func:`robustnas.evaluation.lipschitz.conv2d_norm_bound`). **Deviation:** the search
+  :func:`robustnas.lipschitz.operator_norms.conv2d_norm_bound`). **Deviation:** the search
   cells' batch norm uses batch statistics (``track_running_stats=False``, as NAS-Bench-201
   searches), so it has no data-independent bound; it is counted as 1 here, which makes λ
   a bound of the cell *before* per-batch normalisation rather than a certified one.
@@ -22,8 +22,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from robustnas.search.lipschitz.constants import layer_input_shapes
-from robustnas.search.lipschitz.sampler import LogNormalArchSampler
+from robustnas.lipschitz.operator_norms import conv2d_norm_bound
+from robustnas.lipschitz.shapes import layer_input_shapes
+from robustnas.lipschitz.spectral import avg_pool_norm
+from robustnas.space.lognormal_sampler import LogNormalArchSampler
 from robustnas.space.nb201.lipschitz_moments import nb201_log_moments
 from robustnas.space.nb201.ops import Identity, Zero
 
@@ -48,9 +50,6 @@ class NB201LipschitzAdapter:
         return {m: (shape[-2], shape[-1]) for m, shape in shapes.items()}
 
     def _op(self, op: nn.Module) -> float:
-        from robustnas.evaluation.lipschitz import conv2d_norm_bound
-        from robustnas.search.lipschitz.spectral import avg_pool_norm
-
         assert self._shapes is not None
         if isinstance(op, Zero):
             return 0.0
@@ -77,3 +76,10 @@ class NB201LipschitzAdapter:
         return nb201_log_moments(params.loc_ops, cov, lambdas.to(params.loc_ops.device),
                                  none_index=self.model.primitives.index("none")
                                  if "none" in self.model.primitives else None)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Nothing: the operation bounds are exact, with no power-iteration vectors."""
+        return {}
+
+    def load_state_dict(self, vectors: dict[str, torch.Tensor]) -> None:
+        """Nothing to restore (checkpoints of NB201 searches hold no vectors)."""

@@ -7,7 +7,7 @@ N cells at 4C → BN → ReLU → global average pool → linear.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -15,6 +15,7 @@ from torch import nn
 from robustnas.space.nb201.blocks import ResNetBasicBlock
 from robustnas.space.nb201.cell import NB201Cell
 from robustnas.space.nb201.genotype import NB201Genotype
+from robustnas.space.nb201.lipschitz import network_bound
 from robustnas.space.normalize import Normalize, channel_stats
 
 
@@ -67,6 +68,11 @@ class NB201Network(nn.Module):
     def describe(self) -> str:
         """The cell string, as ``describe_architecture`` shows it."""
         return f"NAS-Bench-201 {self.genotype.to_string()}"
+
+    def lipschitz_bound(self, bound: Callable[[nn.Module], float]) -> float:
+        """Upper bound on the L2 Lipschitz constant of the logits (eval mode;
+        :mod:`robustnas.space.nb201.lipschitz`)."""
+        return network_bound(self, bound)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.stem(self.normalize(x))

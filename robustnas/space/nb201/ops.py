@@ -42,12 +42,20 @@ class Zero(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.mul(0.0)
 
+    def lipschitz_bound(self, bound: Callable[[nn.Module], float]) -> float:
+        """0: a constant map."""
+        return 0.0
+
 
 class Identity(nn.Module):
     """``skip_connect``."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x
+
+    def lipschitz_bound(self, bound: Callable[[nn.Module], float]) -> float:
+        """1: the identity."""
+        return 1.0
 
 
 NB201_OP_REGISTRY.add("none", lambda C, affine, track: Zero())

@@ -13,15 +13,16 @@ The supernet offers the interface the search loop uses for any space: :meth:`wei
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-from robustnas.space.darts.supernet import ArchSampler, CellWeights
+from robustnas.space.arch_sampler import ArchSampler, CellWeights
 from robustnas.space.nb201.blocks import ResNetBasicBlock
 from robustnas.space.nb201.genotype import EDGES, NUM_NODES, NB201Genotype
+from robustnas.space.nb201.lipschitz import supernet_bound
 from robustnas.space.nb201.network import stage_layout
 from robustnas.space.nb201.ops import NB201_OPS, make_nb201_op
 from robustnas.space.normalize import Normalize, channel_stats
@@ -123,11 +124,10 @@ class NB201SuperNet(nn.Module):
         """One sample of the mixing weights, shared by every cell."""
         return {"cell": self.arch_sampler(self.alpha, False)}
 
-    def lipschitz_adapter(self, options: dict[str, Any]) -> Any:
-        """The log-normal Lipschitz regulariser's view of this supernet."""
-        from robustnas.space.nb201.lipschitz_reg import NB201LipschitzAdapter
-
-        return NB201LipschitzAdapter(self, options)
+    def lipschitz_bound(self, bound: Callable[[nn.Module], float]) -> float:
+        """Upper bound on the L2 Lipschitz constant of the logits at one draw of the mixing
+        weights (eval mode; :mod:`robustnas.space.nb201.lipschitz`)."""
+        return supernet_bound(self, bound)
 
     # -- forward ------------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,37 @@
+"""How a supernet turns its architecture parameters α into the mixing weights of a pass.
+
+Shared by every space's supernet: the default :class:`ArchSampler` is DARTS' softmax; a
+regulariser that samples α (the log-normal Lipschitz method,
+:mod:`robustnas.space.lognormal_sampler`) installs its own sampler with the supernet's
+``set_arch_sampler`` instead of special-casing the search loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class CellWeights:
+    """Mixing weights for one cell type: ``ops`` is (edges × ops); ``edges`` (edges,) or None."""
+
+    ops: torch.Tensor
+    edges: torch.Tensor | None = None
+
+
+class ArchSampler(nn.Module):
+    """Turns the supernet's α into the mixing weights of one forward pass.
+
+    Subclasses may own parameters (e.g. a covariance factor); those count as architecture
+    parameters and are optimised with α.
+    """
+
+    def forward(self, alpha: torch.Tensor, reduction: bool) -> CellWeights:  # noqa: D102
+        return CellWeights(ops=torch.softmax(alpha, dim=-1))
+
+    def derivation_weights(self, alpha: torch.Tensor, reduction: bool) -> torch.Tensor:
+        """(edges × ops) weights that rank ops and edges when deriving the genotype."""
+        return torch.softmax(alpha.detach(), dim=-1)
