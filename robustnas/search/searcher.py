@@ -21,12 +21,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from robustnas import distributed as D
 from robustnas.config import save_config
 from robustnas.engine import Callback, EpochEnd, run_loop
 from robustnas.engine.session import RunSession
 from robustnas.errors import RobustnasError, UsageError
-from robustnas.monitor.history import write_history
 from robustnas.resume import checkpoint_counters
 from robustnas.runtime import (
     autocast_factory,
@@ -37,21 +35,20 @@ from robustnas.search.architect import Architect, weight_step
 from robustnas.search.checkpointing import restore_search_checkpoint, save_search_checkpoint
 from robustnas.search.config import SearchConfig
 from robustnas.search.data import load_search_data
+from robustnas.search.epoch_end import end_search_epoch
 from robustnas.search.epoch_log import EpochLogger
-from robustnas.search.export import export_genotype, provenance
+from robustnas.search.finish import finish_search
 from robustnas.search.guard import search_divergence_guard
 from robustnas.search.objective import RegularizerSet
 from robustnas.search.parallel import (
-    check_ranks_agree,
     gradient_averager,
     prepare_supernet,
-    reduce_meters,
 )
 from robustnas.search.result import SearchResult
 from robustnas.search.resume import apply_optimizer_settings
+from robustnas.search.setup import build_optimizers
 from robustnas.search.state import CHECKPOINT_NAME, load_search_state
 from robustnas.search.validation import evaluate_supernet
-from robustnas.space.spaces import space_of_genotype
 
 
 class SearchInterrupted(RobustnasError):
@@ -108,14 +105,8 @@ class Searcher:
         self.model = prepare_supernet(model, info, config.sync_bn)
         self.average = gradient_averager(info)
         self.criterion = nn.CrossEntropyLoss()
-        self.w_optimizer = torch.optim.SGD(self.model.weights(), lr=config.w_lr,
-                                           momentum=config.w_momentum,
-                                           weight_decay=config.w_weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-            self.w_optimizer, T_max=config.epochs, eta_min=config.w_lr_min)
-        self.arch_optimizer = torch.optim.Adam(
-            self.model.arch_parameters(), lr=config.arch_lr,
-            betas=(config.arch_beta1, config.arch_beta2), weight_decay=config.arch_weight_decay)
+        self.w_optimizer, self.scheduler, self.arch_optimizer = build_optimizers(config,
+                                                                                 self.model)
         self.architect = Architect(self.model, self.arch_optimizer, self.w_optimizer,
                                    self.regularizers, self.criterion, order=config.order,
                                    autocast=self.autocast, fd_radius=config.fd_radius,
@@ -258,55 +249,7 @@ class Searcher:
         return evaluate_supernet(self)
 
     def _end_epoch(self) -> str | None:
-        check_ranks_agree(self.model, self.dist, self.epoch + 1)
-        val_loss, val_acc = self.evaluate_val()
-        self.guard.check_value("validation loss", val_loss)
-        m = reduce_meters(self.meters, self.dist)
-        record = {
-            "epoch": self.epoch + 1,
-            "train_loss": m["loss"] / m["n"], "train_acc": m["correct"] / m["n"],
-            "val_loss": val_loss, "val_acc": val_acc, "val_images": self.val_images,
-            "lr": self.scheduler.get_last_lr()[0], "arch_lr": self.config.arch_lr,
-            "epoch_seconds": m["seconds"], "images_per_second": m["n"] / max(m["seconds"], 1e-9),
-            "arch_updates": self.epoch >= self.config.warmup_epochs,
-        }
-        for key in m:
-            if key.startswith("sum/"):
-                name = key[4:]
-                record[name] = m[key] / m[f"count/{name}"]
-        genotype = self.model.genotype()
-        record["genotype"] = genotype.to_dict()
-        if self.config.skip_nonfinite:
-            record["skipped_steps"] = self.guard.end_epoch()
-        stopped = None
-        if self.dist.is_main:  # probes and files: rank 0 alone, with its own batch statistics
-            with D.local_batch_statistics():
-                stopped = self.log.end_epoch(self.epoch, record, genotype, self.data.val_probe)
-        stopped = D.broadcast_object(stopped, self.dist)  # the collapse guard's decision
-        self.history.append(record)
-        if self.dist.is_main:
-            write_history(self.run_dir, self.history)  # history.json / history.csv
-        self.scheduler.step()
-        self.epoch += 1
-        self.step = 0
-        self.meters = {}
-        return stopped
+        return end_search_epoch(self)
 
     def _finish(self, stopped_early: str | None) -> SearchResult:
-        config = self.config
-        genotype = self.model.genotype(provenance(
-            self.model, dataset=config.dataset, regularizer=self.regularizers.describe(),
-            seed=config.seed, epoch=self.epoch, order=config.order,
-            stopped_early=stopped_early, world_size=self.dist.world_size))
-        self.log.close()
-        path = self.run_dir / "genotype.json"
-        if not self.dist.is_main:
-            return SearchResult(self.run_dir, genotype, path, [], self.epoch, self.history,
-                                stopped_early, rank=self.dist.rank)
-        written = export_genotype(genotype, path)
-        if config.bench_root and space_of_genotype(genotype).benches:
-            from robustnas.tables.lookup import write_search_lookup
-
-            write_search_lookup(genotype, config, self.run_dir)
-        return SearchResult(self.run_dir, genotype, written["genotype"], written["pictures"],
-                            self.epoch, self.history, stopped_early)
+        return finish_search(self, stopped_early)

@@ -16,7 +16,6 @@ global batch, and rank 0 writes the logs, checkpoints and summary.
 from __future__ import annotations
 
 import dataclasses
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,8 +24,6 @@ import torch
 from torch import nn
 
 from robustnas import distributed as D
-from robustnas.config import config_to_dict, save_config
-from robustnas.divergence import DivergenceGuard
 from robustnas.engine import Callback, EpochEnd, run_loop
 from robustnas.engine.session import RunSession
 from robustnas.errors import (
@@ -36,7 +33,6 @@ from robustnas.errors import (
     RobustnasError,
     UsageError,
 )
-from robustnas.monitor.hparams import RETRAIN_METRICS, log_hparams
 from robustnas.runtime import (
     autocast_factory,
     rng_state,
@@ -45,18 +41,14 @@ from robustnas.runtime import (
 )
 from robustnas.space.complexity import count_parameters
 from robustnas.space.models import (
-    describe_architecture,
-    is_handcrafted_spec,
     model_from_payload,
     model_genotype,
-    save_architecture,
 )
-from robustnas.space.spaces import space_of_genotype
 from robustnas.train.checkpointing import restore_train_checkpoint, train_state
 from robustnas.train.config import RetrainConfig
-from robustnas.train.epoch_log import RetrainLogger
+from robustnas.train.epoch_end import end_train_epoch
 from robustnas.train.heldout import evaluate_heldout
-from robustnas.train.meters import accumulate, epoch_metrics, progress_values
+from robustnas.train.meters import accumulate, progress_values
 from robustnas.train.objectives import OBJECTIVES, unwrap
 from robustnas.train.result import RetrainResult
 from robustnas.train.setup import (
@@ -66,16 +58,12 @@ from robustnas.train.setup import (
     drop_path_at,
     load_data,
 )
-from robustnas.train.state import BEST_NAME, LAST_NAME, save_train_state
-from robustnas.train.summary import finish_run, run_summary, write_summary
+from robustnas.train.start import genotype_to_build, retrain_divergence_guard, start_run_files
+from robustnas.train.state import LAST_NAME, save_train_state
+from robustnas.train.summary import finish_run, run_summary
 
 #: Errors that refuse a run for its input (see :meth:`Trainer._is_refusal`).
 REFUSALS = (UsageError, DataError, GenotypeError, CheckpointError)
-
-
-def _note(text: str) -> None:
-    """A one-line note on stderr about how the run was set up."""
-    print(f"note: {text}", file=sys.stderr)
 
 
 class TrainingInterrupted(RobustnasError):
@@ -126,7 +114,7 @@ class Trainer:
         self.autocast = autocast_factory(device, config.amp)
         self.objective = OBJECTIVES.get(config.adversarial)(config.objective_settings(),
                                                             self.autocast)
-        genotype = self._genotype(resume_state)
+        genotype = genotype_to_build(config, resume_state)
         self.data = load_data(config, device, self.dist)
         if config.cutout is None:  # not set: record the value used for these images
             config = self.config = dataclasses.replace(config, cutout=self.data.cutout)
@@ -173,47 +161,8 @@ class Trainer:
 
             self.model = DistributedDataParallel(
                 net, device_ids=[device.index] if device.type == "cuda" else None)
-        self.guard = DivergenceGuard(
-            "retraining", skip_nonfinite=config.skip_nonfinite,
-            checkpoint=self.run_dir / LAST_NAME, steps_per_epoch=self.steps_per_epoch_count,
-            hint="(lower the learning rate with --lr, or clip with --grad-clip, or skip such "
-                 "steps with --set skip_nonfinite=true)")
-        self.guard.watch_optimizer(self.optimizer, "weights")
-        if config.eval_every == 0 and self.dist.is_main:
-            _note("eval_every is 0: no held-out evaluation, so no best.pt is written; "
-                  "last.pt holds the final weights")
-        main = self.dist.is_main
-        if main:
-            self.session.open(self.run_dir, resume=resume_state is not None,
-                              overwrite=self.overwrite)
-            save_config(config, self.run_dir / "config.yaml")
-            if self.genotype is not None:
-                space_of_genotype(self.genotype).save(self.genotype,
-                                                      self.run_dir / "genotype.json")
-            else:
-                save_architecture(net, self.run_dir / "architecture.json")
-        self.log = RetrainLogger(self.run_dir, enabled=main, epochs=config.epochs,
-                                 clean_mode=self.objective.clean_metric_mode)
-        self.log.text("config", "\n".join(f"    {k}: {v}" for k, v in
-                                          config_to_dict(config).items()))
-        log_hparams(self.log.writer, config, RETRAIN_METRICS)
-        self.log.text("genotype", describe_architecture(net))
-        if main and "warning" in self.data.selection:
-            import sys
-
-            print(f"warning: {self.data.selection['warning']}", file=sys.stderr)
-
-    def _genotype(self, resume_state: dict[str, Any] | None) -> Any | None:
-        if resume_state is not None:
-            return None  # the network (and its genotype) come from the checkpoint
-        if self.config.ensemble or is_handcrafted_spec(self.config.genotype):
-            return None  # hand-crafted network or ensemble: built from its name
-        if not self.config.genotype:
-            raise UsageError("no genotype given: pass GENOTYPE (a genotype JSON file or a "
-                             "name such as DARTS_V2 or ADVRUSH)")
-        from robustnas.space.spaces import load_any_genotype
-
-        return load_any_genotype(self.config.genotype)  # a genotype of any space
+        self.guard = retrain_divergence_guard(self)
+        self.log = start_run_files(self, net, resumed=resume_state is not None)
 
     # -- checkpoints -------------------------------------------------------------------
     def save(self, *names: str) -> Path:
@@ -310,39 +259,7 @@ class Trainer:
             channels_last=c.channels_last, dist_info=self.dist)
 
     def _end_epoch(self) -> None:
-        config = self.config
-        record = {"epoch": self.epoch + 1, **epoch_metrics(self),
-                  "lr": self.scheduler.get_last_lr()[0],
-                  "drop_path": drop_path_at(config, self.epoch),
-                  "epoch_seconds": self.seconds}
-        record["images_per_second"] = record["images"] / max(self.seconds, 1e-9)
-        if config.skip_nonfinite:
-            record["skipped_steps"] = self.guard.end_epoch()
-        last = self.epoch + 1 == config.epochs
-        evaluated = config.eval_every > 0 and ((self.epoch + 1) % config.eval_every == 0
-                                               or last)
-        if evaluated:
-            self.metrics = self.evaluate()
-            record.update({f"eval_{k}": v for k, v in self.metrics.items() if k != "n"})
-            record["eval_n"] = self.metrics["n"]
-        self.scheduler.step()
-        self.epoch += 1
-        self.step = 0
-        self.seconds = 0.0
-        self.meters = {}
-        self.history.append(record)
-        names = [LAST_NAME]
-        if evaluated:
-            value = self.metrics.get(f"{config.best_by}_acc")
-            if value is not None and (self.best["value"] is None or value > self.best["value"]):
-                self.best = {"metric": config.best_by, "value": value, "epoch": self.epoch}
-                names.append(BEST_NAME)
-        self.save(*names)
-        self.log.end_epoch(record)
-        if self.dist.is_main:
-            write_summary(self, finished=self.epoch >= config.epochs)
-
-    # -- results -----------------------------------------------------------------------
+        end_train_epoch(self)
 
     def postfix(self) -> dict[str, float]:  # noqa: D102
         return progress_values(self)
