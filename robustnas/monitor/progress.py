@@ -58,11 +58,6 @@ class Progress:
         if self._bar is not None:
             self._bar.set_postfix_str(self._postfix(postfix), refresh=True)
 
-    def set_description(self, desc: str) -> None:
-        """Change the text in front of the bar."""
-        if self._bar is not None:
-            self._bar.set_description_str(desc, refresh=True)
-
     def write(self, message: str) -> None:
         """Print a line to stderr without garbling the bar (nothing when disabled)."""
         if self._bar is not None:
