@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from robustnas import distributed as D
-from robustnas.errors import RobustnasError, UsageError
+from robustnas.errors import CheckpointError, DataError, GenotypeError, RobustnasError, UsageError
 from robustnas.io import check_writable_dir, ensure_writable_dir
 from robustnas.rundir import RunDir, check_run_dir, open_run_dir
 
@@ -60,3 +60,16 @@ class RunSession:
                 self.rundir.close()
             self.rundir = None
         D.teardown_distributed(self.dist)
+
+
+#: Bad input found late: what refuses a run rather than ending it.
+REFUSALS = (UsageError, DataError, GenotypeError, CheckpointError)
+
+
+def is_refusal(exc: BaseException, *, resumed: bool, checkpointed: bool) -> bool:
+    """Whether ``exc`` refuses a new run before its first checkpoint: bad input found late
+    (a UsageError, DataError, GenotypeError or CheckpointError), whose files would only
+    mislead (TensorBoard curves of a run that never was, a config.yaml that a ``--resume``
+    would start from: :meth:`RunSession.close` discards them). A stop, a divergence or a full
+    disk is not a refusal: their files say what happened, and ``--resume`` continues."""
+    return isinstance(exc, REFUSALS) and not resumed and not checkpointed

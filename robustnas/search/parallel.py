@@ -53,6 +53,19 @@ class RanksDisagree(RobustnasError):
     """Processes of one search hold different α or weights (a bug; the run stops)."""
 
 
+def add_step_sums(meters: dict[str, Any], y: torch.Tensor, logits: torch.Tensor,
+                  loss: torch.Tensor, logs: dict[str, float]) -> None:
+    """Add one step's sums to this process's epoch meters (loss and accuracy per image,
+    regulariser logs per step), which :func:`reduce_meters` sums over processes."""
+    n = y.shape[0]
+    meters["n"] = meters.get("n", 0) + n
+    meters["loss"] = meters.get("loss", 0.0) + float(loss) * n
+    meters["correct"] = meters.get("correct", 0) + int((logits.argmax(1) == y).sum())
+    for key, value in logs.items():
+        meters[f"sum/{key}"] = meters.get(f"sum/{key}", 0.0) + value
+        meters[f"count/{key}"] = meters.get(f"count/{key}", 0) + 1
+
+
 def prepare_supernet(model: nn.Module, info: D.DistInfo, sync_bn: bool) -> nn.Module:
     """Global batch norm (``sync_bn``) and rank 0's parameters on every process."""
     if not info.enabled:

@@ -41,6 +41,7 @@ from robustnas.search.finish import finish_search
 from robustnas.search.guard import search_divergence_guard
 from robustnas.search.objective import RegularizerSet
 from robustnas.search.parallel import (
+    add_step_sums,
     gradient_averager,
     prepare_supernet,
 )
@@ -234,14 +235,7 @@ class Searcher:
         logs.update(w_logs)
         if not self.guard.end_step(self._guarded, (self.model,)):
             return  # a skipped step (skip_nonfinite) stays out of the epoch's averages
-        n = y_t.shape[0]
-        m = self.meters
-        m["n"] = m.get("n", 0) + n
-        m["loss"] = m.get("loss", 0.0) + float(loss) * n
-        m["correct"] = m.get("correct", 0) + int((logits.argmax(1) == y_t).sum())
-        for key, value in logs.items():
-            m[f"sum/{key}"] = m.get(f"sum/{key}", 0.0) + value
-            m[f"count/{key}"] = m.get(f"count/{key}", 0) + 1
+        add_step_sums(self.meters, y_t, logits, loss, logs)
 
     def evaluate_val(self) -> tuple[float, float]:
         """Loss and accuracy of the supernet on the validation split

@@ -104,6 +104,30 @@ def build_network(config: RetrainConfig, genotype: Any | None,
                          mean=data.mean, std=data.std, auxiliary=config.auxiliary_weight > 0)
 
 
+def place_network(config: RetrainConfig, net: nn.Module, info: DistInfo,
+                  device: torch.device) -> nn.Module:
+    """``net`` on ``device`` (channels-last if asked, synchronised batch norm under
+    torchrun when ``sync_bn``)."""
+    from robustnas import distributed as D
+
+    net.to(device)
+    if config.channels_last:
+        net.to(memory_format=torch.channels_last)
+    if config.sync_bn and info.enabled:
+        net = D.convert_sync_batchnorm(net, device)
+    return net
+
+
+def wrap_parallel(net: nn.Module, info: DistInfo, device: torch.device) -> nn.Module:
+    """DistributedDataParallel around ``net`` under torchrun, else ``net`` itself."""
+    if not info.enabled:
+        return net
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda"
+                                   else None)
+
+
 def build_optimizer(config: RetrainConfig, model: nn.Module) -> torch.optim.Optimizer:
     """SGD with momentum and weight decay on all parameters (as DARTS and AdvRush do)."""
     return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,

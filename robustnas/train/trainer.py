@@ -25,11 +25,8 @@ from torch import nn
 
 from robustnas import distributed as D
 from robustnas.engine import Callback, EpochEnd, run_loop
-from robustnas.engine.session import RunSession
+from robustnas.engine.session import RunSession, is_refusal
 from robustnas.errors import (
-    CheckpointError,
-    DataError,
-    GenotypeError,
     RobustnasError,
     UsageError,
 )
@@ -57,15 +54,15 @@ from robustnas.train.setup import (
     build_scheduler,
     drop_path_at,
     load_data,
+    place_network,
+    wrap_parallel,
 )
 from robustnas.train.start import genotype_to_build, retrain_divergence_guard, start_run_files
 from robustnas.train.state import LAST_NAME, save_train_state
 from robustnas.train.summary import finish_run, run_summary
 
+
 #: Errors that refuse a run for its input (see :meth:`Trainer._is_refusal`).
-REFUSALS = (UsageError, DataError, GenotypeError, CheckpointError)
-
-
 class TrainingInterrupted(RobustnasError):
     """The run stopped on a signal after writing ``last.pt``."""
 
@@ -100,12 +97,7 @@ class Trainer:
             raise
 
     def _is_refusal(self, exc: BaseException) -> bool:
-        """Whether ``exc`` refuses a new run before its first checkpoint: bad input found
-        late (a UsageError, DataError, GenotypeError or CheckpointError), whose files would
-        only mislead (TensorBoard curves of a run that never was, a config.yaml that a
-        ``--resume`` would start from). A stop, a divergence or a full disk is not a
-        refusal: their files say what happened, and ``--resume`` continues from them."""
-        return (isinstance(exc, REFUSALS) and not self.resumed and not self.checkpointed)
+        return is_refusal(exc, resumed=self.resumed, checkpointed=self.checkpointed)
 
     # -- construction ------------------------------------------------------------------
     def _build(self, resume_state: dict[str, Any] | None) -> None:
@@ -134,11 +126,7 @@ class Trainer:
             net = build_network(config, genotype, self.data)
         self.genotype: Any | None = model_genotype(net)  # None: hand-crafted, ensemble
         self.num_parameters = count_parameters(net)
-        net.to(device)
-        if config.channels_last:
-            net.to(memory_format=torch.channels_last)
-        if config.sync_bn and self.dist.enabled:
-            net = D.convert_sync_batchnorm(net, device)
+        net = place_network(config, net, self.dist, device)
         self.net = net
         self.optimizer = build_optimizer(config, net)
         self.scheduler = build_scheduler(config, self.optimizer)
@@ -155,12 +143,7 @@ class Trainer:
             # Distinct streams per process for drop-path and random starts (the weights were
             # initialised identically above; DDP broadcasts rank 0's anyway).
             seed_everything(config.seed + 7919 * self.dist.rank)
-        self.model: nn.Module = net
-        if self.dist.enabled:
-            from torch.nn.parallel import DistributedDataParallel
-
-            self.model = DistributedDataParallel(
-                net, device_ids=[device.index] if device.type == "cuda" else None)
+        self.model: nn.Module = wrap_parallel(net, self.dist, device)
         self.guard = retrain_divergence_guard(self)
         self.log = start_run_files(self, net, resumed=resume_state is not None)
 
