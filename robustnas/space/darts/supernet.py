@@ -180,8 +180,7 @@ class SuperNet(nn.Module):
     def _lists(self) -> tuple[list, list]:
         """(named weights, named arch parameters), cached: walking the ~10k modules of a
         supernet on every step costs milliseconds. The cache is dropped when parameters can
-        change identity (:meth:`set_arch_sampler`, ``to()``/``_apply``); code that replaces
-        parameters or modules by hand calls :meth:`refresh_parameter_lists`."""
+        change identity (:meth:`set_arch_sampler`, ``to()``/``_apply``)."""
         if self.reference or self._parameter_lists is None:
             named = list(self.named_parameters())
             lists = ([(n, p) for n, p in named if not self._is_arch(n)],
@@ -190,10 +189,6 @@ class SuperNet(nn.Module):
                 return lists
             self._parameter_lists = lists
         return self._parameter_lists
-
-    def refresh_parameter_lists(self) -> None:
-        """Forget the cached parameter lists (after replacing parameters or modules)."""
-        self._parameter_lists = None
 
     def _apply(self, fn, recurse=True):  # noqa: ANN001, ANN202 (torch's signature)
         self._parameter_lists = None
