@@ -108,6 +108,7 @@ def test_payload_round_trip_and_drop_path_reaches_members():
 def test_member_lists_and_bad_options():
     assert parse_member_list("3xDARTS_V2") == ["DARTS_V2"] * 3
     assert parse_member_list("resnet18@0.5*2,PDARTS") == ["resnet18@0.5"] * 2 + ["PDARTS"]
+    assert resolve_inits("cycled", 4) == resolve_inits("seed000", 4)  # the older spelling
     assert resolve_inits("seed000", 4) == ["kaiming-normal", "xavier-normal",
                                            "kaiming-uniform", "kaiming-normal"]
     with pytest.raises(UsageError):

@@ -2,8 +2,8 @@
 
 This is the maths of the log-normal Lipschitz bound of a supernet; each space composes it
 over its own cells (DARTS: :mod:`robustnas.space.darts.lipschitz_moments`, NAS-Bench-201:
-:mod:`robustnas.space.nb201.lipschitz_moments`). For DARTS the bound (REFERENCE.md §3, the
-RACL paper's form) is
+:mod:`robustnas.space.nb201.lipschitz_moments`). For DARTS the bound (RACL: Dong et al.,
+"Adversarially Robust Neural Architectures", 2020, method section, the paper's form) is
 
     λ_F ≲ C · Π_cells Π_nodes S_{c,j},   S_{c,j} = Σ_{i→j} β_i Σ_o α_{i,o} λ_{c,i,o},
 

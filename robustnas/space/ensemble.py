@@ -32,10 +32,15 @@ from robustnas.space.naming import describe_model
 from robustnas.space.protocol import ModelKind
 
 COMBINES = ("features", "logits", "probs")
-#: Weight initialisations a member can be given (seed 000 uses the last three in turn).
+#: Weight initialisations a member can be given (Devaguptapu et al. use the last three in
+#: turn).
 INITS = ("default", "kaiming-normal", "xavier-normal", "kaiming-uniform")
-#: ``ensemble_init: seed000`` cycles through these, one per member.
-SEED000_INITS = ("kaiming-normal", "xavier-normal", "kaiming-uniform")
+#: ``ensemble_init: cycled`` cycles through these, one per member (Devaguptapu et al.'s
+#: scheme; ``seed000`` is its older spelling, still accepted).
+CYCLED_INITS = ("kaiming-normal", "xavier-normal", "kaiming-uniform")
+SEED000_INITS = CYCLED_INITS
+#: Names of :data:`CYCLED_INITS` (the first documented).
+CYCLED_NAMES = ("cycled", "seed000")
 
 
 def member_features(member: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -68,20 +73,20 @@ def initialise(module: nn.Module, scheme: str) -> None:
 
 
 def resolve_inits(spec: str | Sequence[str] | None, k: int) -> list[str]:
-    """Per-member initialisations: ``"default"``, ``"seed000"`` (cycle kaiming-normal,
-    xavier-normal, kaiming-uniform), one scheme for all, or a comma list cycled over the
-    members."""
+    """Per-member initialisations: ``"default"``, ``"cycled"`` (cycle kaiming-normal,
+    xavier-normal, kaiming-uniform; ``"seed000"`` is the same), one scheme for all, or a
+    comma list cycled over the members."""
     if spec is None or spec == "":
         return ["default"] * k
     if isinstance(spec, str):
-        items = list(SEED000_INITS) if spec.strip() == "seed000" else [
+        items = list(CYCLED_INITS) if spec.strip() in CYCLED_NAMES else [
             s.strip() for s in spec.split(",") if s.strip()]
     else:
         items = [str(s) for s in spec]
     for item in items:
         if item not in INITS:
             raise UsageError(f"unknown ensemble initialisation {item!r} (choose from: "
-                             f"{', '.join(INITS)}, seed000)")
+                             f"{', '.join(INITS)}, cycled)")
     return [items[i % len(items)] for i in range(k)]
 
 

@@ -85,7 +85,7 @@ def build_ensemble(specs: str | Sequence[str], combine: str = "features",
                    inits: str | Sequence[str] | None = None, **kwargs: Any) -> nn.Module:
     """A joint :class:`~robustnas.space.ensemble.Ensemble` of the members ``specs``
     (``"A,B,C"`` or a list; repeats are independent copies with different initialisations).
-    ``inits``: ``"default"``, ``"seed000"`` or a comma list of schemes (see
+    ``inits``: ``"default"``, ``"cycled"`` or a comma list of schemes (see
     :func:`robustnas.space.ensemble.resolve_inits`); ``kwargs`` go to :func:`create_model`
     (members never get an auxiliary head)."""
     names = parse_member_list(specs)

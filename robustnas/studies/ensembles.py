@@ -11,7 +11,7 @@ from robustnas.errors import UsageError
 def ensemble_options(members: list[str], combine: str, init: str | None = None) -> dict[str, Any]:
     """RetrainConfig fields that train one model made of ``members`` combined by ``combine``
     (``features``: averaged last feature maps, one shared classifier; ``logits``) and
-    initialised by ``init`` (``default``, ``seed000``: see :mod:`robustnas.space.ensemble`)."""
+    initialised by ``init`` (``default``, ``cycled``: see :mod:`robustnas.space.ensemble`)."""
     from robustnas.train import RetrainConfig
 
     fields = {f.name for f in dataclasses.fields(RetrainConfig)}

@@ -13,7 +13,7 @@ A study is a YAML mapping::
       - random: 10                    # 10 distinct random DARTS cells (seeded)
         seed: 0
       - ensemble: [DARTS_V2, PDARTS, RACL]   # one jointly trained ensemble of listed members
-        combine: features                    # or logits; init: default | seed000
+        combine: features                    # or logits; init: default | cycled
       - ensemble: {random: 3, size: 3}       # 3 ensembles of 3 fresh random cells each
         seed: 1
       - search:                       # regulariser x search seed, searched then derived

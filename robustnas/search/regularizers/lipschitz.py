@@ -1,4 +1,5 @@
-"""Log-normal Lipschitz constraint on the architecture (RACL, Dong et al., seed 002).
+"""Log-normal Lipschitz constraint on the architecture (RACL: Dong et al.,
+"Adversarially Robust Neural Architectures", 2020).
 
 ``setup`` asks the supernet's space for its Lipschitz composition
 (:meth:`~robustnas.space.protocol.SearchSpace.lipschitz_adapter`; DARTS:
@@ -35,7 +36,7 @@ every node non-expansive, which is well below the initial per-node bound of a DA
 supernet (several units) so the term is active from the start. ``weight`` = 1: with the
 per-node scaling g is O(1), so the term is comparable to the cross-entropy. ``rank`` 1
 (diagonal plus rank-1 covariance per edge), ``init_std`` 0.1. λ̄, the weight and the
-paper's extra gradient-norm term are not published in accessible form (REFERENCE.md); the
+paper's extra gradient-norm term are not published in accessible form (Dong et al. 2020); the
 last is not implemented.
 
 The constants λ_o are computed without autograd: the α step only trains the architecture

@@ -1,6 +1,7 @@
 """Per-operation Lipschitz constants λ_o of every candidate operation of a DARTS supernet.
 
-Each operation is bounded by the product of its layers' constants (REFERENCE.md §3):
+Each operation is bounded by the product of its layers' constants (RACL: Dong et al.,
+"Adversarially Robust Neural Architectures", 2020, method section):
 ``none`` 0; ``skip_connect`` 1 at stride 1; ReLU 1; BN max_c |γ_c|/√(running_var_c + eps)
 (γ = 1 when not affine; the running variance stands in for the batch variance the layer
 uses while training); convolutions their spectral norm on the feature map they see

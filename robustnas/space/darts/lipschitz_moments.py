@@ -1,5 +1,6 @@
 """Log-normal moments of the Lipschitz bound of a DARTS supernet (for the log-normal
-Lipschitz regulariser, REFERENCE.md §3, the RACL paper's form).
+Lipschitz regulariser; RACL: Dong et al., "Adversarially Robust Neural Architectures",
+2020, method section).
 
 The bound is ``λ_F ≲ C · Π_cells Π_nodes S_{c,j}`` with node sums
 ``S_{c,j} = Σ_{i→j} β_i Σ_o α_{i,o} λ_{c,i,o}``. Each node's sums over the cells of one type

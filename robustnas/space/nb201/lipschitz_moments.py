@@ -1,5 +1,6 @@
 """Log-normal moments of the Lipschitz bound of an NB201 supernet (for the log-normal
-Lipschitz regulariser, REFERENCE.md §3, re-derived for cells that sum all edges, no β).
+Lipschitz regulariser; RACL: Dong et al., "Adversarially Robust Neural Architectures",
+2020, method section, re-derived for cells that sum all edges, no β).
 
 With mixing weights ``w_{e,o} = exp(a_{e,o})``, ``a ~ N(m, K)`` (30 entries: 6 edges × 5
 ops), and per-cell operation bounds ``λ_{c,e,o}``, an edge is bounded by
