@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from robustnas.errors import DivergenceError
+from robustnas.resume import apply_learning_rate
 
 #: Skipped steps in a row after which the run stops even with ``skip_nonfinite``.
 MAX_CONSECUTIVE_SKIPS = 50
@@ -243,29 +244,15 @@ def _first_nonfinite(named: Iterable[tuple[str, torch.Tensor]]) -> str | None:
 
 def change_learning_rate(optimizer: torch.optim.Optimizer, scheduler: Any,
                          new_lr: float) -> bool:
-    """Rescale a restored optimiser and its schedule to the base learning rate ``new_lr``.
+    """Give a restored optimiser and its schedule the base learning rate ``new_lr``.
 
-    Used when a run is resumed with a lower learning rate (after a divergence): the
-    schedule continues from where it was, rescaled to what a run started with ``new_lr``
-    would use at this point (cosine: ``eta_min + (lr_t - eta_min)·(new - eta_min)/(old -
-    eta_min)``; step: ``lr_t·new/old``). Returns whether anything changed.
+    Used when a run is resumed with a lower learning rate (after a divergence). A thin
+    wrapper of :func:`robustnas.resume.apply_learning_rate`, the one rule of every loop:
+    the schedule keeps its position and continues as a run started with ``new_lr`` would
+    (cosine: ``eta_min + (lr_t - eta_min)·(new - eta_min)/(old - eta_min)``; step:
+    ``lr_t·new/old``). Returns whether anything changed.
     """
-    if scheduler is not None and getattr(scheduler, "base_lrs", None):
-        old = float(scheduler.base_lrs[0])
-    else:
-        old = float(optimizer.param_groups[0].get("initial_lr", optimizer.param_groups[0]["lr"]))
-    eta_min = float(getattr(scheduler, "eta_min", 0.0) or 0.0)
-    if old == new_lr or old <= eta_min:
-        return False
-    factor = new_lr / old
-    for group in optimizer.param_groups:
-        if "initial_lr" in group:
-            group["initial_lr"] = group["initial_lr"] * factor
-        group["lr"] = eta_min + (group["lr"] - eta_min) * (new_lr - eta_min) / (old - eta_min)
-    if scheduler is not None:
-        scheduler.base_lrs = [b * factor for b in scheduler.base_lrs]
-        scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
-    return True
+    return apply_learning_rate(optimizer, scheduler, new_lr)
 
 
 def split_parameters(model: nn.Module, arch: Iterable[torch.Tensor],

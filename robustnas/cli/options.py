@@ -1,7 +1,8 @@
 """Options shared by several commands, so that they are spelled the same everywhere.
 
-``--threads N`` (search, retrain, evaluate, study) and ``--quiet`` (no progress bar; the
-old ``--no-progress`` spelling of ``evaluate`` is kept as a hidden, deprecated alias).
+``--threads N`` (search, retrain, evaluate, study), ``--resume [PATH]`` (search, retrain)
+and ``--quiet`` (no progress bar; the old ``--no-progress`` spelling of ``evaluate`` is kept
+as a hidden, deprecated alias).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import argparse
 import sys
 from typing import Any
 
-from robustnas.config import DEFAULT_MAX_THREADS  # not runtime: that imports PyTorch
+from robustnas.options import THREADS_HELP  # not runtime: that imports PyTorch
 
 
 def space_help(what: str = "search space") -> str:
@@ -20,14 +21,24 @@ def space_help(what: str = "search space") -> str:
     return f"{what} (default: {DEFAULT_SPACE}; robustnas info --spaces lists them)"
 
 
-THREADS_HELP = (f"CPU threads for PyTorch (default: OMP_NUM_THREADS if set, else "
-                f"min(cores, {DEFAULT_MAX_THREADS}); use fewer on a shared machine)")
-
-
 def add_threads_option(parser: Any, dest: str = "threads") -> None:
     """Add ``--threads N`` (``None`` when not given) to ``parser`` or an argument group."""
     parser.add_argument("--threads", dest=dest, type=int, metavar="N", default=None,
                         help=THREADS_HELP)
+
+
+def add_resume_option(parser: Any, checkpoint: str, elsewhere: bool) -> None:
+    """Add ``--resume [PATH]``, the same on every command that continues a checkpoint: the
+    bare flag continues the run in ``--out``, a PATH names a run directory or its
+    ``checkpoint`` file (``False`` when not given, ``True`` for the bare flag).
+    ``elsewhere``: the command can write the continuation to another ``--out``."""
+    where = ("; the continuation is written to --out when given" if elsewhere
+             else "; the run continues in that directory")
+    parser.add_argument("--resume", nargs="?", const=True, default=False, metavar="PATH",
+                        help=f"continue a run from its last checkpoint, with its saved "
+                             f"settings except those given here (from scratch if it has no "
+                             f"checkpoint yet): the run in --out, or PATH, a run directory "
+                             f"or its {checkpoint}{where}")
 
 
 class _Deprecated(argparse.Action):

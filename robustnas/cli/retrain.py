@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from robustnas.cli.options import add_quiet_option, add_threads_option
+from robustnas.cli.options import add_quiet_option, add_resume_option, add_threads_option
 from robustnas.config import parse_number, parse_set_overrides
 from robustnas.errors import UsageError
 
@@ -115,10 +115,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     x.add_argument("--out", metavar="DIR", help="run directory (default runs/retrain)")
     x.add_argument("--overwrite", action="store_true",
                    help="start a new run in an --out that holds one, deleting the old run's files")
-    x.add_argument("--resume", nargs="?", const=True, default=False, metavar="PATH",
-                   help="continue <out>/last.pt, or the given run directory / checkpoint, "
-                        "with its saved settings except those given here (from scratch if "
-                        "there is no checkpoint yet)")
+    add_resume_option(x, "last.pt", elsewhere=True)
     x.add_argument("--amp", action="store_true", default=None, help="bf16 autocast (CUDA only)")
     x.add_argument("--channels-last", action="store_true", default=None)
     x.add_argument("--sync-bn", action="store_true", default=None,

@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from robustnas.cli.options import add_quiet_option, add_threads_option, space_help
+from robustnas.cli.options import (
+    add_quiet_option,
+    add_resume_option,
+    add_threads_option,
+    space_help,
+)
 from robustnas.config import parse_set_overrides
 from robustnas.errors import UsageError
 
@@ -43,9 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N")
     p.add_argument("--amp", action="store_true", default=None, help="bf16 autocast (CUDA)")
     p.add_argument("--channels-last", action="store_true", default=None)
-    p.add_argument("--resume", action="store_true",
-                   help="continue the search in --out from its last checkpoint, with its saved "
-                        "settings except those given here (from scratch if it has none)")
+    add_resume_option(p, "checkpoint.pt", elsewhere=False)
     p.add_argument("--overwrite", action="store_true",
                    help="start a new run in an --out that holds one, deleting the old run's files")
     p.add_argument("--checkpoint-every", type=int, metavar="N",
@@ -115,8 +118,8 @@ def run(args: argparse.Namespace) -> int:
                          "give one of them")
     try:
         if args.resume:  # only what is given here changes the run's saved settings
-            result = run_search(config_file=args.config, overrides=overrides, resume=True,
-                                show_progress=not args.quiet)
+            result = run_search(config_file=args.config, overrides=overrides,
+                                resume=args.resume, show_progress=not args.quiet)
         else:
             result = run_search(resolve_config(SearchConfig, args.config, overrides),
                                 overwrite=args.overwrite, show_progress=not args.quiet)

@@ -2,75 +2,88 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from robustnas.errors import UsageError
+from robustnas.options import CHANGEABLE, FIXED, option
 from robustnas.space.spaces import DEFAULT_SPACE
 
 
 @dataclass
 class SearchConfig:
-    """Every option of ``robustnas search``; YAML keys and ``--set`` names are these fields."""
+    """Every option of ``robustnas search``; YAML keys and ``--set`` names are these fields.
+
+    Each field says whether a resumed search may change it (``resume=``: see
+    :mod:`robustnas.resume`).
+    """
 
     # data
-    dataset: str = "cifar10"
-    data_root: str = "data"
-    download: bool = False
-    dataset_options: dict[str, Any] = field(default_factory=dict)
-    train_portion: float = 0.5
-    augment: bool = True
+    dataset: str = option("cifar10", resume=FIXED)
+    data_root: str = option("data", resume=CHANGEABLE)
+    download: bool = option(False, resume=CHANGEABLE)
+    dataset_options: dict[str, Any] = option(default_factory=dict, resume=FIXED)
+    train_portion: float = option(0.5, resume=FIXED)
+    augment: bool = option(True, resume=FIXED)
     # schedule
-    epochs: int = 50
-    batch_size: int = 64
-    seed: int = 0
-    warmup_epochs: int = 0
+    epochs: int = option(50, resume=FIXED)
+    batch_size: int = option(64, resume=FIXED)
+    seed: int = option(0, resume=FIXED)
+    warmup_epochs: int = option(0, resume=FIXED)
     # supernet
-    space: str = DEFAULT_SPACE  # search space (robustnas.space.spaces: `robustnas info --spaces`)
-    bench_root: str = ""  # look the found cell up in this space's robustness table at the end
-    bench_dataset: str = "cifar10"  # ... for this table dataset
-    C: int = 16
-    layers: int = 8  # cells (what a space's layers count: its layers_meaning)
-    steps: int = 4
-    # bilevel optimisation
-    order: int = 1
-    w_lr: float = 0.025
-    w_lr_min: float = 0.001
-    w_momentum: float = 0.9
-    w_weight_decay: float = 3e-4
-    grad_clip: float = 5.0
-    skip_nonfinite: bool = False  # skip steps with a non-finite loss/gradient
-    arch_lr: float = 3e-4
-    arch_beta1: float = 0.5
-    arch_beta2: float = 0.999
-    arch_weight_decay: float = 1e-3
+    # search space (robustnas.space.spaces: `robustnas info --spaces`); a checkpoint holds
+    # one space's supernet, so the space cannot change on resume
+    space: str = option(DEFAULT_SPACE, resume=FIXED)
+    # look the found cell up in this space's robustness table at the end
+    bench_root: str = option("", resume=CHANGEABLE)
+    bench_dataset: str = option("cifar10", resume=CHANGEABLE)  # ... for this table dataset
+    C: int = option(16, resume=FIXED)
+    layers: int = option(8, resume=FIXED)  # cells (what a space's layers count: layers_meaning)
+    steps: int = option(4, resume=FIXED)
+    # bilevel optimisation (the optimiser settings are re-applied after a resume loads the
+    # optimisers' state: robustnas.search.resume.apply_optimizer_settings)
+    order: int = option(1, resume=FIXED)
+    w_lr: float = option(0.025, resume=CHANGEABLE)
+    w_lr_min: float = option(0.001, resume=CHANGEABLE)
+    w_momentum: float = option(0.9, resume=CHANGEABLE)
+    w_weight_decay: float = option(3e-4, resume=CHANGEABLE)
+    grad_clip: float = option(5.0, resume=CHANGEABLE)
+    # skip steps with a non-finite loss/gradient
+    skip_nonfinite: bool = option(False, resume=CHANGEABLE)
+    arch_lr: float = option(3e-4, resume=CHANGEABLE)
+    arch_beta1: float = option(0.5, resume=CHANGEABLE)
+    arch_beta2: float = option(0.999, resume=CHANGEABLE)
+    arch_weight_decay: float = option(1e-3, resume=CHANGEABLE)
     # order 2: finite-difference radius r of the implicit term, ε = r/‖v‖ (DARTS: 0.01;
     # see robustnas/search/architect.py for its measured error)
-    fd_radius: float = 0.01
+    fd_radius: float = option(0.01, resume=CHANGEABLE)
     # robustness regularisers: "none", "advrush", "advrush:1,lipschitz:0.5"
-    regularizer: str = "none"
-    regularizer_options: dict[str, Any] = field(default_factory=dict)
+    regularizer: str = option("none", resume=FIXED)
+    regularizer_options: dict[str, Any] = option(default_factory=dict, resume=FIXED)
     # monitoring and guards
-    eval_hessian_every: int = 0
-    hessian_iters: int = 10
-    collapse_max_skips: int | None = None
-    collapse_eigen_ratio: float | None = None
-    collapse_action: str = "warn"
-    draw_every: int = 1
+    eval_hessian_every: int = option(0, resume=CHANGEABLE)
+    hessian_iters: int = option(10, resume=CHANGEABLE)
+    collapse_max_skips: int | None = option(None, resume=CHANGEABLE)
+    collapse_eigen_ratio: float | None = option(None, resume=CHANGEABLE)
+    collapse_action: str = option("warn", resume=CHANGEABLE)
+    draw_every: int = option(1, resume=CHANGEABLE)
     # execution
-    device: str = "auto"
-    out: str = "runs/search"
-    amp: bool = False
-    channels_last: bool = False
+    device: str = option("auto", resume=CHANGEABLE)
+    out: str = option("runs/search", resume=CHANGEABLE)
+    amp: bool = option(False, resume=CHANGEABLE)
+    channels_last: bool = option(False, resume=CHANGEABLE)
     # > 0: cap an epoch's steps and its end-of-epoch validation batches (smoke runs)
-    max_steps_per_epoch: int = 0
-    threads: int = 0  # CPU threads (0: OMP_NUM_THREADS or min(cores, 4); runtime.set_threads)
-    checkpoint_every: int = 0  # steps between mid-epoch checkpoints (0: epoch ends only)
+    max_steps_per_epoch: int = option(0, resume=CHANGEABLE)
+    # CPU threads (0: OMP_NUM_THREADS or min(cores, 4); runtime.set_threads)
+    threads: int = option(0, resume=CHANGEABLE)
+    # steps between mid-epoch checkpoints (0: epoch ends only)
+    checkpoint_every: int = option(0, resume=CHANGEABLE)
     # torchrun: batch norm over the global batch (true) or each process's shard (false);
     # see robustnas/search/parallel.py
-    sync_bn: bool = True
-    # recorded, not an input: the number of processes the run used (torchrun's WORLD_SIZE)
-    world_size: int = 1
+    sync_bn: bool = option(True, resume=CHANGEABLE)
+    # recorded, not an input: the number of processes the run used (torchrun's WORLD_SIZE);
+    # a resumed run may use another number (the global batch stays the same)
+    world_size: int = option(1, resume=CHANGEABLE)
 
     def validate(self) -> None:
         """Reject values that cannot work, with one clear message."""

@@ -1,32 +1,66 @@
-"""Resuming a search: which settings may change, and applying changed optimiser settings.
+"""Resuming a search: the run to continue, its settings, and re-applying optimiser settings.
 
-``robustnas search --resume --out DIR`` keeps the settings the run was started with except
-those given on the command line (see :mod:`robustnas.resume`). Settings that define the
-supernet, the data order or the schedule (:data:`FIXED_KEYS`) cannot change; optimiser
-settings can (for example a lower ``w_lr`` after a divergence) and take effect from the
-next step. Without a checkpoint (a run killed before its first one), the run starts from
-scratch with the settings of its ``config.yaml``.
+``robustnas search --resume [PATH]`` keeps the settings the run was started with except
+those given on the command line, by the one policy of :mod:`robustnas.resume`: settings
+declared ``resume=FIXED`` on :class:`SearchConfig` (data, supernet, schedule, regulariser:
+:data:`FIXED_KEYS`) cannot change; optimiser settings can (for example a lower ``w_lr``
+after a divergence) and take effect from the next step. Without a checkpoint (a run killed
+before its first one), the run starts from scratch with the settings of its
+``config.yaml``.
 """
 
 from __future__ import annotations
 
-import math
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from robustnas.resume import merge_resumed, saved_run_settings, say_changes
+from robustnas.errors import UsageError
+from robustnas.options import default_of
+from robustnas.resume import (
+    apply_learning_rate,
+    fixed_settings,
+    merge_resumed,
+    resume_target,
+    saved_run_settings,
+    say_changes,
+    say_from_scratch,
+)
 from robustnas.search.config import SearchConfig
 from robustnas.search.state import CHECKPOINT_NAME, load_search_state
 
-FIXED_KEYS = frozenset({
-    "dataset", "dataset_options", "train_portion", "augment", "batch_size", "seed", "C",
-    "layers", "steps", "order", "regularizer", "regularizer_options", "epochs",
-    "warmup_epochs",
-})
+#: The settings a resumed search cannot change (declared on the SearchConfig fields).
+FIXED_KEYS = fixed_settings(SearchConfig)
+
+
+def resume_search_dir(resume: bool | str | Path, explicit: Mapping[str, Any]) -> Path:
+    """The run directory ``resume`` names: ``True``, the given (or default) ``out``; a path,
+    that run directory or the directory of its ``checkpoint.pt``.
+
+    A search continues in its own directory (the loop reads ``<out>/checkpoint.pt``), so a
+    path together with another ``out`` is refused, as is a named checkpoint file that does
+    not exist or is not a run's ``checkpoint.pt``.
+    """
+    given_out = explicit.get("out")
+    target = resume_target(resume, out=given_out, default_out=default_of(SearchConfig, "out"),
+                           checkpoint_name=CHECKPOINT_NAME)
+    if resume is True:
+        return target.out
+    path = Path(resume)
+    if not target.from_directory:
+        if not path.exists():
+            raise UsageError(f"checkpoint {path} does not exist (give a run directory or its "
+                             f"{CHECKPOINT_NAME})")
+        if path.name != CHECKPOINT_NAME:
+            raise UsageError(f"{path}: a search continues the {CHECKPOINT_NAME} of its run "
+                             f"directory; give that directory")
+    if target.elsewhere:
+        raise UsageError(f"--resume {path} continues the search in "
+                         f"{target.checkpoint.parent} and --out {given_out} names another "
+                         f"directory: give one of them")
+    return target.checkpoint.parent
 
 
 def resumed_search_config(out: str | Path, explicit: Mapping[str, Any]
@@ -39,14 +73,11 @@ def resumed_search_config(out: str | Path, explicit: Mapping[str, Any]
     saved = dict(state["config"]) if state is not None else saved_run_settings(out)
     explicit = {**explicit, "out": str(out)}
     if state is None:
-        where = "its config.yaml" if saved is not None else "the given settings"
-        print(f"resume: no checkpoint in {out}: starting from scratch with {where}",
-              file=sys.stderr, flush=True)
+        say_from_scratch(out, saved)
     if saved is None:
-        return merge_resumed(SearchConfig, {}, explicit)[0], None
+        return merge_resumed(SearchConfig, {}, explicit, checkpoint=False)[0], None
     config, changes = merge_resumed(SearchConfig, saved, explicit,
-                                    fixed=FIXED_KEYS if state is not None else (),
-                                    source=str(path))
+                                    checkpoint=state is not None, source=str(path))
     say_changes(changes)
     return config, state
 
@@ -56,23 +87,13 @@ def apply_optimizer_settings(config: SearchConfig, w_optimizer: torch.optim.Opti
     """After loading the optimisers' state: apply settings changed on resume.
 
     Unchanged settings are left exactly as loaded (bit-identical resume). A new ``w_lr`` or
-    ``w_lr_min`` restarts the cosine schedule's value from its closed form at the current
-    epoch.
+    ``w_lr_min`` takes effect by the one rule of :func:`robustnas.resume.apply_learning_rate`
+    (the cosine schedule keeps its position, its ends move).
     """
     for group in w_optimizer.param_groups:
         group["momentum"] = config.w_momentum
         group["weight_decay"] = config.w_weight_decay
-    if list(scheduler.base_lrs) != [config.w_lr] * len(scheduler.base_lrs) or \
-            scheduler.eta_min != config.w_lr_min:
-        scheduler.base_lrs = [config.w_lr] * len(scheduler.base_lrs)
-        scheduler.eta_min = config.w_lr_min
-        t, period = scheduler.last_epoch, scheduler.T_max
-        lr = config.w_lr_min + (config.w_lr - config.w_lr_min) * (
-            1 + math.cos(math.pi * t / period)) / 2
-        for group in w_optimizer.param_groups:
-            group["initial_lr"] = config.w_lr
-            group["lr"] = lr
-        scheduler._last_lr = [lr] * len(w_optimizer.param_groups)
+    apply_learning_rate(w_optimizer, scheduler, config.w_lr, config.w_lr_min)
     for group in arch_optimizer.param_groups:
         group["lr"] = config.arch_lr
         group["betas"] = (config.arch_beta1, config.arch_beta2)

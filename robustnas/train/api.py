@@ -8,14 +8,22 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from robustnas.config import config_to_dict, read_yaml, resolve_config
+from robustnas.config import config_to_dict, resolve_config
 from robustnas.engine import Callback
 from robustnas.errors import UsageError
-from robustnas.resume import merge_resumed, saved_run_settings, say_changes
+from robustnas.options import default_of
+from robustnas.resume import (
+    explicit_settings,
+    merge_resumed,
+    resume_target,
+    saved_run_settings,
+    say_changes,
+    say_from_scratch,
+)
 from robustnas.rundir import RunDirOccupied, holds_run, occupied_message
-from robustnas.train.config import RESUMABLE_KEYS, RetrainConfig
+from robustnas.train.config import RetrainConfig
 from robustnas.train.result import RetrainResult
-from robustnas.train.state import LAST_NAME, load_train_state, resolve_checkpoint_path
+from robustnas.train.state import LAST_NAME, load_train_state
 from robustnas.train.trainer import Trainer
 
 
@@ -33,12 +41,14 @@ def retrain(config: RetrainConfig | None = None, *, config_file: str | Path | No
 
     ``resume``: ``True`` continues ``<out>/last.pt``; a path (a run directory or a
     checkpoint file) continues that checkpoint, writing to its directory unless ``out`` is
-    given. The checkpoint's configuration is used; only the options in
-    :data:`robustnas.train.config.RESUMABLE_KEYS` (device, evaluation and checkpoint
-    settings, ...) may be changed, anything else raises :class:`UsageError`; each change
-    is printed (``resume: changing eval_n 1000 -> 500``). When there is no checkpoint yet
-    (``resume`` is ``True`` or a run directory), the run starts from scratch with the
-    settings of the directory's ``config.yaml`` (if any) and the given ones, saying so.
+    given. The checkpoint's configuration is used; only the options declared changeable on
+    :class:`RetrainConfig` (:data:`robustnas.train.config.RESUMABLE_KEYS`: device,
+    evaluation and checkpoint settings, the learning rate, ...) may be changed, anything
+    else raises :class:`UsageError` (the policy of :mod:`robustnas.resume`, the same as a
+    search's); each change is printed (``resume: changing eval_n 1000 -> 500``). When
+    there is no checkpoint yet (``resume`` is ``True`` or a run directory), the run starts
+    from scratch with the settings of the directory's ``config.yaml`` (if any) and the
+    given ones, saying so.
 
     A new run refuses an ``out`` that already holds a run (``RunDirOccupied``) unless
     ``overwrite``, which deletes the old run's files first.
@@ -48,12 +58,15 @@ def retrain(config: RetrainConfig | None = None, *, config_file: str | Path | No
     """
     state = None
     if resume:
-        state, config = _resumed(config, config_file, overrides, resume)
+        explicit = (config_to_dict(config) if config is not None
+                    else explicit_settings(config_file, overrides))
+        state, config = _resumed(explicit, resume)
         overwrite = state is None  # no checkpoint: clear what the killed run left
     elif config is None:
+        explicit = explicit_settings(config_file, overrides)
         config = resolve_config(RetrainConfig, config_file, overrides)
-        _check_best_by_needs_evaluation(config, config_file, overrides)
-        config = _space_network_sizes(config, config_file, overrides)
+        _check_best_by_needs_evaluation(config, explicit)
+        config = _space_network_sizes(config, explicit)
     else:
         config.validate()
     trainer = Trainer(config, resume_state=state, show_progress=show_progress,
@@ -61,15 +74,10 @@ def retrain(config: RetrainConfig | None = None, *, config_file: str | Path | No
     return trainer.run()
 
 
-def _space_network_sizes(config: RetrainConfig, config_file: str | Path | None,
-                         overrides: Mapping[str, Any] | None) -> RetrainConfig:
+def _space_network_sizes(config: RetrainConfig, explicit: Mapping[str, Any]) -> RetrainConfig:
     """A genotype of a space with standard network sizes (NAS-Bench-201: C 16, 15 cells) is
     built at those sizes unless the file or the command line sets ``C`` or ``layers``."""
-    if not config.genotype or config.ensemble:
-        return config
-    explicit = set(read_yaml(config_file)) if config_file is not None else set()
-    explicit |= {k.replace("-", "_") for k, v in (overrides or {}).items() if v is not None}
-    if explicit & {"C", "layers"}:
+    if not config.genotype or config.ensemble or explicit.keys() & {"C", "layers"}:
         return config
     from robustnas.space.models import is_handcrafted_spec
     from robustnas.space.spaces import get_space, spec_space
@@ -84,68 +92,45 @@ def _space_network_sizes(config: RetrainConfig, config_file: str | Path | None,
     return dataclasses.replace(config, C=sizes[0], layers=sizes[1])
 
 
-def _check_best_by_needs_evaluation(config: RetrainConfig, config_file: str | Path | None,
-                                    overrides: Mapping[str, Any] | None) -> None:
+def _check_best_by_needs_evaluation(config: RetrainConfig, explicit: Mapping[str, Any]) -> None:
     """Refuse an explicit ``best_by`` together with ``eval_every`` 0 (no best.pt could ever be
     chosen). With only ``eval_every`` 0 the run trains without best.pt, saying so."""
-    explicit = set(read_yaml(config_file)) if config_file is not None else set()
-    explicit |= {k.replace("-", "_") for k, v in (overrides or {}).items() if v is not None}
     if config.eval_every == 0 and "best_by" in explicit:
         raise UsageError(f"best_by {config.best_by} chooses best.pt by the held-out "
                          f"evaluation, but eval_every 0 turns it off: set eval_every >= 1 or "
                          f"drop best_by (with eval_every 0 only last.pt is written)")
 
 
-def _resumed(config: RetrainConfig | None, config_file: str | Path | None,
-             overrides: Mapping[str, Any] | None,
-             resume: bool | str | Path) -> tuple[dict[str, Any] | None, RetrainConfig]:
-    """Load the checkpoint to continue and merge the requested options into its config
-    (state ``None``: no checkpoint yet, start from scratch)."""
-    if config is not None:
-        explicit = config_to_dict(config)
-    else:
-        explicit = dict(read_yaml(config_file)) if config_file is not None else {}
-        explicit.update({k.replace("-", "_"): v for k, v in (overrides or {}).items()
-                         if v is not None})
-    if resume is True:
-        out = explicit.get("out") or RetrainConfig.__dataclass_fields__["out"].default
-        path = Path(out) / LAST_NAME
-    else:
-        path = resolve_checkpoint_path(resume)
-        explicit.setdefault("out", str(path.parent))
-        out = Path(explicit["out"])
-        if out.resolve() != path.parent.resolve() and holds_run(out):
-            raise RunDirOccupied(occupied_message(out))  # continuing elsewhere must not mix
-    if not path.exists() and (resume is True or Path(resume).is_dir()):
-        return None, _from_scratch(path.parent, explicit)
-    state = load_train_state(path)
-    saved_dict = dict(state["config"])
-    saved = resolve_config(RetrainConfig, None, saved_dict)
+def _resumed(explicit: dict[str, Any], resume: bool | str | Path
+             ) -> tuple[dict[str, Any] | None, RetrainConfig]:
+    """Load the checkpoint ``resume`` names and merge the ``explicit`` settings into its
+    config by the policy of :mod:`robustnas.resume` (state ``None``: no checkpoint yet,
+    start from scratch)."""
+    target = resume_target(resume, out=explicit.get("out"),
+                           default_out=default_of(RetrainConfig, "out"),
+                           checkpoint_name=LAST_NAME)
+    if resume is not True:
+        explicit.setdefault("out", str(target.out))
+        if target.elsewhere and holds_run(target.out):
+            raise RunDirOccupied(occupied_message(target.out))  # continuing must not mix
+    if not target.checkpoint.exists() and target.from_directory:
+        return None, _from_scratch(target.checkpoint.parent, explicit)
+    state = load_train_state(target.checkpoint)
     requested = explicit.pop("genotype", "")
-    if requested:
-        _check_same_genotype(str(requested), state, path)
-    merged = {**saved_dict, **explicit}
-    if ({"eval_steps", "eval_eps"} & explicit.keys()) and "eval_step_size" not in explicit:
-        merged.pop("eval_step_size", None)  # re-derive from the new evaluation settings
-    resumed = resolve_config(RetrainConfig, None, merged)
-    changed = sorted(k for k in explicit if k not in RESUMABLE_KEYS
-                     and getattr(resumed, k, None) != getattr(saved, k, None))
-    if changed:
-        raise UsageError(f"cannot change {', '.join(changed)} when resuming {path} "
-                         f"(start a new run with a different --out instead)")
-    say_changes((f, getattr(saved, f), getattr(resumed, f)) for f in saved_dict
-                if f != "out" and getattr(resumed, f, None) != getattr(saved, f, None))
-    return state, resumed
+    if requested:  # the same architecture, however it is spelt (a name, a file, a string)
+        _check_same_genotype(str(requested), state, target.checkpoint)
+    config, changes = merge_resumed(RetrainConfig, dict(state["config"]), explicit,
+                                    source=str(target.checkpoint))
+    say_changes(changes)
+    return state, config
 
 
 def _from_scratch(run_dir: Path, explicit: dict[str, Any]) -> RetrainConfig:
     """``--resume`` of a run killed before its first checkpoint: its saved settings (if
     any) with the given ones on top."""
     saved = saved_run_settings(run_dir)
-    where = "its config.yaml" if saved is not None else "the given settings"
-    print(f"resume: no checkpoint in {run_dir}: starting from scratch with {where}",
-          file=sys.stderr, flush=True)
-    config, changes = merge_resumed(RetrainConfig, saved or {}, explicit)
+    say_from_scratch(run_dir, saved)
+    config, changes = merge_resumed(RetrainConfig, saved or {}, explicit, checkpoint=False)
     if saved is not None:
         say_changes(changes)
     return config

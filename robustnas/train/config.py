@@ -37,10 +37,11 @@ the papers report PGD-20 at the end (run ``robustnas evaluate`` for that).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from robustnas.errors import UsageError
+from robustnas.options import CHANGEABLE, FIXED, option, settings_of_class
 from robustnas.train.objectives import OBJECTIVES, ObjectiveSettings
 
 LR_SCHEDULES = ("cosine", "step")
@@ -54,66 +55,85 @@ class RetrainConfig:
     """Every option of ``robustnas retrain``; YAML keys and ``--set`` names are these fields.
 
     Fields defaulting to ``None`` take the objective's default (see the module docstring).
+    Each field says whether a resumed run may change it (``resume=``: see
+    :mod:`robustnas.resume`).
     """
 
-    # architecture
-    genotype: str = ""
-    C: int = 36
-    layers: int = 20
-    auxiliary_weight: float | None = None
-    drop_path: float | None = None
+    # architecture (genotype: a resumed run checks that a genotype given again is the
+    # checkpoint's architecture, however it is spelt; robustnas.train.api)
+    genotype: str = option("", resume=FIXED)
+    C: int = option(36, resume=FIXED)
+    layers: int = option(20, resume=FIXED)
+    auxiliary_weight: float | None = option(None, resume=FIXED)
+    drop_path: float | None = option(None, resume=FIXED)
     # joint ensemble (robustnas.space.ensemble): members instead of one genotype
-    ensemble: list[str] = field(default_factory=list)
-    ensemble_combine: str = "features"  # features (seed 000), logits or probs
-    ensemble_init: str = "default"      # default, seed000 or a comma list of schemes
+    ensemble: list[str] = option(default_factory=list, resume=FIXED)
+    # features (seed 000), logits or probs
+    ensemble_combine: str = option("features", resume=FIXED)
+    # default, seed000 or a comma list of schemes
+    ensemble_init: str = option("default", resume=FIXED)
     # data
-    dataset: str = "cifar10"
-    data_root: str = "data"
-    download: bool = False
-    dataset_options: dict[str, Any] = field(default_factory=dict)
-    augment: bool = True
-    cutout: int | None = None  # None: the objective's, scaled to the images (cutout_for)
+    dataset: str = option("cifar10", resume=FIXED)
+    data_root: str = option("data", resume=CHANGEABLE)
+    download: bool = option(False, resume=CHANGEABLE)
+    dataset_options: dict[str, Any] = option(default_factory=dict, resume=FIXED)
+    augment: bool = option(True, resume=FIXED)
+    # None: the objective's, scaled to the images (cutout_for)
+    cutout: int | None = option(None, resume=FIXED)
     # objective
-    adversarial: str = "none"
-    eps: float | None = None
-    steps: int | None = None
-    step_size: float | None = None
-    random_start: bool = True
-    trades_beta: float = 6.0
-    attack_bn: str = "eval"
-    # optimisation
-    epochs: int | None = None
-    batch_size: int | None = None
-    lr: float | None = None
-    lr_schedule: str | None = None
-    lr_min: float = 0.0
-    lr_milestones: list[int] | None = None
-    lr_gamma: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float | None = None
-    grad_clip: float = 5.0
-    skip_nonfinite: bool = False  # skip steps with a non-finite loss/gradient
-    # held-out evaluation and model selection (robustnas.train.heldout)
-    select_on: str = "val"       # "val": a split carved from training; "test": optimistic
-    val_n: int | None = None     # validation images carved (None: min(1000, train/10))
-    val_seed: int = 0            # seed of the validation carve (same split for any seed)
-    eval_every: int = 1          # epochs between held-out evaluations (0: never)
-    eval_n: int = 1000           # held-out images evaluated (0: the whole selection split)
-    eval_steps: int = 10
-    eval_eps: float | None = None
-    eval_step_size: float | None = None
-    eval_batch_size: int = 250
-    best_by: str | None = None
+    adversarial: str = option("none", resume=FIXED)
+    eps: float | None = option(None, resume=FIXED)
+    steps: int | None = option(None, resume=FIXED)
+    step_size: float | None = option(None, resume=FIXED, derived_from=("eps", "steps"))
+    random_start: bool = option(True, resume=FIXED)
+    trades_beta: float = option(6.0, resume=FIXED)
+    attack_bn: str = option("eval", resume=FIXED)
+    # optimisation: the schedule and its state come from the checkpoint; of its settings
+    # only lr is re-applied after loading it (robustnas.resume.apply_learning_rate), so
+    # only lr may change (after a divergence: continue more carefully)
+    epochs: int | None = option(None, resume=FIXED)
+    batch_size: int | None = option(None, resume=FIXED)
+    lr: float | None = option(None, resume=CHANGEABLE)
+    lr_schedule: str | None = option(None, resume=FIXED)
+    lr_min: float = option(0.0, resume=FIXED)
+    lr_milestones: list[int] | None = option(None, resume=FIXED, derived_from=("epochs",))
+    lr_gamma: float = option(0.1, resume=FIXED)
+    momentum: float = option(0.9, resume=FIXED)
+    weight_decay: float | None = option(None, resume=FIXED)
+    grad_clip: float = option(5.0, resume=CHANGEABLE)
+    # skip steps with a non-finite loss/gradient
+    skip_nonfinite: bool = option(False, resume=CHANGEABLE)
+    # held-out evaluation and model selection (robustnas.train.heldout): the selection
+    # split is carved from the training set, so it fixes what the run trains on
+    # "val": a split carved from training; "test": optimistic
+    select_on: str = option("val", resume=FIXED)
+    # validation images carved (None: min(1000, train/10))
+    val_n: int | None = option(None, resume=FIXED)
+    # seed of the validation carve (same split for any seed)
+    val_seed: int = option(0, resume=FIXED)
+    # epochs between held-out evaluations (0: never)
+    eval_every: int = option(1, resume=CHANGEABLE)
+    # held-out images evaluated (0: the whole selection split)
+    eval_n: int = option(1000, resume=CHANGEABLE)
+    eval_steps: int = option(10, resume=CHANGEABLE)
+    eval_eps: float | None = option(None, resume=CHANGEABLE, derived_from=("eps",))
+    eval_step_size: float | None = option(None, resume=CHANGEABLE,
+                                          derived_from=("eval_eps", "eval_steps"))
+    eval_batch_size: int = option(250, resume=CHANGEABLE)
+    best_by: str | None = option(None, resume=FIXED)
     # execution
-    seed: int = 0
-    device: str = "auto"
-    out: str = "runs/retrain"
-    amp: bool = False
-    channels_last: bool = False
-    sync_bn: bool = False
-    checkpoint_every: int = 200
-    max_steps_per_epoch: int = 0
-    threads: int = 0             # CPU threads (0: OMP_NUM_THREADS or min(cores, 4))
+    seed: int = option(0, resume=FIXED)
+    device: str = option("auto", resume=CHANGEABLE)
+    out: str = option("runs/retrain", resume=CHANGEABLE)
+    amp: bool = option(False, resume=CHANGEABLE)
+    channels_last: bool = option(False, resume=CHANGEABLE)
+    # execution settings, changeable as in a search: batch norm across processes (DDP)
+    sync_bn: bool = option(False, resume=CHANGEABLE)
+    checkpoint_every: int = option(200, resume=CHANGEABLE)
+    # > 0: cap an epoch's steps (smoke runs)
+    max_steps_per_epoch: int = option(0, resume=CHANGEABLE)
+    # CPU threads (0: OMP_NUM_THREADS or min(cores, 4))
+    threads: int = option(0, resume=CHANGEABLE)
 
     def __post_init__(self) -> None:
         self.adversarial = str(self.adversarial).strip().lower().replace("_", "-")
@@ -212,12 +232,7 @@ class RetrainConfig:
                                  attack_bn=self.attack_bn)
 
 
-# Options that may differ between a run and its continuation (``--resume``); everything
-# else must match the checkpoint, or the continued run would not be the same experiment.
-RESUMABLE_KEYS = frozenset({
-    "device", "out", "data_root", "download", "eval_every", "eval_n", "eval_steps",
-    "eval_eps", "eval_step_size", "eval_batch_size", "checkpoint_every", "amp",
-    "channels_last", "threads",
-    # after a divergence: continue the last good checkpoint more carefully
-    "lr", "grad_clip", "skip_nonfinite",
-})
+#: Options that may differ between a run and its continuation (``--resume``), as declared on
+#: the fields (``resume=CHANGEABLE``); everything else must match the checkpoint, or the
+#: continued run would not be the same experiment (see robustnas.resume).
+RESUMABLE_KEYS = settings_of_class(RetrainConfig, CHANGEABLE)
