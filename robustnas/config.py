@@ -85,7 +85,15 @@ def _coerce(name: str, value: Any, annotation: Any) -> Any:
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
-        return _coerce(name, value, inner[0])
+        # ``str | list[str]`` (a comma list or a YAML list): the first type that takes the
+        # value wins, and when none does the message is the first type's.
+        refusals: list[UsageError] = []
+        for kind in inner:
+            try:
+                return _coerce(name, value, kind)
+            except UsageError as exc:
+                refusals.append(exc)
+        raise refusals[0]
     if annotation is bool:
         if isinstance(value, bool):
             return value

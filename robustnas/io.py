@@ -14,11 +14,12 @@ import pickle
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from robustnas.errors import CheckpointError, RobustnasError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 
 def check_writable_dir(path: str | Path) -> Path:
@@ -124,6 +125,8 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
     The checkpoint is serialised in memory first, so that a failing disk surfaces as the
     operating system's error (e.g. ENOSPC) instead of torch's generic writer error.
     """
+    import torch  # here: writing text files (reports, configs) needs no PyTorch
+
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     _atomic_write(Path(path), lambda h: h.write(buffer.getbuffer()), "wb")
@@ -131,6 +134,8 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a checkpoint with ``weights_only=True``; raise CheckpointError on any problem."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")

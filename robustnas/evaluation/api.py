@@ -16,6 +16,7 @@ from robustnas.attacks import Attack, parse_attack_list
 from robustnas.attacks.standard import PGD, Clean
 from robustnas.errors import UsageError
 from robustnas.evaluation import sanity as checks
+from robustnas.evaluation.config import EvaluateConfig, evaluation_settings
 from robustnas.evaluation.corruptions import CORRUPTIONS, corruption_files
 from robustnas.evaluation.loading import (
     Candidate,
@@ -29,103 +30,96 @@ from robustnas.evaluation.loading import (
 from robustnas.evaluation.report import Report
 from robustnas.evaluation.runner import ModelEvaluator
 from robustnas.evaluation.subject import describe_subject, require_evaluable
-from robustnas.runtime import resolve_device
+from robustnas.runtime import resolve_device, set_threads
 
 ModelLike = str | Path | nn.Module | Candidate
 
 
 def evaluate(models: ModelLike | Sequence[ModelLike], *,
-             attacks: str | Sequence[str] = "clean,fgsm,pgd20",
-             eps: str | float | Sequence[Any] = "8/255",
-             n: int | None = None, batch_size: int = 256, device: str = "auto", seed: int = 0,
-             restarts: int = 1, measures: bool = False, measure_n: int = 100,
-             hessian_iters: int = 20, corruptions: bool = False,
-             corruptions_dir: str | Path | None = None, dataset: str | None = None,
-             data_root: str | Path | None = None,
-             dataset_options: dict[str, Any] | None = None, data: Any = None,
-             sanity: bool = True, sanity_n: int = 200, large_eps: float = 0.5,
-             labels: Sequence[str] | None = None, progress: bool = True,
-             run_dir: str | Path | None = None, aa_steps: int | None = None,
-             aa_queries: int | None = None, supernet: bool = False,
-             announce: Callable[[str], None] | None = None) -> Report:
+             config: EvaluateConfig | None = None, data: Any = None, progress: bool = True,
+             announce: Callable[[str], None] | None = None, **settings: Any) -> Report:
     """Evaluate checkpoints (paths) or models against attacks, measures and corruptions.
+
+    The settings are an :class:`~robustnas.evaluation.config.EvaluateConfig` (``config``,
+    default: its defaults) and/or its fields as keywords, which take precedence, e.g.
+    ``evaluate(paths, attacks="clean,pgd20", eps="0.05,0.1", n=500)`` (each is documented on
+    its field; ``robustnas evaluate --help`` lists them):
+
+    * attacks: comma list or names: ``clean``, ``fgsm``, ``pgd<k>``, ``cw<k>``,
+      ``autoattack``, ``apgd-ce``, ``apgd-t``, ``fab-t``, ``square``;
+    * eps: L∞ budgets in [0, 1] pixel units (``"1/255,2/255,8/255"``), evaluated together;
+    * n: first ``n`` test images (default all); batch_size, device, seed: as named;
+    * restarts: random restarts of PGD/CW attacks;
+    * measures: also compute Jacobian norm, Hessian eigenvalue (on the first ``measure_n``
+      images, ``hessian_iters`` power iterations) and the Lipschitz bound;
+    * corruptions: also evaluate common corruptions, from ``corruptions_dir`` (or
+      ``<data_root>/CIFAR-10-C`` / ``CIFAR-100-C`` when present) or generated;
+    * dataset, data_root, dataset_options: override the dataset a checkpoint recorded
+      (required for in-memory models unless ``data`` is given);
+    * sanity: run the gradient-masking checks (extra PGD runs on ``sanity_n`` images, PGD
+      at ``large_eps``);
+    * labels: names for the models in the report;
+    * run_dir: also write the figures to TensorBoard under ``run_dir/<label>``;
+    * aa_steps, aa_queries: AutoAttack iterations/Square queries (defaults 100/5000);
+    * supernet: allow evaluating a supernet (a search checkpoint); without it a supernet is
+      refused with a pointer to ``robustnas derive`` + ``robustnas retrain``;
+    * threads: CPU threads for PyTorch (0: the default, as for search and retrain).
 
     Args:
         models: a checkpoint path, ``nn.Module`` or :class:`Candidate`, or a list of them
             (``evaluation.ensemble.ensemble_candidates(paths)`` gives a post-hoc ensemble
             followed by its members).
-        attacks: comma list or names: ``clean``, ``fgsm``, ``pgd<k>``, ``cw<k>``,
-            ``autoattack``, ``apgd-ce``, ``apgd-t``, ``fab-t``, ``square``.
-        eps: L∞ budgets in [0, 1] pixel units (``"1/255,2/255,8/255"``), evaluated together.
-        n: first ``n`` test images (default all); batch_size, device, seed: as named.
-        restarts: random restarts of PGD/CW attacks.
-        measures: also compute Jacobian norm, Hessian eigenvalue (on the first
-            ``measure_n`` images) and the Lipschitz bound.
-        corruptions: also evaluate common corruptions, from ``corruptions_dir`` (or
-            ``<data_root>/CIFAR-10-C`` / ``CIFAR-100-C`` when present) or generated.
-        dataset, data_root, dataset_options: override the dataset a checkpoint recorded
-            (required for in-memory models unless ``data`` is given).
+        config: the settings (see above).
         data: an ``ImageDataset`` to use for every model (its test split).
-        sanity: run the gradient-masking checks (extra PGD runs on ``sanity_n`` images,
-            PGD at ``large_eps``).
-        labels: names for the models in the report; progress: tqdm bar on stderr.
-        run_dir: also write the figures to TensorBoard under ``run_dir/<label>``.
-        aa_steps, aa_queries: AutoAttack iterations/Square queries (defaults 100/5000).
-        supernet: allow evaluating a supernet (a search checkpoint); without it a supernet
-            is refused with a pointer to ``robustnas derive`` + ``robustnas retrain``.
+        progress: tqdm bar on stderr.
         announce: called with one line per model saying what is evaluated (the CLI prints
             it on stderr).
+        settings: fields of :class:`~robustnas.evaluation.config.EvaluateConfig`.
 
     Returns:
         A :class:`Report` (``report.save("report.json")`` writes JSON and Markdown).
     """
-    attack_list = parse_attack_list(attacks, restarts=restarts, aa_steps=aa_steps,
-                                    aa_queries=aa_queries, seed=seed)
-    eps_list = parse_eps_list(eps)
-    _check_positive(batch_size=batch_size, measure_n=measure_n, sanity_n=sanity_n,
-                    hessian_iters=hessian_iters, restarts=restarts)
-    if n is not None and n < 1:
-        raise UsageError(f"--n must be at least 1, got {n}")
-    if not 0 < large_eps <= 1:
-        raise UsageError(f"large_eps must be in (0, 1], got {large_eps}")
-    dev = resolve_device(device)
-    candidates = _candidates(models, labels)
+    cfg = evaluation_settings(config, settings)
+    attack_list = parse_attack_list(cfg.attacks, restarts=cfg.restarts, aa_steps=cfg.aa_steps,
+                                    aa_queries=cfg.aa_queries, seed=cfg.seed)
+    eps_list = parse_eps_list(cfg.eps)
+    set_threads(cfg.threads)
+    dev = resolve_device(cfg.device)
+    candidates = _candidates(models, cfg.labels)
     for cand in candidates:
-        require_evaluable(cand, supernet)
+        require_evaluable(cand, cfg.supernet)
     cache: dict = {}
+    n = cfg.n
     report = Report(settings={
         "attacks": [a.name for a in attack_list], "attack_settings": [a.describe()
                                                                       for a in attack_list],
         "eps": [t for _, t in eps_list], "eps_values": [v for v, _ in eps_list],
-        "n": n, "n_text": "all" if n is None else str(n), "batch_size": batch_size,
-        "seed": seed, "restarts": restarts, "measures": measures, "corruptions": corruptions,
-        "sanity": sanity, "sanity_n": sanity_n, "large_eps": large_eps,
-        "supernet": supernet, "norm": "linf", "accuracy_unit": "percent"},
+        "n": n, "n_text": "all" if n is None else str(n), "batch_size": cfg.batch_size,
+        "seed": cfg.seed, "restarts": cfg.restarts, "measures": cfg.measures,
+        "corruptions": cfg.corruptions, "sanity": cfg.sanity, "sanity_n": cfg.sanity_n,
+        "large_eps": cfg.large_eps, "supernet": cfg.supernet, "norm": "linf",
+        "accuracy_unit": "percent"},
         environment=_environment(dev), created=_dt.datetime.now().astimezone().isoformat())
-    writer_root = Path(run_dir) if run_dir is not None else None
+    writer_root = Path(cfg.run_dir) if cfg.run_dir is not None else None
     for cand in candidates:
         test = data if data is not None else load_test_data(
-            _dataset_spec(cand, dataset, data_root, dataset_options), cache)
+            _dataset_spec(cand, cfg.dataset, cfg.data_root, cfg.dataset_options), cache)
         check_compatible(cand.label, cand.model, test)
         if announce is not None:
             count = len(test.test_y) if n is None else min(n, len(test.test_y))
             announce(describe_subject(cand, test.name, count))
         report.models.append(_evaluate_one(
-            cand, test, attack_list, eps_list, dev, n=n, batch_size=batch_size, seed=seed,
-            restarts=restarts, measures=measures, measure_n=measure_n,
-            hessian_iters=hessian_iters, corruptions=corruptions,
-            corruptions_dir=_corruption_dir(corruptions, corruptions_dir, test, data_root,
-                                            cand),
-            sanity=sanity, sanity_n=sanity_n, large_eps=large_eps, progress=progress))
+            cand, test, attack_list, eps_list, dev, n=n, batch_size=cfg.batch_size,
+            seed=cfg.seed, restarts=cfg.restarts, measures=cfg.measures,
+            measure_n=cfg.measure_n, hessian_iters=cfg.hessian_iters,
+            corruptions=cfg.corruptions,
+            corruptions_dir=_corruption_dir(cfg.corruptions, cfg.corruptions_dir, test,
+                                            cfg.data_root, cand),
+            sanity=cfg.sanity, sanity_n=cfg.sanity_n, large_eps=cfg.large_eps,
+            progress=progress))
         if writer_root is not None:
             _tensorboard(writer_root / cand.label.replace("/", "_"), report.models[-1])
     return report
-
-
-def _check_positive(**values: int) -> None:
-    for name, value in values.items():
-        if int(value) < 1:
-            raise UsageError(f"{name.replace('_', '-')} must be at least 1, got {value}")
 
 
 def _candidates(models: ModelLike | Sequence[ModelLike],
