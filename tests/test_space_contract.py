@@ -296,8 +296,12 @@ def test_search_derive_retrain_resume_sample_info_evaluate(chain, tmp_path, caps
     assert "chain:" in capsys.readouterr().out
 
     report = evaluate(str(tmp_path / "retrain" / "best.pt"), dataset="digits", n=16,
-                      attacks="clean,fgsm", eps="2/255", sanity=False, progress=False)
-    assert "fgsm" in json.dumps(report.to_dict())
+                      attacks="clean,fgsm", eps="2/255", sanity=False, progress=False,
+                      measures=True, measure_n=4)
+    text = json.dumps(report.to_dict())
+    assert "fgsm" in text and "jacobian_frobenius" in text
+    # the measures the space supports are measured; the bound it lacks says why in one line
+    assert "space chain has no Lipschitz bound of its networks; leave lipschitz out" in text
 
 
 def test_missing_capabilities_are_refused_in_one_line(chain, tmp_path):
