@@ -1,6 +1,7 @@
 """Retraining builds a space's standard network unless the user sets its sizes."""
 
 from robustnas.config import resolve_config
+from robustnas.resume import explicit_settings
 from robustnas.train.api import _space_network_sizes
 from robustnas.train.config import RetrainConfig
 
@@ -10,7 +11,7 @@ CELL = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|"
 
 def _sizes(overrides, config_file=None):
     config = resolve_config(RetrainConfig, config_file, overrides)
-    config = _space_network_sizes(config, config_file, overrides)
+    config = _space_network_sizes(config, explicit_settings(config_file, overrides))
     return config.C, config.layers
 
 
