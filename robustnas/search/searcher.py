@@ -24,6 +24,7 @@ from torch import nn
 from robustnas.config import save_config
 from robustnas.engine import Callback, EpochEnd, run_loop
 from robustnas.engine.session import RunSession
+from robustnas.engine.task import EngineTask
 from robustnas.errors import RobustnasError, UsageError
 from robustnas.resume import checkpoint_counters
 from robustnas.runtime import (
@@ -56,15 +57,14 @@ class SearchInterrupted(RobustnasError):
     """The search stopped on a signal after writing a checkpoint."""
 
 
-class Searcher:
+class Searcher(EngineTask):
     """Runs one search. Build with a resolved :class:`SearchConfig`; call :meth:`run`."""
 
     def __init__(self, config: SearchConfig, *, show_progress: bool = True,
                  resume: bool = False, overwrite: bool = False,
                  callbacks: Sequence[Callback] = ()) -> None:
         self.config = config
-        self.callbacks = list(callbacks)
-        self.stop_reason: str | None = None
+        self.init_task(callbacks)
         self.session = RunSession(config.device)
         self.dist, self.device = self.session.dist, self.session.device
         try:
@@ -165,14 +165,6 @@ class Searcher:
     interrupted = SearchInterrupted
 
     @property
-    def epochs(self) -> int:  # noqa: D102
-        return self.config.epochs
-
-    @property
-    def checkpoint_every(self) -> int:  # noqa: D102
-        return self.config.checkpoint_every
-
-    @property
     def seconds(self) -> float:
         """The epoch's training time so far (a meter: resumed with the epoch's sums)."""
         return self.meters.get("seconds", 0.0)
@@ -180,10 +172,6 @@ class Searcher:
     @seconds.setter
     def seconds(self, value: float) -> None:
         self.meters["seconds"] = value
-
-    def request_stop(self, reason: str) -> None:
-        """Stop after this step with a checkpoint (see :mod:`robustnas.engine.callbacks`)."""
-        self.stop_reason = reason
 
     def progress_desc(self) -> str:  # noqa: D102
         return f"search {self.epoch + 1}/{self.config.epochs}"

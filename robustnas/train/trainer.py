@@ -26,6 +26,7 @@ from torch import nn
 from robustnas import distributed as D
 from robustnas.engine import Callback, EpochEnd, run_loop
 from robustnas.engine.session import RunSession, is_refusal
+from robustnas.engine.task import EngineTask
 from robustnas.errors import (
     RobustnasError,
     UsageError,
@@ -67,7 +68,7 @@ class TrainingInterrupted(RobustnasError):
     """The run stopped on a signal after writing ``last.pt``."""
 
 
-class Trainer:
+class Trainer(EngineTask):
     """Runs one retraining. Build with a resolved :class:`RetrainConfig`; call :meth:`run`.
 
     ``resume_state`` is a loaded ``last.pt`` to continue from; ``callbacks``
@@ -79,8 +80,7 @@ class Trainer:
                  overwrite: bool = False) -> None:
         self.config = config
         self.show_progress = show_progress
-        self.callbacks = list(callbacks)
-        self.stop_reason: str | None = None
+        self.init_task(callbacks)
         self.overwrite = overwrite  # replace a run already in config.out
         self.resumed = resume_state is not None
         self.checkpointed = False  # whether this run has written a checkpoint yet
@@ -180,18 +180,6 @@ class Trainer:
 
     # -- what the engine's loop asks of retraining (robustnas.engine.loop.Task) ----------
     interrupted = TrainingInterrupted
-
-    @property
-    def epochs(self) -> int:  # noqa: D102
-        return self.config.epochs
-
-    @property
-    def checkpoint_every(self) -> int:  # noqa: D102
-        return self.config.checkpoint_every
-
-    def request_stop(self, reason: str) -> None:
-        """Stop after this step with a checkpoint (see :mod:`robustnas.engine.callbacks`)."""
-        self.stop_reason = reason
 
     def steps_per_epoch(self) -> int:  # noqa: D102
         return self.steps_per_epoch_count
