@@ -1,10 +1,35 @@
-"""A tiny name -> factory registry, shared by spaces, model kinds, ops, datasets, regularisers,
-objectives and attacks.
+"""A tiny name -> factory registry with one discovery mechanism for every kind of component.
 
-A new component is a new file that decorates its factory with ``@REGISTRY.register("name")``
-(or calls ``REGISTRY.add``). A registry made with ``discover=`` finds those files itself: on
-first lookup it imports the modules the patterns name (:func:`discover_modules`), so nothing
-else in the code base needs to change.
+A component registers itself where it is defined, with ``@REGISTRY.register("name")`` (or
+``REGISTRY.add``). A registry made with ``discover=`` finds those definitions itself: the
+first time it is asked for a name it does not hold yet, or for its list of names, it imports
+the modules its patterns name (:func:`discover_modules`). So a new component is a new file
+in the package its registry discovers, and no import line anywhere registers it. These
+registries discover their package:
+
+==================  ==========================================  ===============================
+registry            where                                       discovers
+==================  ==========================================  ===============================
+``SPACES``          :mod:`robustnas.space.spaces`               ``robustnas.space.*.space``
+``MODEL_KINDS``     :mod:`robustnas.space.kinds`                each space's ``space`` module,
+                                                                hand-crafted nets, ensembles
+``REGULARIZERS``    :mod:`robustnas.search.regularizers.base`   ``robustnas.search.regularizers``
+``OBJECTIVES``      :mod:`robustnas.train.objectives.base`      ``robustnas.train.objectives``
+``ATTACKS``         :mod:`robustnas.attacks.base`               ``robustnas.attacks``
+``DATASETS``        :mod:`robustnas.data.base`                  ``robustnas.data``
+``BENCHMARKS``      :mod:`robustnas.tables.base`                ``robustnas.tables``
+``BENCHMARKS``      :mod:`robustnas.benchmarks`                 ``robustnas.cli.bench_options``
+==================  ==========================================  ===============================
+
+Registries whose entries are all defined in the registry's own module (genotypes, the
+operations of a space, the table-search spaces and strategies) have nothing to discover.
+One exception remains: ``HANDCRAFTED`` (:mod:`robustnas.space.handcrafted`) is filled by the
+import lines of its package's ``__init__``.
+
+Discovery happens on lookup, never at import, so importing a registry costs only its own
+module; but discovering imports *every* module of the package (those whose names start with
+``_`` excepted). A package whose registry torch-free commands consult (``robustnas.tables``
+for ``robustnas table query``) therefore keeps PyTorch imports inside its functions.
 """
 
 from __future__ import annotations
@@ -49,6 +74,11 @@ class Registry(Generic[T]):
         self._items: dict[str, T] = {}
         self._discover = tuple(discover)
         self._discovered = not self._discover
+
+    @property
+    def patterns(self) -> tuple[str, ...]:
+        """The module patterns this registry discovers (see :func:`discover_modules`)."""
+        return self._discover
 
     def discover(self) -> None:
         """Import the modules of ``discover`` (once; a failing import is raised each time)."""

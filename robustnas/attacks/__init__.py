@@ -5,10 +5,11 @@
 * :mod:`robustnas.attacks.standard`: ``clean``, ``fgsm``, ``pgd<k>``, ``cw<k>``.
 * :mod:`robustnas.attacks.autoattack`: ``autoattack`` and its parts (through
   ``pyautoattack``, optional extra).
+
+A new attack is a new module here that uses :func:`~robustnas.attacks.base.register_attack`;
+``ATTACKS`` imports this package's modules on its first lookup.
 """
 
-from robustnas.attacks import autoattack as _autoattack  # noqa: F401 - registers attacks
-from robustnas.attacks import standard as _standard  # noqa: F401 - registers attacks
 from robustnas.attacks.base import (
     ATTACKS,
     Attack,

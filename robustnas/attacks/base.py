@@ -72,8 +72,9 @@ class Attack:
 
 AttackFactory = Callable[..., Attack]
 
-#: name → factory(steps: int | None = None, **options) -> Attack
-ATTACKS: Registry[AttackFactory] = Registry("attack")
+#: name → factory(steps: int | None = None, **options) -> Attack; every module of
+#: :mod:`robustnas.attacks` may register attacks (imported on first lookup).
+ATTACKS: Registry[AttackFactory] = Registry("attack", discover=("robustnas.attacks",))
 
 #: Registered attacks that accept a step count as a name suffix (``pgd20``).
 STEPPED: set[str] = set()

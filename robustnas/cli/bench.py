@@ -1,4 +1,4 @@
-"""``robustnas bench {search,train,attack}``: measured throughput against an eager baseline."""
+"""``robustnas bench {search,train,attack,suite}``: throughput against an eager baseline."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Time the steps of a search, training or attack against an "
                                    "eager fp32 baseline measured in the same run. "
                                    "`robustnas bench BENCHMARK --help` lists its options.")
-    p.add_argument("benchmark", nargs="?", metavar="BENCHMARK", help="search, train or attack")
+    p.add_argument("benchmark", nargs="?", metavar="BENCHMARK",
+                   help="search, train, attack or suite")
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=run)
 
@@ -36,10 +37,9 @@ def run(args: argparse.Namespace) -> int:
     except ModuleNotFoundError as exc:
         raise UsageError(f"benchmark {args.benchmark!r} is not available ({exc})") from None
     from robustnas.cli import _Parser
-    from robustnas.cli.bench_options import ARGUMENTS
 
     parser = _Parser(prog=f"robustnas bench {args.benchmark}")
-    ARGUMENTS[args.benchmark](parser)
+    BENCHMARKS.get(args.benchmark)(parser)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     opts = parser.parse_args(args.rest)
     result = module.run(opts)

@@ -1,14 +1,16 @@
 """The command-line options of ``robustnas bench BENCHMARK``, one function per benchmark.
 
 The benchmarks (:mod:`robustnas.benchmarks`) take the parsed options as a namespace and
-parse no command line themselves; this module declares them for ``robustnas bench``.
+parse no command line themselves; this module declares them for ``robustnas bench``. Each
+function registers itself in :data:`robustnas.benchmarks.BENCHMARKS` under its benchmark's
+name (module ``robustnas.benchmarks.NAME``), which is how ``robustnas bench`` finds it.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 
+from robustnas.benchmarks import BENCHMARKS
 from robustnas.cli.options import add_deprecated_int
 from robustnas.config import parse_number
 
@@ -21,6 +23,7 @@ def _number(text: str) -> float:
 
 
 
+@BENCHMARKS.register("search")
 def search_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``robustnas bench search``."""
     p.add_argument("--channels", type=int, default=16)
@@ -43,6 +46,7 @@ def search_arguments(p: argparse.ArgumentParser) -> None:
                    help="skip the per-variant memory probes (one fresh process each on CPU)")
 
 
+@BENCHMARKS.register("train")
 def train_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``robustnas bench train``."""
     p.add_argument("--genotype", default="DARTS_V2",
@@ -74,6 +78,7 @@ def train_arguments(p: argparse.ArgumentParser) -> None:
                    help="skip the per-variant memory probes (one fresh process each on CPU)")
 
 
+@BENCHMARKS.register("attack")
 def attack_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``robustnas bench attack``."""
     p.add_argument("--genotype", default="DARTS_V2")
@@ -104,6 +109,7 @@ def attack_arguments(p: argparse.ArgumentParser) -> None:
                         "on CPU)")
 
 
+@BENCHMARKS.register("suite")
 def suite_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``robustnas bench suite``."""
     from robustnas.benchmarks.suite import JOBS
@@ -119,9 +125,3 @@ def suite_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"comma list of jobs ({', '.join(j.name for j in JOBS)})")
     p.add_argument("--no-memory", action="store_true", help="skip the memory probes")
 
-
-
-#: The option declarations of each benchmark, by its name.
-ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
-    "search": search_arguments, "train": train_arguments, "attack": attack_arguments,
-    "suite": suite_arguments}

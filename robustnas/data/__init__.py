@@ -4,17 +4,10 @@
 ``uint8`` images; registered names: ``cifar10``, ``cifar100``, ``svhn``, ``digits``
 (bundled, offline), ``synthetic`` (generated, for tests), and your own data: ``imagefolder``
 (class sub-folders of PNG/JPEG files) and ``npz`` (arrays ``x``, ``y``). A new dataset is a
-new module that registers a factory in :data:`DATASETS` and is imported below.
+new module here that registers a factory in :data:`DATASETS`; the registry imports this
+package's modules on its first lookup.
 """
 
-from robustnas.data import (  # noqa: F401  (registration)
-    cifar,
-    digits,
-    imagefolder,
-    npzfile,
-    svhn,
-    synthetic,
-)
 from robustnas.data.augment import Augment, AugmentParams, default_augment
 from robustnas.data.base import DATASETS, ImageDataset, channel_stats, load_dataset
 from robustnas.data.loader import DeviceLoader, Loaders, build_loaders, derive_seed

@@ -1,12 +1,13 @@
 """The in-memory dataset type, the dataset registry and :func:`load_dataset`.
 
-Every dataset is a module that registers a factory in :data:`DATASETS`::
+Every dataset is a module of :mod:`robustnas.data` that registers a factory in
+:data:`DATASETS` (the registry imports the package's modules on its first lookup)::
 
     @DATASETS.register("name")
     def load(root: Path, download: bool, *, option: int = 1) -> ImageDataset: ...
 
-and is imported by ``robustnas/data/__init__.py``. The factory's keyword-only parameters are
-its options; :func:`load_dataset` rejects any other option with a :class:`UsageError`.
+The factory's keyword-only parameters are its options; :func:`load_dataset` rejects any
+other option with a :class:`UsageError`.
 
 Images are stored as ``uint8`` tensors (N, C, H, W) and become floats in [0, 1] only batch by
 batch (see :class:`robustnas.data.DeviceLoader`). Normalisation is not applied to the data:
@@ -27,7 +28,9 @@ from robustnas.registry import Registry
 
 DatasetFactory = Callable[..., "ImageDataset"]
 
-DATASETS: Registry[DatasetFactory] = Registry("dataset")
+#: Every module of :mod:`robustnas.data` may register datasets here (imported on first
+#: lookup, so a new dataset is a new file).
+DATASETS: Registry[DatasetFactory] = Registry("dataset", discover=("robustnas.data",))
 
 DEFAULT_ROOT = Path("data")
 

@@ -13,16 +13,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from robustnas.errors import UsageError
-from robustnas.registry import Registry
-from robustnas.tables.base import ArchResult, KeySeries, TableBench
+from robustnas.tables.base import BENCHMARKS, ArchResult, KeySeries, TableBench
+
+# public names; each reader registers itself in BENCHMARKS, found without these imports
 from robustnas.tables.nares import NAResBench
 from robustnas.tables.robbench import RobBench201
 from robustnas.tables.robustness import RobustnessBench
-
-BENCHMARKS: Registry[type[TableBench]] = Registry("tabular benchmark")
-BENCHMARKS.add("robustness", RobustnessBench)
-BENCHMARKS.add("nas-robbench-201", RobBench201)
-BENCHMARKS.add("nares", NAResBench)
 
 
 def open_bench(root: str | Path, bench: str = "robustness", run: str | None = None) -> TableBench:

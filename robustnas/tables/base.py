@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from robustnas.errors import DataError, UsageError
+from robustnas.registry import Registry
 from robustnas.tables.meta import BenchMeta
 
 
@@ -188,3 +189,11 @@ class TableBench(ABC):
         """``(representative ids, values)`` of every evaluated cell for one key (and level)."""
         s = self.series(self.check_dataset(dataset), key, self.check_measure(measure))
         return s.ids, s.column(level)
+
+
+#: The readers by name (``--bench``): each module of :mod:`robustnas.tables` may register one
+#: with ``@BENCHMARKS.register("name")``; they are imported on the first lookup of a name not
+#: registered yet (so the modules of this package must not import PyTorch at import time:
+#: ``robustnas table query`` runs without it).
+BENCHMARKS: Registry[type[TableBench]] = Registry("tabular benchmark",
+                                                  discover=("robustnas.tables",))

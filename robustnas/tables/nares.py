@@ -51,7 +51,7 @@ from robustnas.space.nares.genotype import (
     load_nares_genotype,
     nares_genotype_from_dict,
 )
-from robustnas.tables.base import ArchResult, KeySeries, TableBench
+from robustnas.tables.base import BENCHMARKS, ArchResult, KeySeries, TableBench
 from robustnas.tables.meta import BenchMeta
 from robustnas.tables.source import BenchSource
 
@@ -236,6 +236,7 @@ class _Table:
     label: str
 
 
+@BENCHMARKS.register("nares")
 class NAResBench(TableBench):
     """NARes under ``root``; see the module docstring for the file and its keys."""
 

@@ -23,13 +23,14 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from robustnas.errors import DataError, UsageError
 from robustnas.space.nares.genotype import NAResGenotype, is_nares_string, load_nares_genotype
 from robustnas.space.nb201.genotype import NB201Genotype, load_nb201_genotype
+
+if TYPE_CHECKING:  # pragma: no cover - PyTorch is imported where a network is measured,
+    import torch  # so that the tables registry's discovery of this module stays light
 
 PROXIES = ("jacobian_frobenius", "hessian_top_eigenvalue", "lipschitz_log10", "params", "macs")
 
@@ -52,6 +53,8 @@ class ProxySettings:
 
 
 def _batch(settings: ProxySettings) -> tuple[torch.Tensor, torch.Tensor, Any]:
+    import torch
+
     from robustnas.data import load_dataset
 
     ds = load_dataset(settings.dataset, root=settings.data_root)
@@ -88,6 +91,8 @@ def _network(genotype: Cell, ds: Any, settings: ProxySettings) -> torch.nn.Modul
 def measure_cell(genotype: Cell, x: torch.Tensor, y: torch.Tensor, ds: Any,
                  settings: ProxySettings) -> dict[str, float]:
     """All proxies of one cell's freshly initialised network on ``(x, y)``."""
+    import torch
+
     from robustnas.evaluation.lipschitz import lipschitz_upper_bound
     from robustnas.evaluation.measures import hessian_top_eigenvalue, jacobian_frobenius
     from robustnas.space.complexity import count_macs, count_parameters

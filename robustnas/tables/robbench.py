@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from robustnas.errors import DataError, UsageError
-from robustnas.tables.base import KeySeries, TableBench
+from robustnas.tables.base import BENCHMARKS, KeySeries, TableBench
 from robustnas.tables.meta import BenchMeta, _id
 from robustnas.tables.source import BenchSource
 
@@ -66,6 +66,7 @@ def _metric_value(value: Any, run: str) -> float:
     return float(value)
 
 
+@BENCHMARKS.register("nas-robbench-201")
 class RobBench201(TableBench):
     """NAS-RobBench-201 under ``root``; ``run`` is the run read from each metric (``"1"``,
     as the authors' reader does, or ``"mean"`` for the mean over all runs)."""

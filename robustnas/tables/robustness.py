@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from robustnas.errors import DataError, UsageError
-from robustnas.tables.base import KeySeries, TableBench
+from robustnas.tables.base import BENCHMARKS, KeySeries, TableBench
 from robustnas.tables.meta import BenchMeta, _id
 from robustnas.tables.source import BenchSource
 
@@ -47,6 +47,7 @@ def _number(value: Any) -> float:
     return float(value)
 
 
+@BENCHMARKS.register("robustness")
 class RobustnessBench(TableBench):
     """The robustness dataset under ``root``; see the module docstring for the layout."""
 

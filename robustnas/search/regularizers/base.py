@@ -24,7 +24,10 @@ from torch import nn
 
 from robustnas.registry import Registry
 
-REGULARIZERS: Registry[type[Regularizer]] = Registry("regularizer")
+#: Every module of this package registers its regularisers here; they are imported on the
+#: first lookup, so a new regulariser is a new file.
+REGULARIZERS: Registry[type[Regularizer]] = Registry(
+    "regularizer", discover=("robustnas.search.regularizers",))
 
 
 @dataclass

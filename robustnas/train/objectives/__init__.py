@@ -1,9 +1,9 @@
 """Training objectives, registered by name: ``none``, ``pgd``, ``trades``, ``fgsm-rs``.
 
-See :mod:`robustnas.train.objectives.base` for the interface; one file per objective.
+See :mod:`robustnas.train.objectives.base` for the interface; one file per objective,
+which ``OBJECTIVES`` finds itself on its first lookup (no import line here registers one).
 """
 
-from robustnas.train.objectives import fgsm_rs, pgd, standard, trades  # noqa: F401 (register)
 from robustnas.train.objectives.base import (
     OBJECTIVES,
     MainLogits,

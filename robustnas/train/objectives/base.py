@@ -2,8 +2,8 @@
 
 An objective turns one training batch into a scalar loss (with its autograd graph) plus the
 detached logits the trainer turns into clean/robust training metrics. A new objective is a
-new file in this package that decorates its class with ``@OBJECTIVES.register("name")`` and
-is imported by ``robustnas/train/objectives/__init__.py``.
+new file in this package that decorates its class with ``@OBJECTIVES.register("name")``;
+the registry imports the package's modules on its first lookup.
 
 Objectives receive the *training* model, which may be wrapped in DistributedDataParallel and
 returns ``(logits, aux_logits)`` in train mode when it has an auxiliary head. Adversarial
@@ -167,4 +167,6 @@ def attack_mode(module: nn.Module, attack_bn: str) -> contextlib.AbstractContext
     return mode(unwrap(module), training=attack_bn == "train")
 
 
-OBJECTIVES: Registry[type[Objective]] = Registry("objective")
+#: Every module of this package registers its objectives here (imported on first lookup).
+OBJECTIVES: Registry[type[Objective]] = Registry(
+    "objective", discover=("robustnas.train.objectives",))
