@@ -141,3 +141,23 @@ def test_an_exception_in_a_callback_ends_the_run_at_once(task, tmp_path):
 
     with pytest.raises(Boom):
         run(tmp_path / "run", [on_step(boom)])
+
+
+class AddAndFinish(Callback):
+    """Adds a key to every epoch's record and finishes the run after the first epoch."""
+
+    def on_epoch_record(self, task, record) -> None:
+        record["custom/epoch_seen"] = task.epoch + 1
+        task.finish_early("good enough")
+
+
+def test_a_callback_extends_the_record_and_finishes_early(task, tmp_path):
+    name, run, error, checkpoint, reference = task
+    result = run(tmp_path / "run", [AddAndFinish()])
+    assert len(result.history) == 1 and result.history[0]["custom/epoch_seen"] == 1
+    state = load_checkpoint(tmp_path / "run" / checkpoint)
+    assert state["epoch"] == 1 and state["history"][0]["custom/epoch_seen"] == 1
+    if name == "search":  # a finished search derives and writes its genotype
+        assert result.stopped_early == "good enough" and result.genotype_path.exists()
+    else:
+        assert result.epochs_run == 1 and result.summary_path.exists()

@@ -7,7 +7,9 @@ running task (a :class:`~robustnas.search.searcher.Searcher` or a
 ``model``, ``history``, ...). To stop a run from a hook call ``task.request_stop(reason)``:
 the engine checkpoints after the step and raises the task's interruption error, as for a
 signal, so ``--resume`` continues it; an exception raised by a hook ends the run at once
-(without a checkpoint of that step).
+(without a checkpoint of that step). The tasks' own end-of-epoch monitors (the search's
+TensorBoard curves, Hessian probe, pictures and collapse guard) are callbacks of the same
+kind, run before the user's.
 """
 
 from __future__ import annotations
@@ -24,6 +26,12 @@ class Callback:
 
     def on_step_end(self, task: Any) -> None:
         """After each training step (``task.step`` already counts it)."""
+
+    def on_epoch_record(self, task: Any, record: dict[str, Any]) -> None:
+        """During an epoch's end, on rank 0, before its checkpoint and history row are
+        written: add keys to ``record`` (they are saved with it), log, draw; call
+        ``task.finish_early(reason)`` to end the run after this epoch as complete (the
+        collapse guard does), not resumable past it."""
 
     def on_epoch_end(self, task: Any, record: dict[str, Any]) -> None:
         """After an epoch's end-of-epoch work and checkpoint; ``record`` is its history row."""

@@ -1,5 +1,5 @@
 """What search and retraining share as tasks of the engine: their settings' epochs and
-checkpoint interval, the callbacks and a callback's stop request."""
+checkpoint interval, the callbacks, a callback's stop request and an early finish."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ class EngineTask:
         """Set the callbacks and clear any stop request (call first in ``__init__``)."""
         self.callbacks = list(callbacks)
         self.stop_reason: str | None = None
+        self.finish_reason: str | None = None
 
     @property
     def epochs(self) -> int:
@@ -33,3 +34,8 @@ class EngineTask:
     def request_stop(self, reason: str) -> None:
         """Stop after this step with a checkpoint (see :mod:`robustnas.engine.callbacks`)."""
         self.stop_reason = reason
+
+    def finish_early(self, reason: str) -> None:
+        """End the run after this epoch's end as complete (see
+        :meth:`robustnas.engine.Callback.on_epoch_record`)."""
+        self.finish_reason = reason

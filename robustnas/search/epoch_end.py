@@ -12,8 +12,9 @@ from robustnas.search.parallel import check_ranks_agree, reduce_meters
 
 def end_search_epoch(self: Any) -> str | None:
     """Validation, the epoch's record (means over processes), the derived genotype, rank 0's
-    probes, pictures and collapse guard (:class:`~robustnas.search.epoch_log.EpochLogger`),
-    the history files and the schedule's step; returns the collapse guard's stop or None."""
+    monitors (curves, probes, pictures, collapse guard: :mod:`robustnas.search.epoch_log`)
+    and the callbacks' ``on_epoch_record``, the history files and the schedule's step;
+    returns the reason to finish now (the collapse guard's) or None."""
     check_ranks_agree(self.model, self.dist, self.epoch + 1)
     val_loss, val_acc = self.evaluate_val()
     self.guard.check_value("validation loss", val_loss)
@@ -34,11 +35,13 @@ def end_search_epoch(self: Any) -> str | None:
     record["genotype"] = genotype.to_dict()
     if self.config.skip_nonfinite:
         record["skipped_steps"] = self.guard.end_epoch()
-    stopped = None
+    self.last_genotype = genotype
     if self.dist.is_main:  # probes and files: rank 0 alone, with its own batch statistics
         with D.local_batch_statistics():
-            stopped = self.log.end_epoch(self.epoch, record, genotype, self.data.val_probe)
-    stopped = D.broadcast_object(stopped, self.dist)  # the collapse guard's decision
+            for monitor in [*self.monitors, *self.callbacks]:
+                monitor.on_epoch_record(self, record)
+    # the collapse guard's (or a callback's) decision, taken on rank 0
+    stopped = D.broadcast_object(self.finish_reason, self.dist)
     self.history.append(record)
     if self.dist.is_main:
         write_history(self.run_dir, self.history)  # history.json / history.csv

@@ -1,5 +1,12 @@
-"""End-of-epoch monitoring of a search: TensorBoard curves and pictures, the input-Hessian
-curve, and the DARTS-collapse guard."""
+"""End-of-epoch monitoring of a search, as built-in callbacks: TensorBoard curves, the
+input/α-Hessian probe, the cell pictures, the terminal line and the DARTS-collapse guard.
+
+Each monitor is a :class:`robustnas.engine.Callback` whose ``on_epoch_record`` runs on rank
+0 during the epoch's end, before the checkpoint (so what it adds to the record is saved),
+in the order of :meth:`EpochLogger.monitors`; the user's callbacks follow. The running
+search gives them ``task.last_genotype`` (derived at this epoch's end) and
+``task.data.val_probe`` (the unsharded validation split).
+"""
 
 from __future__ import annotations
 
@@ -10,14 +17,136 @@ from typing import Any
 import torch
 from torch import nn
 
+from robustnas.engine import Callback
 from robustnas.monitor.units import format_rate
 from robustnas.search.config import SearchConfig
 from robustnas.search.objective import RegularizerSet
 from robustnas.space.spaces import space_of_model
 
 
+class EpochScalars(Callback):
+    """The epoch's losses, accuracies, rates, skip counts, decisiveness and regulariser
+    values as TensorBoard scalars (the decisiveness also joins the record)."""
+
+    def __init__(self, writer: Any) -> None:
+        self.writer = writer
+
+    def on_epoch_record(self, task: Any, record: dict[str, Any]) -> None:  # noqa: D102
+        from robustnas.space.decisiveness import model_decisiveness
+
+        step, genotype, w = record["epoch"], task.last_genotype, self.writer
+        w.scalars({"train/loss": record["train_loss"], "train/acc": record["train_acc"],
+                   "val/loss": record["val_loss"], "val/acc": record["val_acc"],
+                   "lr/weights": record["lr"], "lr/arch": record["arch_lr"],
+                   "time/epoch_seconds": record["epoch_seconds"],
+                   "time/images_per_second": record["images_per_second"],
+                   "genotype/skip_connect_normal": genotype.count("skip_connect", "normal"),
+                   "genotype/skip_connect_reduce": genotype.count("skip_connect", "reduce")},
+                  step)
+        decided = model_decisiveness(task.model)
+        record.update(decided.scalars())
+        w.scalars(decided.scalars(), step)
+        for key, value in record.items():
+            if key.startswith(("regularizer", "arch_val_loss")) and isinstance(value, float):
+                w.scalar(key, value, step)
+
+
+class HessianProbe(Callback):
+    """Dominant eigenvalues of the input Hessian and of the α-Hessian (RobustDARTS) of the
+    validation loss every ``eval_hessian_every`` epochs, into the record and TensorBoard."""
+
+    def __init__(self, writer: Any, config: SearchConfig) -> None:
+        self.writer = writer
+        self.config = config
+
+    def on_epoch_record(self, task: Any, record: dict[str, Any]) -> None:  # noqa: D102
+        every, epoch = self.config.eval_hessian_every, record["epoch"] - 1
+        if every <= 0 or (epoch + 1) % every:
+            return
+        from robustnas.search.curvature import hessian_top_eigenvalue
+
+        x, y = next(iter(task.data.val_probe.epoch(0)))
+        x = x.clone().requires_grad_(True)
+        model = task.model
+        was_training = model.training
+        model.eval()
+        iters, seed = self.config.hessian_iters, self.config.seed
+        try:
+            # Summed loss: the input Hessian is block-diagonal over samples, so its top
+            # eigenvalue is the largest per-sample one in the batch.
+            input_eig = hessian_top_eigenvalue(
+                lambda: nn.functional.cross_entropy(model(x), y, reduction="sum"), [x],
+                iters=iters, generator=torch.Generator().manual_seed(seed + epoch))
+            # RobustDARTS: Hessian of the validation loss with respect to α.
+            arch_eig = hessian_top_eigenvalue(
+                lambda: nn.functional.cross_entropy(model(x.detach()), y),
+                model.arch_parameters(), iters=iters,
+                generator=torch.Generator().manual_seed(seed + epoch + 1))
+        finally:
+            model.train(was_training)
+        record["hessian/input_top_eigenvalue"] = input_eig
+        record["hessian/arch_top_eigenvalue"] = arch_eig
+        self.writer.scalar("hessian/input_top_eigenvalue", input_eig, epoch + 1)
+        self.writer.scalar("hessian/arch_top_eigenvalue", arch_eig, epoch + 1)
+
+
+class CellPictures(Callback):
+    """The genotype as text every epoch, the space's pictures (α heatmaps, cells) every
+    ``draw_every`` epochs and at the last."""
+
+    def __init__(self, writer: Any, config: SearchConfig) -> None:
+        self.writer = writer
+        self.config = config
+
+    def on_epoch_record(self, task: Any, record: dict[str, Any]) -> None:  # noqa: D102
+        step, genotype, w = record["epoch"], task.last_genotype, self.writer
+        w.text("genotype", genotype.describe(), step)
+        every = self.config.draw_every
+        if every <= 0 or (step % every and step != self.config.epochs):
+            return
+        for tag, image in space_of_model(task.model).images(task.model, genotype).items():
+            w.image(tag, image, step)
+
+
+class EpochLine(Callback):
+    """One line per epoch on stderr."""
+
+    def __init__(self, writer: Any, config: SearchConfig) -> None:
+        self.writer = writer
+        self.config = config
+
+    def on_epoch_record(self, task: Any, record: dict[str, Any]) -> None:  # noqa: D102
+        genotype = task.last_genotype
+        print(f"epoch {record['epoch']}/{self.config.epochs}: train loss "
+              f"{record['train_loss']:.3f} acc {record['train_acc']:.3f} | val loss "
+              f"{record['val_loss']:.3f} acc {record['val_acc']:.3f} | "
+              f"{format_rate(record['images_per_second'])} | "
+              f"skips {genotype.count('skip_connect', 'normal')} | α margin "
+              f"{record['decisiveness/median_op_margin']:.2f}/{len(task.model.primitives)}",
+              file=sys.stderr)
+        self.writer.flush()
+
+
+class CollapseGuardMonitor(Callback):
+    """The DARTS-collapse guard (:mod:`robustnas.search.collapse`): its message on stderr and
+    TensorBoard, and ``task.finish_early`` when it stops the search."""
+
+    def __init__(self, writer: Any, guard: Any) -> None:
+        self.writer = writer
+        self.guard = guard
+
+    def on_epoch_record(self, task: Any, record: dict[str, Any]) -> None:  # noqa: D102
+        eigen = record.get("hessian/arch_top_eigenvalue")
+        decision = self.guard.check(task.last_genotype, eigen, record["epoch"] - 1)
+        if decision.message:
+            print(f"collapse guard: {decision.message}", file=sys.stderr)
+            self.writer.text("collapse_guard", decision.message, record["epoch"])
+        if decision.stop:
+            task.finish_early(decision.message)
+
+
 class EpochLogger:
-    """Writes one epoch's record to TensorBoard and the terminal; applies the collapse guard."""
+    """The search's TensorBoard writer and its built-in end-of-epoch monitors."""
 
     def __init__(self, run_dir: Path, model: nn.Module, config: SearchConfig,
                  regularizers: RegularizerSet, enabled: bool = True) -> None:
@@ -34,87 +163,14 @@ class EpochLogger:
 
         log_hparams(self.writer, config, SEARCH_METRICS)
 
-    # -- per epoch ---------------------------------------------------------------------
-    def end_epoch(self, epoch: int, record: dict[str, Any], genotype: Any,
-                  val_loader: Any) -> str | None:
-        """Log ``record``; returns a reason string when the collapse guard stops the search."""
-        step = epoch + 1
-        w = self.writer
-        w.scalars({"train/loss": record["train_loss"], "train/acc": record["train_acc"],
-                   "val/loss": record["val_loss"], "val/acc": record["val_acc"],
-                   "lr/weights": record["lr"], "lr/arch": record["arch_lr"],
-                   "time/epoch_seconds": record["epoch_seconds"],
-                   "time/images_per_second": record["images_per_second"],
-                   "genotype/skip_connect_normal": genotype.count("skip_connect", "normal"),
-                   "genotype/skip_connect_reduce": genotype.count("skip_connect", "reduce")},
-                  step)
-        from robustnas.space.decisiveness import model_decisiveness
-
-        decided = model_decisiveness(self.model)
-        record.update(decided.scalars())
-        w.scalars(decided.scalars(), step)
-        for key, value in record.items():
-            if key.startswith(("regularizer", "arch_val_loss")) and isinstance(value, float):
-                w.scalar(key, value, step)
-        eigen = self._hessian_curves(epoch, val_loader, record)
-        self._pictures(step, genotype)
-        summary = (f"epoch {step}/{self.config.epochs}: train loss {record['train_loss']:.3f} "
-                   f"acc {record['train_acc']:.3f} | val loss {record['val_loss']:.3f} "
-                   f"acc {record['val_acc']:.3f} | {format_rate(record['images_per_second'])} | "
-                   f"skips {genotype.count('skip_connect', 'normal')} | "
-                   f"α margin {decided.median_op_margin:.2f}/{decided.num_ops}")
-        print(summary, file=sys.stderr)
-        w.flush()
-        if self.guard is None:
-            return None
-        decision = self.guard.check(genotype, eigen, epoch)
-        if decision.message:
-            print(f"collapse guard: {decision.message}", file=sys.stderr)
-            w.text("collapse_guard", decision.message, step)
-        return decision.message if decision.stop else None
-
-    def _pictures(self, step: int, genotype: Any) -> None:
-        w = self.writer
-        w.text("genotype", genotype.describe(), step)
-        every = self.config.draw_every
-        if every <= 0 or (step % every and step != self.config.epochs):
-            return
-        space = space_of_model(self.model)
-        for tag, image in space.images(self.model, genotype).items():
-            w.image(tag, image, step)
-
-    def _hessian_curves(self, epoch: int, val_loader: Any,
-                        record: dict[str, Any]) -> float | None:
-        """Dominant eigenvalues every ``eval_hessian_every`` epochs (None otherwise)."""
-        every = self.config.eval_hessian_every
-        if every <= 0 or (epoch + 1) % every:
-            return None
-        from robustnas.search.curvature import hessian_top_eigenvalue
-
-        x, y = next(iter(val_loader.epoch(0)))
-        x = x.clone().requires_grad_(True)
-        model = self.model
-        was_training = model.training
-        model.eval()
-        iters = self.config.hessian_iters
-        try:
-            # Summed loss: the input Hessian is block-diagonal over samples, so its top
-            # eigenvalue is the largest per-sample one in the batch.
-            input_eig = hessian_top_eigenvalue(
-                lambda: nn.functional.cross_entropy(model(x), y, reduction="sum"), [x],
-                iters=iters, generator=torch.Generator().manual_seed(self.config.seed + epoch))
-            # RobustDARTS: Hessian of the validation loss with respect to α.
-            arch_eig = hessian_top_eigenvalue(
-                lambda: nn.functional.cross_entropy(model(x.detach()), y),
-                model.arch_parameters(), iters=iters,
-                generator=torch.Generator().manual_seed(self.config.seed + epoch + 1))
-        finally:
-            model.train(was_training)
-        record["hessian/input_top_eigenvalue"] = input_eig
-        record["hessian/arch_top_eigenvalue"] = arch_eig
-        self.writer.scalar("hessian/input_top_eigenvalue", input_eig, epoch + 1)
-        self.writer.scalar("hessian/arch_top_eigenvalue", arch_eig, epoch + 1)
-        return arch_eig
+    def monitors(self) -> list[Callback]:
+        """The built-in monitors, in the order they run."""
+        w, c = self.writer, self.config
+        built: list[Callback] = [EpochScalars(w), HessianProbe(w, c), CellPictures(w, c),
+                                 EpochLine(w, c)]
+        if self.guard is not None:
+            built.append(CollapseGuardMonitor(w, self.guard))
+        return built
 
     # -- resume ------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

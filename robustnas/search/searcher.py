@@ -123,6 +123,8 @@ class Searcher(EngineTask):
         self.session.open(self.run_dir, resume=resume, overwrite=overwrite or scratch)
         self.log = EpochLogger(self.run_dir, self.model, config, self.regularizers,
                                enabled=info.is_main)
+        self.monitors = self.log.monitors()
+        self.last_genotype: Any = None  # derived at each epoch's end, for the monitors
         self.epoch, self.step = 0, 0
         self.meters: dict[str, float] = {}
         self.val_images = 0  # images of the last validation (capped smoke runs: fewer)

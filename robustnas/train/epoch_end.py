@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from robustnas import distributed as D
 from robustnas.train.meters import epoch_metrics
 from robustnas.train.setup import drop_path_at
 from robustnas.train.state import BEST_NAME, LAST_NAME
@@ -12,8 +13,9 @@ from robustnas.train.summary import write_summary
 
 
 def end_train_epoch(self: Any) -> None:
-    """The epoch's record, held-out evaluation and best-model selection (``best.pt``), the
-    schedule's step, the checkpoints, TensorBoard and the summary."""
+    """The epoch's record, held-out evaluation, the callbacks' ``on_epoch_record``, best-model
+    selection (``best.pt``), the schedule's step, the checkpoints, TensorBoard and the
+    summary."""
     config = self.config
     record = {"epoch": self.epoch + 1, **epoch_metrics(self),
               "lr": self.scheduler.get_last_lr()[0],
@@ -29,6 +31,10 @@ def end_train_epoch(self: Any) -> None:
         self.metrics = self.evaluate()
         record.update({f"eval_{k}": v for k, v in self.metrics.items() if k != "n"})
         record["eval_n"] = self.metrics["n"]
+    if self.dist.is_main:  # the callbacks see (and may extend) the record before it is saved
+        for callback in self.callbacks:
+            callback.on_epoch_record(self, record)
+    self.finish_reason = D.broadcast_object(self.finish_reason, self.dist)
     self.scheduler.step()
     self.epoch += 1
     self.step = 0
@@ -45,5 +51,3 @@ def end_train_epoch(self: Any) -> None:
     self.log.end_epoch(record)
     if self.dist.is_main:
         write_summary(self, finished=self.epoch >= config.epochs)
-
-# -- results -----------------------------------------------------------------------

@@ -202,7 +202,7 @@ class Trainer(EngineTask):
     def end_epoch(self) -> EpochEnd:
         """Held-out evaluation, best-model selection, the epoch record and the checkpoints."""
         self._end_epoch()
-        return EpochEnd(self.history[-1], self.run_dir / LAST_NAME)
+        return EpochEnd(self.history[-1], self.run_dir / LAST_NAME, self.finish_reason)
 
     def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
         config = self.config
