@@ -14,8 +14,8 @@ from robustnas.train.summary import write_summary
 
 def end_train_epoch(self: Any) -> None:
     """The epoch's record, held-out evaluation, the callbacks' ``on_epoch_record``, best-model
-    selection (``best.pt``), the schedule's step, the checkpoints, TensorBoard and the
-    summary."""
+    selection (``best.pt``), the schedule's step, the checkpoints and the summary (the
+    TensorBoard curves follow: :class:`~robustnas.train.epoch_log.EpochCurves`)."""
     config = self.config
     record = {"epoch": self.epoch + 1, **epoch_metrics(self),
               "lr": self.scheduler.get_last_lr()[0],
@@ -48,6 +48,5 @@ def end_train_epoch(self: Any) -> None:
             self.best = {"metric": config.best_by, "value": value, "epoch": self.epoch}
             names.append(BEST_NAME)
     self.save(*names)
-    self.log.end_epoch(record)
     if self.dist.is_main:
         write_summary(self, finished=self.epoch >= config.epochs)

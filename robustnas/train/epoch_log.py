@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from robustnas.engine import Callback
 from robustnas.monitor.units import format_rate
 
 # record key -> TensorBoard tag
@@ -66,6 +67,17 @@ class RetrainLogger:
     def close(self) -> None:
         """Flush and close TensorBoard files."""
         self.writer.close()
+
+
+class EpochCurves(Callback):
+    """The built-in monitor of retraining: each epoch's record to TensorBoard and one line on
+    stderr, after the epoch's checkpoint (:meth:`RetrainLogger.end_epoch`)."""
+
+    def __init__(self, log: RetrainLogger) -> None:
+        self.log = log
+
+    def on_epoch_end(self, task: Any, record: dict[str, Any]) -> None:  # noqa: D102
+        self.log.end_epoch(record)
 
 
 def summary_line(record: dict[str, Any], epochs: int, clean_mode: str = "train") -> str:

@@ -45,6 +45,7 @@ from robustnas.space.models import (
 from robustnas.train.checkpointing import restore_train_checkpoint, train_state
 from robustnas.train.config import RetrainConfig
 from robustnas.train.epoch_end import end_train_epoch
+from robustnas.train.epoch_log import EpochCurves
 from robustnas.train.heldout import evaluate_heldout
 from robustnas.train.meters import accumulate, progress_values
 from robustnas.train.objectives import OBJECTIVES, unwrap
@@ -167,7 +168,7 @@ class Trainer(EngineTask):
         """
         refused = False
         try:
-            run_loop(self, self.callbacks)
+            run_loop(self, [EpochCurves(self.log), *self.callbacks])
             result = self._finish()
             self.session.finished()  # ("terminate called without an active exception")
             return result
