@@ -37,7 +37,7 @@ def register_space(space: SearchSpace) -> SearchSpace:
     for kind in kinds:
         if not isinstance(kind, ModelKind):
             raise TypeError(f"search space {space.name}: model_kinds() must return ModelKind")
-        if kind.name in MODEL_KINDS._items:
+        if kind.name in MODEL_KINDS:
             raise ValueError(f"search space {space.name}: model kind {kind.name!r} is already "
                              "registered")
     SPACES.add(space.name, space)
