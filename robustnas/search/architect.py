@@ -23,6 +23,12 @@ Regulariser terms enter the α loss. In second order they are evaluated at the c
 weights w (their gradient is added to the unrolled validation gradient); DARTS' unrolling
 is applied to the validation loss only. AdvRush itself is first order.
 
+The weight step (:func:`weight_step`) is DARTS' clean SGD step unless a regulariser perturbs
+the architecture for it (SDARTS: :mod:`robustnas.search.regularizers.sdarts`) or an
+adversarial weight objective is given (:mod:`robustnas.search.weight_objective`). The
+second-order unrolling above always unrolls the clean, unperturbed weight step: for SDARTS as
+in the authors' code; an adversarial weight objective is refused with order 2.
+
 Under torchrun (:mod:`robustnas.search.parallel`) each process differentiates its shard's
 loss and ``average`` (the mean over processes) is applied to the α gradient before the
 step, and in second order also to the training gradient that builds w' and to the vector
@@ -40,7 +46,7 @@ from torch import nn
 from torch.func import functional_call
 
 from robustnas.search.objective import RegularizerSet
-from robustnas.search.regularizers import StepContext
+from robustnas.search.regularizers import PerturbContext, StepContext
 
 Criterion = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 #: Maps this process's gradients to their mean over processes (None: a single process).
@@ -209,26 +215,36 @@ def weight_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Ten
                 regularizers: RegularizerSet | None = None, epoch: int = 0, step: int = 0,
                 total_epochs: int = 1,
                 autocast: Callable[[], Any] = contextlib.nullcontext,
-                average: Averager = None
+                average: Averager = None, objective: Any = None
                 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
     """One SGD step on the weights; returns (logits, loss, regulariser logs).
 
     ``average`` maps the gradients to their mean over processes (torchrun) before clipping.
+    ``objective`` (a :class:`~robustnas.train.objectives.Objective`, built by
+    :func:`robustnas.search.weight_objective.build_weight_objective`) replaces the clean
+    loss by its adversarial one on the batch (None: the clean cross-entropy). Regularisers
+    that perturb the architecture (SDARTS) do so for the forward passes and gradient of
+    this step only (:meth:`RegularizerSet.perturb_arch`).
     """
-    with autocast():
-        logits = model(x)
-        loss = criterion(logits, y)
-    total = loss
-    logs: dict[str, float] = {}
-    if regularizers is not None and regularizers.applies("weights", epoch):
-        ctx = StepContext(model=model, x=x, y=y, logits=logits, loss=loss, criterion=criterion,
-                          phase="weights", epoch=epoch, step=step, total_epochs=total_epochs)
-        reg, raw = regularizers.loss(ctx)
-        logs = {f"regularizer_w/{k}": v for k, v in raw.items()}
-        if reg is not None:
-            total = loss + reg
-    weights = model.weights()
-    grads = list(torch.autograd.grad(total, weights, allow_unused=True))
+    perturbed = regularizers is not None and regularizers.perturbs(epoch)
+    scope = (regularizers.perturb_arch(PerturbContext(
+        model=model, x=x, y=y, criterion=criterion, epoch=epoch, step=step,
+        total_epochs=total_epochs, autocast=autocast, average=average))
+        if perturbed else contextlib.nullcontext({}))
+    with scope as perturb_logs:
+        logits, loss, logs = _weight_loss(model, x, y, criterion, objective, autocast)
+        total = loss
+        if regularizers is not None and regularizers.applies("weights", epoch):
+            ctx = StepContext(model=model, x=x, y=y, logits=logits, loss=loss,
+                              criterion=criterion, phase="weights", epoch=epoch, step=step,
+                              total_epochs=total_epochs)
+            reg, raw = regularizers.loss(ctx)
+            logs.update({f"regularizer_w/{k}": v for k, v in raw.items()})
+            if reg is not None:
+                total = loss + reg
+        weights = model.weights()
+        grads = list(torch.autograd.grad(total, weights, allow_unused=True))
+    logs.update({f"regularizer_w/{k}": v for k, v in perturb_logs.items()})
     if average is not None:  # unused weights keep no gradient, as with one process
         used = [i for i, g in enumerate(grads) if g is not None]
         for i, g in zip(used, average([grads[i] for i in used])):
@@ -240,3 +256,19 @@ def weight_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Ten
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     return logits.detach(), loss.detach(), logs
+
+
+def _weight_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, criterion: Criterion,
+                 objective: Any, autocast: Callable[[], Any]
+                 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+    """(logits, loss with its graph, logs) of the weight step: the clean cross-entropy, or
+    the objective's loss with the logits of its training forward (clean ones where the
+    objective has them, as TRADES; else the adversarial ones) and its extras."""
+    if objective is None:
+        with autocast():
+            logits = model(x)
+            loss = criterion(logits, y)
+        return logits, loss, {}
+    out = objective.compute(model, x, y)
+    logits = out.clean_logits if out.clean_logits is not None else out.adv_logits
+    return logits, out.loss, {f"w_objective/{k}": float(v) for k, v in out.extras.items()}

@@ -47,7 +47,8 @@ class EpochScalars(Callback):
         record.update(decided.scalars())
         w.scalars(decided.scalars(), step)
         for key, value in record.items():
-            if key.startswith(("regularizer", "arch_val_loss")) and isinstance(value, float):
+            if key.startswith(("regularizer", "arch_val_loss", "w_objective")) and isinstance(
+                    value, float):
                 w.scalar(key, value, step)
 
 

@@ -1,8 +1,16 @@
-"""Composition of regularisers: ``"advrush:1,lipschitz:0.5"`` → one weighted sum."""
+"""Composition of regularisers: ``"advrush:1,lipschitz:0.5"`` → one weighted sum.
+
+Regularisers that perturb the architecture for the weight step (SDARTS) compose too: the
+weight step enters every active one's :meth:`~robustnas.search.regularizers.Regularizer.
+perturb_arch` (:meth:`RegularizerSet.perturb_arch`). They add no term, so a weight other
+than 1 is refused for them; pairs that cannot work together (declared in ``incompatible``)
+are refused when the set is built.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
@@ -10,7 +18,12 @@ from torch import nn
 
 from robustnas.config import parse_number
 from robustnas.errors import UsageError
-from robustnas.search.regularizers import REGULARIZERS, Regularizer, StepContext
+from robustnas.search.regularizers import (
+    REGULARIZERS,
+    PerturbContext,
+    Regularizer,
+    StepContext,
+)
 
 
 def parse_regularizer_spec(spec: str) -> list[tuple[str, float]]:
@@ -50,7 +63,11 @@ class RegularizerSet:
                 reg = REGULARIZERS.get(name)(**opts)
             except TypeError as exc:
                 raise UsageError(f"regularizer {name}: {exc}") from None
+            if not reg.phases and weight != 1:
+                raise UsageError(f"regularizer {name} adds no loss term, so it takes no "
+                                 f"weight (got {name}:{weight:g}); set its options instead")
             self.terms.append((name, weight, reg))
+        _check_compatible(self.terms)
 
     @property
     def names(self) -> list[str]:
@@ -74,6 +91,22 @@ class RegularizerSet:
         """Whether an active term of ``phase`` differentiates through the step's loss."""
         return any(phase in reg.phases and reg.active(epoch) and reg.reuses_step_graph
                    for _, _, reg in self.terms)
+
+    def perturbs(self, epoch: int) -> bool:
+        """Whether an active regulariser perturbs the architecture for the weight step."""
+        return any(reg.perturbs_arch and reg.active(epoch) for _, _, reg in self.terms)
+
+    @contextlib.contextmanager
+    def perturb_arch(self, ctx: PerturbContext) -> Iterator[dict[str, float]]:
+        """Enter every active perturbing regulariser's context (in spec order); yields
+        their values to log as ``name/key``."""
+        logs: dict[str, float] = {}
+        with contextlib.ExitStack() as stack:
+            for name, _, reg in self.terms:
+                if reg.perturbs_arch and reg.active(ctx.epoch):
+                    values = stack.enter_context(reg.perturb_arch(ctx))
+                    logs.update({f"{name}/{k}": float(v) for k, v in values.items()})
+            yield logs
 
     def loss(self, ctx: StepContext) -> tuple[torch.Tensor | None, dict[str, float]]:
         """Weighted sum of the active terms for ``ctx.phase`` and the values to log."""
@@ -101,3 +134,12 @@ class RegularizerSet:
         for name, _, reg in self.terms:
             if name in state:
                 reg.load_state_dict(state[name])
+
+
+def _check_compatible(terms: list[tuple[str, float, Regularizer]]) -> None:
+    """Refuse a pair of regularisers either of which declares the other incompatible."""
+    names = [name for name, _, _ in terms]
+    for name, _, reg in terms:
+        for other, why in reg.incompatible.items():
+            if other in names and other != name:
+                raise UsageError(f"regularizers {name} and {other} cannot be combined: {why}")

@@ -8,8 +8,9 @@ adding one is adding a file.
 from robustnas.search.regularizers.base import (
     REGULARIZERS,
     NoRegularizer,
+    PerturbContext,
     Regularizer,
     StepContext,
 )
 
-__all__ = ["REGULARIZERS", "NoRegularizer", "Regularizer", "StepContext"]
+__all__ = ["REGULARIZERS", "NoRegularizer", "PerturbContext", "Regularizer", "StepContext"]

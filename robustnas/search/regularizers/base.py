@@ -6,6 +6,16 @@ loss and logits, and the schedule position. It may install an arch sampler on th
 supernet in :meth:`Regularizer.setup` (how the log-normal method samples α) and keeps its
 own state for resume.
 
+A regulariser may also *perturb the architecture for the weight step* instead of adding a
+term (SDARTS): :meth:`Regularizer.perturb_arch` returns a context manager that the weight
+step enters around its forward passes and gradient (:func:`robustnas.search.architect.
+weight_step`); inside it the supernet's mixing weights are the perturbed ones, on leaving
+it they are the sampler's own again. The α step never sees the perturbation. Such a
+regulariser sets ``perturbs_arch = True`` and usually has no phase (``phases`` empty).
+
+Two regularisers that cannot work together name each other in ``incompatible`` (name ->
+reason); :class:`robustnas.search.objective.RegularizerSet` refuses the combination.
+
 A new regulariser is a new file in this package::
 
     @REGULARIZERS.register("mine")
@@ -15,9 +25,10 @@ A new regulariser is a new file in this package::
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -53,6 +64,23 @@ class StepContext:
     total_epochs: int
 
 
+@dataclass
+class PerturbContext:
+    """What :meth:`Regularizer.perturb_arch` sees: the weight step's training batch, the
+    model and how the step computes (``autocast``; ``average`` maps gradients to their mean
+    over processes under torchrun, None for one process)."""
+
+    model: nn.Module
+    x: torch.Tensor
+    y: torch.Tensor
+    criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    epoch: int
+    step: int
+    total_epochs: int
+    autocast: Callable[[], Any] = contextlib.nullcontext
+    average: Callable[[list[torch.Tensor]], list[torch.Tensor]] | None = None
+
+
 class Regularizer:
     """Base class: a zero term, active always, on the α step only."""
 
@@ -61,6 +89,10 @@ class Regularizer:
     #: Whether :meth:`loss` differentiates through ``ctx.loss``/``ctx.logits``. False lets
     #: the α step free the forward's graph before the term is built (lower peak memory).
     reuses_step_graph: bool = True
+    #: Whether :meth:`perturb_arch` perturbs the mixing weights of the weight step.
+    perturbs_arch: bool = False
+    #: Regularisers this one cannot be combined with: name -> why (one line).
+    incompatible: ClassVar[dict[str, str]] = {}
 
     def __init__(self, **options: Any) -> None:
         if options:
@@ -76,6 +108,13 @@ class Regularizer:
     def loss(self, ctx: StepContext) -> tuple[torch.Tensor, dict[str, float]]:
         """The term to add (a scalar tensor with graph) and named values to log."""
         return ctx.loss.new_zeros(()), {}
+
+    def perturb_arch(self, ctx: PerturbContext) -> contextlib.AbstractContextManager[
+            dict[str, float]]:
+        """A context manager within which the weight step's mixing weights are perturbed;
+        it yields named values to log. Only called when ``perturbs_arch`` and
+        :meth:`active`."""
+        return contextlib.nullcontext({})
 
     def state_dict(self) -> dict[str, Any]:
         """State to checkpoint (tensors, numbers, strings; no arbitrary objects)."""
