@@ -9,8 +9,8 @@ and a training pass uses w_e ~ Dir(β_e), drawn with the reparameterised (implic
 "pathwise") gradient of :meth:`torch.distributions.Dirichlet.rsample`, so α learns through
 the sample. Draws are on the simplex (non-negative, summing to 1 per edge) and independent
 across edges and passes. One batched draw over all edges of a cell kind consumes the
-generator exactly as the authors' draw per edge (``torch.stack`` over rows; checked in
-``tests/test_sdarts_drnas_wobjective.py``).
+generator as the authors' draw per edge does (``torch.stack`` over rows): the same gamma
+variates, equal to float rounding (1.5e-8 in ``tests/test_sdarts_drnas_wobjective.py``).
 
 **Eval mode and derivation.** In eval mode a pass uses the Dirichlet mean β_e / Σ_o β_e,o
 (deterministic validation; the authors' supernet samples in eval mode too). The genotype is
