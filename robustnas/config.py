@@ -190,10 +190,16 @@ def resolve_config(cls: type[C], file: str | Path | None = None,
     """Build ``cls`` from its defaults, then the YAML ``file``, then ``overrides``.
 
     ``None`` values in ``overrides`` mean "not given" and are skipped. Unknown keys raise
-    :class:`UsageError` naming the key.
+    :class:`UsageError` naming the key and the closest setting, also when the key is a
+    setting's flag spelt as a key (``channels`` for ``C``, whose flag is ``--channels``).
     """
+    from robustnas.options import cli_flag, option_info  # it imports this module
+
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    flags = {name: cli_flag(name, option_info(field)) for name, field in fields.items()}
+    by_flag = {flag.lstrip("-").replace("-", "_"): name for name, flag in flags.items()
+               if flag is not None and flag.lstrip("-").replace("-", "_") != name}
     values: dict[str, Any] = {}
     sources: list[tuple[str, Mapping[str, Any]]] = []
     if file is not None:
@@ -204,7 +210,7 @@ def resolve_config(cls: type[C], file: str | Path | None = None,
         for key, value in mapping.items():
             name = key.replace("-", "_")
             if name not in fields:
-                raise UsageError(unknown_option_message(key, source, fields))
+                raise UsageError(unknown_option_message(key, source, fields, by_flag))
             values[name] = _coerce(name, value, hints[name])
     config = cls(**values)
     check = getattr(config, "validate", None)
@@ -213,11 +219,20 @@ def resolve_config(cls: type[C], file: str | Path | None = None,
     return config
 
 
-def unknown_option_message(key: str, source: str, known: Any) -> str:
-    """``unknown option 'arch_rl' in command line; did you mean 'arch_lr'? (known: ...)``."""
+def unknown_option_message(key: str, source: str, known: Any,
+                           by_flag: Mapping[str, str] | None = None) -> str:
+    """``unknown option 'arch_rl' in command line; did you mean 'arch_lr'? (known: ...)``.
+
+    ``by_flag``: setting names by their flag's spelling as a key, where the two differ
+    (``{"channels": "C"}``), so that a flag's name given as a key points to its setting.
+    """
     import difflib
 
     names = sorted(known)
+    spelt = key.replace("-", "_").lstrip("_")
+    if by_flag and spelt in by_flag:
+        return (f"unknown option {key!r} in {source}; did you mean {by_flag[spelt]!r} (the "
+                f"setting of --{spelt.replace('_', '-')})? (known: {', '.join(names)})")
     close = difflib.get_close_matches(key.replace("-", "_"), names, n=1, cutoff=0.6)
     if not close:  # a prefix or a part of a name: "lr" -> w_lr, arch_lr ...
         close = [n for n in names if key.replace("-", "_") in n][:3]

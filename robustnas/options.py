@@ -12,6 +12,7 @@
 * ``choices``, ``low``, ``high``: the allowed values, checked by :func:`check_values`;
 * ``flag``: the command-line spelling when it is not ``--name-with-dashes`` (``""``: no
   flag of its own, ``--set name=value`` only); ``metavar``: its argument's placeholder;
+  ``group``: the heading it is listed under in ``--help`` (none: the command's options);
 * ``derived_from``: the settings this one's default is computed from (the evaluation's PGD
   step from its ε and steps): a resumed run that is given a new value of one of them
   computes this one anew instead of keeping the saved value.
@@ -52,6 +53,7 @@ class OptionInfo:
     high: float | None = None
     flag: str | None = None
     metavar: str | None = None
+    group: str | None = None
     derived_from: tuple[str, ...] = ()
 
 
@@ -60,14 +62,14 @@ def option(default: Any = dataclasses.MISSING, *,
            help: str = "", resume: str | None = None,
            choices: Sequence[Any] | None = None, low: float | None = None,
            high: float | None = None, flag: str | None = None, metavar: str | None = None,
-           derived_from: Sequence[str] = ()) -> Any:
+           group: str | None = None, derived_from: Sequence[str] = ()) -> Any:
     """A dataclass field with its :class:`OptionInfo`; ``default_factory`` for mutable
     defaults (lists, dicts), as with :func:`dataclasses.field`."""
     if resume is not None and resume not in RESUME_CLASSES:
         raise ValueError(f"resume must be one of {RESUME_CLASSES}, got {resume!r}")
     info = OptionInfo(help=help, resume=resume,
                       choices=tuple(choices) if choices is not None else None,
-                      low=low, high=high, flag=flag, metavar=metavar,
+                      low=low, high=high, flag=flag, metavar=metavar, group=group,
                       derived_from=tuple(derived_from))
     return dataclasses.field(default=default, default_factory=default_factory,
                              metadata={METADATA_KEY: info})
@@ -115,7 +117,8 @@ def check_values(config: Any) -> None:
     """Refuse a value outside the ``choices`` or ``[low, high]`` its option declares.
 
     ``None`` ("not set", e.g. ``n`` meaning every image) is always allowed. The message
-    names the setting and, when it has one, its flag: ``n (--n) must be at least 1, got 0``.
+    names the setting and, when it has one, its flag: ``n (--n) must be at least 1, got 0``,
+    ``eps (--eps) must be in [0, 1], got 8``.
     """
     for name, info in options_of(config).items():
         value = getattr(config, name)
@@ -128,6 +131,9 @@ def check_values(config: Any) -> None:
                              f"got {value!r}")
         if not isinstance(value, (int, float)):
             continue
+        if info.low is not None and info.high is not None \
+                and not info.low <= value <= info.high:
+            raise UsageError(f"{what} must be in [{info.low:g}, {info.high:g}], got {value:g}")
         if info.low is not None and value < info.low:
             raise UsageError(f"{what} must be at least {info.low:g}, got {value}")
         if info.high is not None and value > info.high:

@@ -126,7 +126,7 @@ CASES: list[tuple[str, list[str], str]] = [
                            "--device", "cpu", "--quiet"], "train_32x32.mat is missing"),
     ("out-under-a-file", [*SEARCH, "--out", "{model.pt}/run"], "is not writable"),
     # -- values out of their documented range (passed before issue 10)
-    ("retrain-eps-8", [*RETRAIN, "--eps", "8"], "eps must be in [0, 1]"),
+    ("retrain-eps-8", [*RETRAIN, "--eps", "8"], "eps (--eps) must be in [0, 1]"),
     ("search-unknown-option", [*SEARCH, "--set", "nosuch=1"], "unknown option 'nosuch'"),
     ("search-yaml-typo", [*SEARCH, "--config", "{typo.yaml}"], "unknown option 'w_lrr'"),
     # -- config files that are not YAML text (A3)

@@ -124,13 +124,14 @@ def test_image_sized_defaults_follow_the_dataset(tmp_path, digits, capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["DARTS_V2", "--eps", "8"], "eps must be in [0, 1]"),
-    (["DARTS_V2", "--eps=-1/255"], "eps must be in [0, 1]"),
+    (["DARTS_V2", "--eps", "8"], "eps (--eps) must be in [0, 1]"),
+    (["DARTS_V2", "--eps=-1/255"], "eps (--eps) must be in [0, 1]"),
     (["DARTS_V2", "--adversarial", "bogus"], "unknown objective 'bogus'"),
     (["no_such_genotype.json"], "neither a file, a named genotype"),
     ([], "no genotype given"),
     (["DARTS_V2", "--amp", "--device", "cpu"], "only supported on CUDA"),
-    (["DARTS_V2", "--lr-schedule", "cosine", "--set", "best_by=fastest"], "best_by must be"),
+    (["DARTS_V2", "--lr-schedule", "cosine", "--set", "best_by=fastest"],
+     "best_by (--best-by) must be one of clean, robust"),
     (["DARTS_V2", "--dataset", "imagenet"], "unknown dataset 'imagenet'"),
     (["DARTS_V2", "--cutout", "16"], "not smaller than the 8-pixel images of digits"),
 ])

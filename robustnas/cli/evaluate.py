@@ -10,6 +10,12 @@ from robustnas.cli.config_options import add_config_options, config_overrides
 from robustnas.cli.options import add_quiet_option
 from robustnas.evaluation.config import EvaluateConfig  # no PyTorch (see its module)
 
+#: The destinations of the options that are the command's own, declared below (what to
+#: evaluate and where the report goes); every other option is generated from an
+#: EvaluateConfig field (robustnas.cli.config_options).
+COMMAND_ONLY = ("checkpoints", "config", "set", "ensemble", "ensemble_combine", "out", "quiet",
+                "model_card", "card_name")
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``evaluate`` subcommand; its settings' options come from EvaluateConfig."""

@@ -9,13 +9,42 @@ Python API::
 
 Regularisers live in :mod:`robustnas.search.regularizers` (registry ``REGULARIZERS``; a new
 one is a new module there); the loop is :class:`robustnas.search.searcher.Searcher`.
+
+The names other than :class:`SearchConfig` are imported when first used, so that reading
+the config (``robustnas search --help`` is generated from its fields) does not import
+PyTorch.
 """
 
-from robustnas.search.api import run_search
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from robustnas.search.config import SearchConfig
-from robustnas.search.export import derive_from_checkpoint, export_genotype
-from robustnas.search.result import SearchResult
-from robustnas.search.searcher import SearchInterrupted
+
+if TYPE_CHECKING:  # pragma: no cover - what the lazy names are, for type checkers
+    from robustnas.search.api import run_search
+    from robustnas.search.export import derive_from_checkpoint, export_genotype
+    from robustnas.search.result import SearchResult
+    from robustnas.search.searcher import SearchInterrupted
+
+#: Name -> the module that defines it (imported on first use: these need PyTorch).
+_LAZY = {
+    "run_search": "robustnas.search.api",
+    "derive_from_checkpoint": "robustnas.search.export",
+    "export_genotype": "robustnas.search.export",
+    "SearchResult": "robustnas.search.result",
+    "SearchInterrupted": "robustnas.search.searcher",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # found directly from now on
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["SearchConfig", "SearchInterrupted", "SearchResult", "derive_from_checkpoint",
            "export_genotype", "run_search"]

@@ -38,16 +38,31 @@ the papers report PGD-20 at the end (run ``robustnas evaluate`` for that).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from robustnas.errors import UsageError
-from robustnas.options import CHANGEABLE, FIXED, option, settings_of_class
-from robustnas.train.objectives import OBJECTIVES, ObjectiveSettings
+from robustnas.options import (
+    CHANGEABLE,
+    FIXED,
+    THREADS_HELP,
+    check_values,
+    option,
+    settings_of_class,
+)
+
+if TYPE_CHECKING:  # pragma: no cover - imported where used: the objectives need PyTorch,
+    from robustnas.train.objectives import ObjectiveSettings  # and --help reads this module
 
 LR_SCHEDULES = ("cosine", "step")
 #: Objective defaults given for 32x32 images, scaled to the dataset's when it is loaded.
 IMAGE_SIZED = ("cutout",)
 BEST_BY = ("clean", "robust")
+#: The headings ``robustnas retrain --help`` lists the settings' options under.
+GROUP_ATTACK = "attack used for training"
+GROUP_OPTIMISATION = "optimisation"
+GROUP_NETWORK = "network and data"
+GROUP_HELDOUT = "held-out evaluation and checkpoints"
+GROUP_EXECUTION = "execution"
 
 
 @dataclass
@@ -56,86 +71,154 @@ class RetrainConfig:
 
     Fields defaulting to ``None`` take the objective's default (see the module docstring).
     Each field says whether a resumed run may change it (``resume=``: see
-    :mod:`robustnas.resume`).
+    :mod:`robustnas.resume`), and carries its help, allowed values and flag, from which
+    ``robustnas retrain``'s options are generated (``flag=""``: ``--set`` only).
     """
 
     # architecture (genotype: a resumed run checks that a genotype given again is the
     # checkpoint's architecture, however it is spelt; robustnas.train.api)
-    genotype: str = option("", resume=FIXED)
-    C: int = option(36, resume=FIXED)
-    layers: int = option(20, resume=FIXED)
-    auxiliary_weight: float | None = option(None, resume=FIXED)
-    drop_path: float | None = option(None, resume=FIXED)
+    genotype: str = option(
+        "", resume=FIXED, flag="",  # the command's positional GENOTYPE
+        help="genotype JSON file or name (DARTS_V2, ADVRUSH, ...) or a hand-crafted network "
+             "(resnet18, wrn-28-10, resnet18@0.25, ...)")
+    C: int = option(36, resume=FIXED, low=1, flag="--channels", group=GROUP_NETWORK,
+                    help="initial channels C")
+    layers: int = option(20, resume=FIXED, low=1, group=GROUP_NETWORK, help="number of cells")
+    auxiliary_weight: float | None = option(
+        None, resume=FIXED, low=0, group=GROUP_NETWORK,
+        help="auxiliary head weight (0: no head; default: the objective's)")
+    drop_path: float | None = option(
+        None, resume=FIXED, group=GROUP_NETWORK,
+        help="final drop-path probability, in [0, 1) (default: the objective's)")
     # joint ensemble (robustnas.space.ensemble): members instead of one genotype
-    ensemble: list[str] = option(default_factory=list, resume=FIXED)
-    # features (seed 000), logits or probs
-    ensemble_combine: str = option("features", resume=FIXED)
-    # default, seed000 or a comma list of schemes
-    ensemble_init: str = option("default", resume=FIXED)
+    ensemble: list[str] = option(
+        default_factory=list, resume=FIXED, metavar="A,B,C", group=GROUP_NETWORK,
+        help="train a joint ensemble of these members instead of GENOTYPE (genotypes or "
+             "hand-crafted names; repeats = copies with different initialisations, e.g. "
+             "3xDARTS_V2)")
+    ensemble_combine: str = option(
+        "features", resume=FIXED, choices=("features", "logits", "probs"), group=GROUP_NETWORK,
+        help="what the ensemble averages: the members' last feature maps before one "
+             "shared classifier (features), their logits or probabilities")
+    ensemble_init: str = option(
+        "default", resume=FIXED, metavar="SCHEME", group=GROUP_NETWORK,
+        help="member initialisations: default, cycled (kaiming-normal, xavier-normal, "
+             "kaiming-uniform in turn) or a comma list")
     # data
-    dataset: str = option("cifar10", resume=FIXED)
-    data_root: str = option("data", resume=CHANGEABLE)
-    download: bool = option(False, resume=CHANGEABLE)
-    dataset_options: dict[str, Any] = option(default_factory=dict, resume=FIXED)
-    augment: bool = option(True, resume=FIXED)
+    dataset: str = option(
+        "cifar10", resume=FIXED, group=GROUP_NETWORK,
+        help="cifar10, cifar100, svhn, digits, synthetic, or your own: imagefolder "
+             "(--data-root DIR of class folders) or npz (--data-root FILE.npz)")
+    data_root: str = option("data", resume=CHANGEABLE, metavar="DIR", group=GROUP_NETWORK,
+                            help="dataset directory (npz: the .npz file)")
+    download: bool = option(False, resume=CHANGEABLE, group=GROUP_NETWORK,
+                            help="download the dataset with torchvision if it is missing")
+    dataset_options: dict[str, Any] = option(
+        default_factory=dict, resume=FIXED, flag="",
+        help="the dataset's own options, a mapping (e.g. {n_train: 64} for synthetic)")
+    augment: bool = option(True, resume=FIXED, flag="",
+                           help="augment the training batches (random crop and flip)")
     # None: the objective's, scaled to the images (cutout_for)
-    cutout: int | None = option(None, resume=FIXED)
+    cutout: int | None = option(
+        None, resume=FIXED, low=0, group=GROUP_NETWORK,
+        help="cutout size in pixels (0: off; default: the objective's, for none DARTS' 16 "
+             "on 32x32 images, half the side on others)")
     # objective
-    adversarial: str = option("none", resume=FIXED)
-    eps: float | None = option(None, resume=FIXED)
-    steps: int | None = option(None, resume=FIXED)
-    step_size: float | None = option(None, resume=FIXED, derived_from=("eps", "steps"))
-    random_start: bool = option(True, resume=FIXED)
-    trades_beta: float = option(6.0, resume=FIXED)
-    attack_bn: str = option("eval", resume=FIXED)
+    adversarial: str = option("none", resume=FIXED, metavar="OBJECTIVE",
+                              help="none (DARTS standard training), pgd, trades or fgsm-rs")
+    eps: float | None = option(None, resume=FIXED, low=0, high=1, group=GROUP_ATTACK,
+                               help="L∞ radius in [0, 1] pixels, e.g. 8/255 (default 8/255)")
+    steps: int | None = option(None, resume=FIXED, group=GROUP_ATTACK,
+                               help="attack steps (default: the objective's, pgd 7, trades 10)")
+    step_size: float | None = option(None, resume=FIXED, low=0, group=GROUP_ATTACK,
+                                     derived_from=("eps", "steps"),
+                                     help="attack step (default ε/4; fgsm-rs 1.25ε)")
+    random_start: bool = option(True, resume=FIXED, flag="",
+                                help="start the training attack at a random point of the ε-ball")
+    trades_beta: float = option(6.0, resume=FIXED, low=0, group=GROUP_ATTACK, help="TRADES β")
+    attack_bn: str = option("eval", resume=FIXED, choices=("eval", "train"), group=GROUP_ATTACK,
+                            help="BN mode while generating examples")
     # optimisation: the schedule and its state come from the checkpoint; of its settings
     # only lr is re-applied after loading it (robustnas.resume.apply_learning_rate), so
     # only lr may change (after a divergence: continue more carefully)
-    epochs: int | None = option(None, resume=FIXED)
-    batch_size: int | None = option(None, resume=FIXED)
-    lr: float | None = option(None, resume=CHANGEABLE)
-    lr_schedule: str | None = option(None, resume=FIXED)
-    lr_min: float = option(0.0, resume=FIXED)
-    lr_milestones: list[int] | None = option(None, resume=FIXED, derived_from=("epochs",))
-    lr_gamma: float = option(0.1, resume=FIXED)
-    momentum: float = option(0.9, resume=FIXED)
-    weight_decay: float | None = option(None, resume=FIXED)
-    grad_clip: float = option(5.0, resume=CHANGEABLE)
-    # skip steps with a non-finite loss/gradient
-    skip_nonfinite: bool = option(False, resume=CHANGEABLE)
+    epochs: int | None = option(None, resume=FIXED, low=1, group=GROUP_OPTIMISATION,
+                                help="training epochs (default: the objective's)")
+    batch_size: int | None = option(
+        None, resume=FIXED, low=1, group=GROUP_OPTIMISATION,
+        help="global batch size (over all processes; default: the objective's)")
+    lr: float | None = option(None, resume=CHANGEABLE, group=GROUP_OPTIMISATION,
+                              help="initial learning rate (default: the objective's)")
+    lr_schedule: str | None = option(
+        None, resume=FIXED, choices=LR_SCHEDULES, group=GROUP_OPTIMISATION,
+        help="learning-rate schedule (default: the objective's)")
+    lr_min: float = option(0.0, resume=FIXED, low=0, flag="",
+                           help="the cosine schedule's final learning rate")
+    lr_milestones: list[int] | None = option(
+        None, resume=FIXED, derived_from=("epochs",), metavar="E1,E2", group=GROUP_OPTIMISATION,
+        help="epochs (0-based) where the step schedule multiplies lr by --lr-gamma "
+             "(default: at 50% and 75% of the epochs)")
+    lr_gamma: float = option(0.1, resume=FIXED, low=0, group=GROUP_OPTIMISATION,
+                             help="the step schedule's factor")
+    momentum: float = option(0.9, resume=FIXED, low=0, group=GROUP_OPTIMISATION,
+                             help="SGD momentum")
+    weight_decay: float | None = option(None, resume=FIXED, low=0, group=GROUP_OPTIMISATION,
+                                        help="weight decay (default: the objective's)")
+    grad_clip: float = option(5.0, resume=CHANGEABLE, low=0, group=GROUP_OPTIMISATION,
+                              help="gradient-norm clip (0: off)")
+    skip_nonfinite: bool = option(
+        False, resume=CHANGEABLE, flag="",
+        help="skip a step whose loss or gradient is not finite instead of stopping")
     # held-out evaluation and model selection (robustnas.train.heldout): the selection
     # split is carved from the training set, so it fixes what the run trains on
-    # "val": a split carved from training; "test": optimistic
-    select_on: str = option("val", resume=FIXED)
-    # validation images carved (None: min(1000, train/10))
-    val_n: int | None = option(None, resume=FIXED)
-    # seed of the validation carve (same split for any seed)
-    val_seed: int = option(0, resume=FIXED)
-    # epochs between held-out evaluations (0: never)
-    eval_every: int = option(1, resume=CHANGEABLE)
-    # held-out images evaluated (0: the whole selection split)
-    eval_n: int = option(1000, resume=CHANGEABLE)
-    eval_steps: int = option(10, resume=CHANGEABLE)
-    eval_eps: float | None = option(None, resume=CHANGEABLE, derived_from=("eps",))
-    eval_step_size: float | None = option(None, resume=CHANGEABLE,
-                                          derived_from=("eval_eps", "eval_steps"))
-    eval_batch_size: int = option(250, resume=CHANGEABLE)
-    best_by: str | None = option(None, resume=FIXED)
+    select_on: str = option(
+        "val", resume=FIXED, choices=("val", "test"), group=GROUP_HELDOUT,
+        help="split that selects best.pt: val (carved from the training set) or test "
+             "(optimistic, warned about)")
+    val_n: int | None = option(
+        None, resume=FIXED, group=GROUP_HELDOUT,  # checked with select_on (train.heldout)
+        help="training images held out for validation (default min(1000, 10%))")
+    val_seed: int = option(0, resume=FIXED, flag="",
+                           help="seed of the validation carve (the same split for any seed)")
+    eval_every: int = option(1, resume=CHANGEABLE, low=0, group=GROUP_HELDOUT,
+                             help="epochs between held-out evaluations (0: never)")
+    eval_n: int = option(1000, resume=CHANGEABLE, group=GROUP_HELDOUT,
+                         help="held-out images evaluated each time (0: all)")
+    eval_steps: int = option(10, resume=CHANGEABLE, low=0, group=GROUP_HELDOUT,
+                             help="PGD steps of the evaluation")
+    eval_eps: float | None = option(None, resume=CHANGEABLE, derived_from=("eps",),
+                                    low=0, high=1, flag="",
+                                    help="ε of the held-out PGD evaluation (default: eps)")
+    eval_step_size: float | None = option(
+        None, resume=CHANGEABLE, derived_from=("eval_eps", "eval_steps"), low=0, flag="",
+        help="step of the held-out PGD evaluation (default 2.5·eval_eps/eval_steps)")
+    eval_batch_size: int = option(250, resume=CHANGEABLE, low=1, flag="",
+                                  help="images per held-out evaluation batch")
+    best_by: str | None = option(None, resume=FIXED, choices=BEST_BY, group=GROUP_HELDOUT,
+                                 help="metric that selects best.pt (default robust when "
+                                      "adversarial)")
     # execution
-    seed: int = option(0, resume=FIXED)
-    device: str = option("auto", resume=CHANGEABLE)
-    out: str = option("runs/retrain", resume=CHANGEABLE)
-    amp: bool = option(False, resume=CHANGEABLE)
-    channels_last: bool = option(False, resume=CHANGEABLE)
+    seed: int = option(0, resume=FIXED, group=GROUP_EXECUTION, help="random seed")
+    device: str = option("auto", resume=CHANGEABLE, group=GROUP_EXECUTION,
+                         help="auto, cpu, cuda, cuda:N")
+    out: str = option("runs/retrain", resume=CHANGEABLE, metavar="DIR", group=GROUP_EXECUTION,
+                      help="run directory")
+    amp: bool = option(False, resume=CHANGEABLE, group=GROUP_EXECUTION,
+                       help="bf16 autocast (CUDA only)")
+    channels_last: bool = option(False, resume=CHANGEABLE, group=GROUP_EXECUTION,
+                                 help="channels-last memory format")
     # execution settings, changeable as in a search: batch norm across processes (DDP)
-    sync_bn: bool = option(False, resume=CHANGEABLE)
-    checkpoint_every: int = option(200, resume=CHANGEABLE)
-    # > 0: cap an epoch's steps (smoke runs)
-    max_steps_per_epoch: int = option(0, resume=CHANGEABLE)
-    # CPU threads (0: OMP_NUM_THREADS or min(cores, 4))
-    threads: int = option(0, resume=CHANGEABLE)
+    sync_bn: bool = option(False, resume=CHANGEABLE, group=GROUP_EXECUTION,
+                           help="under torchrun: batch-norm statistics over the global batch")
+    checkpoint_every: int = option(200, resume=CHANGEABLE, low=0, group=GROUP_HELDOUT,
+                                   help="steps between mid-epoch last.pt saves")
+    max_steps_per_epoch: int = option(0, resume=CHANGEABLE, low=0, flag="",
+                                      help="> 0: cap an epoch's steps (smoke runs)")
+    threads: int = option(0, resume=CHANGEABLE, metavar="N", group=GROUP_EXECUTION,
+                          help=THREADS_HELP)
 
     def __post_init__(self) -> None:
+        from robustnas.train.objectives import OBJECTIVES
+
         self.adversarial = str(self.adversarial).strip().lower().replace("_", "-")
         objective = OBJECTIVES.get(self.adversarial)
         for key, value in objective.defaults.items():
@@ -161,16 +244,7 @@ class RetrainConfig:
 
     def validate(self) -> None:
         """Reject values that cannot work, with one clear message."""
-        for name in ("eps", "eval_eps"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise UsageError(f"{name} must be in [0, 1] (pixel scale, e.g. 8/255), "
-                                 f"got {value:g}")
-        for name in ("epochs", "batch_size", "C", "eval_batch_size"):
-            if getattr(self, name) < 1:
-                raise UsageError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.layers < 1:
-            raise UsageError(f"layers must be at least 1, got {self.layers}")
+        check_values(self)  # the choices and ranges the fields declare
         if self.genotype and not self.ensemble:
             from robustnas.space.models import is_handcrafted_spec
             from robustnas.space.spaces import get_space, spec_space
@@ -180,23 +254,14 @@ class RetrainConfig:
         if self.adversarial != "none" and self.steps < 1:
             raise UsageError(f"steps must be at least 1 for {self.adversarial}, "
                              f"got {self.steps}")
-        for name in ("step_size", "eval_step_size", "lr", "lr_min", "weight_decay",
-                     "grad_clip", "trades_beta", "auxiliary_weight", "lr_gamma", "momentum"):
-            if getattr(self, name) < 0:
-                raise UsageError(f"{name} must be non-negative, got {getattr(self, name)}")
         if self.lr <= 0:
             raise UsageError(f"lr must be positive, got {self.lr}")
         if not 0.0 <= self.drop_path < 1.0:
             raise UsageError(f"drop_path must be in [0, 1), got {self.drop_path}")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise UsageError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, "
-                             f"got {self.lr_schedule!r}")
         if list(self.lr_milestones) != sorted(self.lr_milestones) or any(
                 m < 0 for m in self.lr_milestones):
             raise UsageError(f"lr_milestones must be increasing epoch indices, "
                              f"got {self.lr_milestones}")
-        if self.best_by not in BEST_BY:
-            raise UsageError(f"best_by must be clean or robust, got {self.best_by!r}")
         if self.best_by == "robust" and (self.eval_steps < 1 or self.eval_eps == 0):
             raise UsageError("best_by robust needs the held-out PGD evaluation "
                              "(eval_steps >= 1 and eval_eps > 0)")
@@ -207,12 +272,6 @@ class RetrainConfig:
         from robustnas.train.heldout import check_selection
 
         check_selection(self)
-        if self.attack_bn not in ("eval", "train"):
-            raise UsageError(f"attack_bn must be eval or train, got {self.attack_bn!r}")
-        for name in ("cutout", "eval_every", "eval_steps", "checkpoint_every",
-                     "max_steps_per_epoch"):
-            if getattr(self, name) is not None and getattr(self, name) < 0:
-                raise UsageError(f"{name} must be non-negative, got {getattr(self, name)}")
 
     def cutout_for(self, image_size: int) -> int:
         """The cutout side for images of ``image_size`` pixels: the value set, else the
@@ -220,12 +279,15 @@ class RetrainConfig:
         if self.cutout is not None:
             return self.cutout
         from robustnas.data.augment import scaled_to_image
+        from robustnas.train.objectives import OBJECTIVES
 
         default = int(OBJECTIVES.get(self.adversarial).defaults.get("cutout", 0) or 0)
         return scaled_to_image(default, image_size)
 
     def objective_settings(self) -> ObjectiveSettings:
         """The subset of options the objective reads."""
+        from robustnas.train.objectives import ObjectiveSettings
+
         return ObjectiveSettings(eps=self.eps, step_size=self.step_size, steps=self.steps,
                                  random_start=self.random_start, trades_beta=self.trades_beta,
                                  auxiliary_weight=self.auxiliary_weight,
