@@ -25,6 +25,11 @@ it as in DARTS. DrNAS minimises E_{w ~ Dir(β)} L_val(w, weights) over α, plus
   ``arch_weight_decay: 0`` to reproduce it. The weight step is not regularised (their weight
   step calls the criterion, not ``_loss``).
 
+A supernet rebuilt from a checkpoint (``robustnas derive``, evaluation) has no sampler
+installed (:func:`robustnas.space.kinds.rebuild`, as for the Lipschitz sampler), so it
+ranks by softmax(α): the ``derive: softmax`` rule, the same operation on every edge as the
+mean, possibly other kept edges of a DARTS node than the search's own genotype.
+
 Checked against a minimal port of the authors' sampling and KL term on identical α and
 generator state in ``tests/test_sdarts_drnas_wobjective.py``. Not implemented: DrNAS'
 progressive learning (partial channels k and pruning of the operation set between stages,
