@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import yaml
 
 from robustnas.errors import UsageError
+from robustnas.options import DEFAULT_MAX_THREADS  # noqa: F401  (re-exported)
 
 C = TypeVar("C")
 
@@ -28,9 +29,6 @@ C = TypeVar("C")
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 #: Magnitude limit of number options: the largest finite double.
 FLOAT_MAX = sys.float_info.max
-#: Upper bound of the default number of CPU threads (robustnas.runtime.default_threads);
-#: here, not in the runtime module, so that ``--help`` can quote it without importing PyTorch.
-DEFAULT_MAX_THREADS = 4
 #: Largest config file read (a config is a few hundred bytes of options).
 CONFIG_MAX_BYTES = 1 << 20
 

@@ -26,8 +26,11 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from robustnas.config import DEFAULT_MAX_THREADS
 from robustnas.errors import UsageError
+
+#: Upper bound of the default number of CPU threads (robustnas.runtime.default_threads);
+#: here, not in the runtime module, so that ``--help`` can quote it without importing PyTorch.
+DEFAULT_MAX_THREADS = 4
 
 #: Resume class of a setting that defines what a checkpoint means (refused if changed).
 FIXED = "fixed"
