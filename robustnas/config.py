@@ -20,7 +20,11 @@ from typing import Any, TypeVar
 import yaml
 
 from robustnas.errors import UsageError
-from robustnas.options import DEFAULT_MAX_THREADS  # noqa: F401  (re-exported)
+from robustnas.options import (
+    DEFAULT_MAX_THREADS,  # noqa: F401  (re-exported)
+    cli_flag,
+    option_info,
+)
 
 C = TypeVar("C")
 
@@ -191,8 +195,6 @@ def resolve_config(cls: type[C], file: str | Path | None = None,
     :class:`UsageError` naming the key and the closest setting, also when the key is a
     setting's flag spelt as a key (``channels`` for ``C``, whose flag is ``--channels``).
     """
-    from robustnas.options import cli_flag, option_info  # it imports this module
-
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     flags = {name: cli_flag(name, option_info(field)) for name, field in fields.items()}
