@@ -14,13 +14,18 @@ A NAS-Bench-201 cell's network has ``C`` channels and ``N`` cells per stage (the
 a NARes architecture fixes its whole network, so ``C`` and ``N`` do not apply to it (they
 are still recorded, so that a file's settings stay comparable). NARes networks are full
 benchmark WideResNets (tens of millions of parameters): measuring many takes long on a CPU.
+
+Which proxies are measured is a choice (``proxies``: names of the registry
+:data:`robustnas.tables.zero_cost.PROXIES`; by default the five above). Every proxy gets its
+own freshly built network (seeded identically), because proxies change their network (its
+mode, weights or precision). A cell in the file that lacks some requested proxies gets a
+further line with just those; :func:`read_results` merges a cell's lines.
 """
 
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover - PyTorch is imported where a network is m
     import torch  # so that the tables registry's discovery of this module stays light
 
 PROXIES = ("jacobian_frobenius", "hessian_top_eigenvalue", "lipschitz_log10", "params", "macs")
+"""The proxies measured when none are named (``zero_cost.base.DEFAULT_PROXIES``)."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,12 @@ class ProxySettings:
     C: int = 16
     N: int = 5
     hessian_iters: int = 10
+
+    @property
+    def layers(self) -> int:
+        """The spaces' ``layers`` option: ``N`` cells in each of three stages (the layout of
+        NAS-Bench-201, and of DARTS networks apart from their two reduction cells)."""
+        return 3 * self.N
 
     def key(self) -> dict[str, Any]:
         """The settings as plain data."""
@@ -76,38 +88,30 @@ def load_cell(spec: Any) -> Cell:
 
 
 def _network(genotype: Cell, ds: Any, settings: ProxySettings) -> torch.nn.Module:
-    """The freshly initialised network of ``genotype`` for dataset ``ds``."""
-    if isinstance(genotype, NAResGenotype):
-        from robustnas.space.nares.network import NAResNetwork
+    """The freshly initialised network of ``genotype`` for dataset ``ds``, built by its
+    space (``C`` and ``layers`` are ignored by spaces whose genotype fixes the network)."""
+    from robustnas.space.spaces import space_of_genotype
 
-        return NAResNetwork(genotype, num_classes=ds.num_classes, in_channels=ds.in_channels,
-                            mean=ds.mean, std=ds.std)
-    from robustnas.space.nb201.network import NB201Network
-
-    return NB201Network(genotype, C=settings.C, N=settings.N, num_classes=ds.num_classes,
-                        in_channels=ds.in_channels, mean=ds.mean, std=ds.std)
+    return space_of_genotype(genotype).network(
+        genotype, C=settings.C, layers=settings.layers, num_classes=ds.num_classes,
+        in_channels=ds.in_channels, mean=ds.mean, std=ds.std)
 
 
 def measure_cell(genotype: Cell, x: torch.Tensor, y: torch.Tensor, ds: Any,
-                 settings: ProxySettings) -> dict[str, float]:
-    """All proxies of one cell's freshly initialised network on ``(x, y)``."""
+                 settings: ProxySettings,
+                 proxies: Sequence[str] = PROXIES) -> dict[str, float]:
+    """Proxies ``proxies`` of one cell's freshly initialised network on ``(x, y)``, each
+    on its own network built with the same seed."""
     import torch
 
-    from robustnas.evaluation.lipschitz import lipschitz_upper_bound
-    from robustnas.evaluation.measures import hessian_top_eigenvalue, jacobian_frobenius
-    from robustnas.space.complexity import count_macs, count_parameters
+    from robustnas.tables.zero_cost import compute
 
-    torch.manual_seed(settings.seed)
-    net = _network(genotype, ds, settings).eval()
-    gen = torch.Generator().manual_seed(settings.seed)
-    jac = float(jacobian_frobenius(net, x).mean())
-    hess = float(hessian_top_eigenvalue(net, x, y, iters=settings.hessian_iters,
-                                        generator=gen).mean())
-    lip = lipschitz_upper_bound(net, tuple(x.shape[1:]))
-    return {"jacobian_frobenius": jac, "hessian_top_eigenvalue": hess,
-            "lipschitz_log10": math.log10(lip) if lip > 0 else float("-inf"),
-            "params": float(count_parameters(net)),
-            "macs": float(count_macs(net, tuple(x.shape[1:])))}
+    out = {}
+    for name in proxies:
+        torch.manual_seed(settings.seed)
+        net = _network(genotype, ds, settings)
+        out[name] = compute(name, net, x, y, ds.num_classes, **settings.key())
+    return out
 
 
 def read_results(path: str | Path) -> dict[str, dict[str, Any]]:
@@ -124,7 +128,8 @@ def read_results(path: str | Path) -> dict[str, dict[str, Any]]:
             arch = record["arch"]  # a string form, never a file name
             cell = (load_nares_genotype(arch, strict=False) if is_nares_string(arch)
                     else NB201Genotype.from_string(arch))
-            out[cell.to_string()] = record
+            # A later line of the same cell adds proxies measured afterwards.
+            out.setdefault(cell.to_string(), {}).update(record)
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             if n == len(path.read_text().splitlines()):
                 break  # a line cut short by a kill: it is recomputed
@@ -134,8 +139,10 @@ def read_results(path: str | Path) -> dict[str, dict[str, Any]]:
 
 def compute_proxies(cells: Iterable[Cell | str], out: str | Path,
                     settings: ProxySettings | None = None,
-                    progress: Callable[[int, int], None] | None = None) -> dict[str, dict]:
-    """Measure every cell not yet in ``out`` and append it there; returns all records.
+                    progress: Callable[[int, int], None] | None = None,
+                    proxies: Sequence[str] | None = None) -> dict[str, dict]:
+    """Measure ``proxies`` (default :data:`PROXIES`) of every cell that lacks some in
+    ``out`` and append them there (only the missing ones); returns all records.
 
     Refuses a file measured with different settings (mixing them would bias correlations).
     """
@@ -147,11 +154,18 @@ def compute_proxies(cells: Iterable[Cell | str], out: str | Path,
             raise UsageError(f"{path} holds proxies measured with other settings "
                              f"({record.get('settings')}); use another file")
         break
-    todo = []
+    from robustnas.tables.zero_cost import proxy_names
+
+    wanted = proxy_names(proxies)
+    todo: list[tuple[Cell, list[str]]] = []
+    queued: set[str] = set()
     for cell in cells:
         geno = load_cell(cell)
-        if geno.to_string() not in done and geno not in todo:
-            todo.append(geno)
+        have = done.get(geno.to_string(), {})
+        missing = [p for p in wanted if p not in have]
+        if missing and geno.to_string() not in queued:
+            queued.add(geno.to_string())
+            todo.append((geno, missing))
     if not todo:
         return done
     x, y, ds = _batch(settings)
@@ -161,12 +175,13 @@ def compute_proxies(cells: Iterable[Cell | str], out: str | Path,
         if raw and not raw.endswith(b"\n"):
             path.write_bytes(raw[: raw.rfind(b"\n") + 1])
     with path.open("a") as handle:
-        for i, geno in enumerate(todo):
-            record = {"arch": geno.to_string(), **measure_cell(geno, x, y, ds, settings),
+        for i, (geno, missing) in enumerate(todo):
+            record = {"arch": geno.to_string(),
+                      **measure_cell(geno, x, y, ds, settings, missing),
                       "settings": settings.key()}
             handle.write(json.dumps(record) + "\n")
             handle.flush()
-            done[geno.to_string()] = record
+            done.setdefault(geno.to_string(), {}).update(record)
             if progress is not None:
                 progress(i + 1, len(todo))
     return done
