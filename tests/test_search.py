@@ -148,7 +148,7 @@ def test_derive_from_checkpoint(tmp_path, capsys):
     (["--regularizer", "bogus"], "unknown regularizer 'bogus'"),
     (["--dataset", "imagenet"], "unknown dataset 'imagenet'"),
     (["--set", "no_such_option=1"], "unknown option 'no_such_option'"),
-    (["--epochs", "0"], "epochs must be at least 1"),
+    (["--epochs", "0"], "epochs (--epochs) must be at least 1"),
     (["--config", "missing.yaml"], "config file missing.yaml does not exist"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):

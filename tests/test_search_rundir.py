@@ -189,7 +189,7 @@ def test_killed_mid_epoch_resumes_from_a_mid_epoch_checkpoint(tmp_path):
 
 def test_checkpoint_every_must_not_be_negative(tmp_path, capsys):
     assert main(["search", *TINY, "--checkpoint-every", "-1", "--out", str(tmp_path / "r")]) == 2
-    assert "checkpoint_every must be >= 0" in capsys.readouterr().err
+    assert "checkpoint_every (--checkpoint-every) must be at least 0" in capsys.readouterr().err
 
 
 @pytest.mark.slow  # three search set-ups, ~3 s each on a loaded 2-core machine

@@ -5,57 +5,38 @@ from __future__ import annotations
 import argparse
 import sys
 
-from robustnas.cli.options import (
-    add_quiet_option,
-    add_resume_option,
-    add_threads_option,
-    space_help,
-)
+from robustnas.cli.config_options import add_config_options, config_overrides
+from robustnas.cli.options import add_quiet_option, add_resume_option
 from robustnas.config import parse_set_overrides
 from robustnas.errors import UsageError
+from robustnas.search.config import SearchConfig  # no PyTorch (see robustnas.search)
+
+#: The destinations of the options that are the command's own, declared below; every other
+#: option is generated from a SearchConfig field (robustnas.cli.config_options). ``reg_opt``
+#: fills ``regularizer_options``, merged with the config file's.
+COMMAND_ONLY = ("config", "reg_opt", "resume", "overwrite", "set", "quiet")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add the ``search`` subcommand."""
+    """Add the ``search`` subcommand; its settings' options come from SearchConfig."""
     p = sub.add_parser("search", help="run a differentiable architecture search",
                        description="Bilevel DARTS search; writes genotype.json, cell pictures, "
-                                   "TensorBoard events and checkpoints to --out. Under "
+                                   "TensorBoard events and checkpoints to --out. Settings: "
+                                   "defaults < --config YAML < command line (--set NAME=VALUE "
+                                   "for any setting). Under "
                                    "'torchrun --nproc_per_node N -m robustnas search ...' the "
                                    "global batch is sharded over N processes (GPUs), with "
                                    "global batch norm unless --set sync_bn=false.")
     p.add_argument("--config", metavar="FILE",
                    help="YAML file of options (see experiments/configs)")
-    p.add_argument("--regularizer", metavar="SPEC",
-                   help="none, advrush, lipschitz, or weighted terms such as "
-                        "advrush:1,lipschitz:0.5")
     p.add_argument("--reg-opt", action="append", metavar="NAME.KEY=VALUE", default=[],
                    help="a regulariser option, e.g. advrush.h=1.5 (repeatable)")
-    p.add_argument("--dataset", help="cifar10, cifar100, svhn, digits, synthetic, or your own: "
-                   "imagefolder (--data-root DIR of class folders) or npz (--data-root FILE.npz)")
-    p.add_argument("--data-root", metavar="DIR")
-    p.add_argument("--download", action="store_true", default=None,
-                   help="download the dataset with torchvision if it is missing")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--warmup-epochs", type=int, help="epochs of weight training before α moves")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--order", type=int, choices=(1, 2), help="1: first order, 2: unrolled")
-    p.add_argument("--channels", dest="C", type=int, help="initial channels of the supernet")
-    p.add_argument("--layers", type=int, help="number of cells (what a space counts: "
-                   "robustnas info --spaces)")
-    p.add_argument("--space", help=space_help())
-    p.add_argument("--out", metavar="DIR", help="run directory (default runs/search)")
-    p.add_argument("--device", help="auto, cpu, cuda, cuda:N")
-    p.add_argument("--amp", action="store_true", default=None, help="bf16 autocast (CUDA)")
-    p.add_argument("--channels-last", action="store_true", default=None)
+    add_config_options(p, SearchConfig)
     add_resume_option(p, "checkpoint.pt", elsewhere=False)
     p.add_argument("--overwrite", action="store_true",
                    help="start a new run in an --out that holds one, deleting the old run's files")
-    p.add_argument("--checkpoint-every", type=int, metavar="N",
-                   help="also checkpoint every N steps within an epoch (0: at epoch ends only)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
                    help="any other config option, e.g. --set w_lr=0.05 (repeatable)")
-    add_threads_option(p)
     add_quiet_option(p)
     p.set_defaults(func=run)
 
@@ -71,14 +52,9 @@ def _reg_options(pairs: list[str]) -> dict[str, dict]:
 
 
 def build_overrides(args: argparse.Namespace) -> dict:
-    """Command-line options as config overrides (``None`` = not given)."""
+    """Command-line options as config overrides (a flag beats ``--set``)."""
     overrides = parse_set_overrides(args.set)
-    for key in ("regularizer", "dataset", "data_root", "download", "epochs", "warmup_epochs",
-                "batch_size", "seed", "order", "C", "layers", "out", "device", "amp",
-                "channels_last", "checkpoint_every", "threads", "space"):
-        value = getattr(args, key)
-        if value is not None:
-            overrides[key] = value
+    overrides.update(config_overrides(args, SearchConfig))
     if args.reg_opt:
         overrides["regularizer_options"] = _reg_options(args.reg_opt)
     return overrides
@@ -90,7 +66,6 @@ def run(args: argparse.Namespace) -> int:
 
     from robustnas.config import read_yaml, resolve_config
     from robustnas.search.api import run_search
-    from robustnas.search.config import SearchConfig
     from robustnas.search.searcher import SearchInterrupted
     from robustnas.space.decisiveness import UniformGenotypeWarning
 
