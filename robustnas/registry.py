@@ -18,6 +18,7 @@ registry            where                                       discovers
 ``ATTACKS``         :mod:`robustnas.attacks.base`               ``robustnas.attacks``
 ``DATASETS``        :mod:`robustnas.data.base`                  ``robustnas.data``
 ``BENCHMARKS``      :mod:`robustnas.tables.base`                ``robustnas.tables``
+``PROXIES``         :mod:`robustnas.tables.zero_cost.base`      ``robustnas.tables.zero_cost``
 ``BENCHMARKS``      :mod:`robustnas.benchmarks`                 ``robustnas.cli.bench_options``
 ==================  ==========================================  ===============================
 
@@ -27,9 +28,10 @@ One exception remains: ``HANDCRAFTED`` (:mod:`robustnas.space.handcrafted`) is f
 import lines of its package's ``__init__``.
 
 Discovery happens on lookup, never at import, so importing a registry costs only its own
-module; but discovering imports *every* module of the package (those whose names start with
-``_`` excepted). A package whose registry torch-free commands consult (``robustnas.tables``
-for ``robustnas table query``) therefore keeps PyTorch imports inside its functions.
+module; but discovering imports *every* module of the package and each subpackage's
+``__init__`` (names starting with ``_`` excepted). A package whose registry torch-free
+commands consult (``robustnas.tables`` for ``robustnas table query``) therefore keeps
+PyTorch imports inside its functions there.
 """
 
 from __future__ import annotations

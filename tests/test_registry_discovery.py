@@ -88,6 +88,7 @@ REGISTRIES = {
     ("robustnas.attacks.base", "ATTACKS"): ("robustnas.attacks",),
     ("robustnas.data.base", "DATASETS"): ("robustnas.data",),
     ("robustnas.tables.base", "BENCHMARKS"): ("robustnas.tables",),
+    ("robustnas.tables.zero_cost.base", "PROXIES"): ("robustnas.tables.zero_cost",),
     ("robustnas.benchmarks", "BENCHMARKS"): ("robustnas.cli.bench_options",),
 }
 
