@@ -13,6 +13,7 @@ grad_norm 0, snip 0, synflow 0, nwot 0, jacob_cov 2.2e-16 (eig vs eigvalsh).
 from __future__ import annotations
 
 import copy
+import json
 import math
 import random
 
@@ -158,3 +159,94 @@ def test_proxy_matches_a_minimal_port_of_the_reference(name, space):
     ours = run(name, space)
     ref = port(copy.deepcopy(tiny(space)), x, y)
     assert ours == pytest.approx(ref, rel=rel, abs=1e-9), (ours, ref)
+
+
+# -- the random-forest predictor -------------------------------------------------------------
+
+
+def make_bench(root, n: int = 40, seed: int = 0):
+    """A robustness-dataset table of ``n`` NB201 cells with made-up accuracies."""
+    from robustnas.space.nb201.sampler import cell_from_code
+
+    rng = np.random.default_rng(seed)
+    codes = [int(c) for c in rng.choice(15625, size=n, replace=False)]
+    meta = {"ids": {str(c): {"nb201-string": cell_from_code(c).to_string(), "isomorph": str(c)}
+                    for c in codes}, "epsilons": {"pgd@Linf": [1.0, 8.0]}}
+    clean = {str(c): float(v) for c, v in zip(codes, rng.uniform(0.5, 0.95, n))}
+    pgd = {str(c): [clean[str(c)] * 0.5, float(rng.uniform(0, 0.2))] for c in codes}
+    (root / "cifar10").mkdir(parents=True)
+    (root / "meta.json").write_text(json.dumps(meta))
+    (root / "cifar10" / "clean_accuracy.json").write_text(
+        json.dumps({"cifar10": {"clean": {"accuracy": clean}}}))
+    (root / "cifar10" / "pgd@Linf_accuracy.json").write_text(
+        json.dumps({"cifar10": {"pgd@Linf": {"accuracy": pgd}}}))
+    return {cell_from_code(c).to_string(): clean[str(c)] for c in codes}
+
+
+def test_forest_predicts_a_proxy_that_is_the_target(tmp_path):
+    from robustnas.tables import RobustnessBench
+    from robustnas.tables.predictor import format_forest, predict_robustness
+
+    clean = make_bench(tmp_path, n=60)
+    rng = np.random.default_rng(3)
+    records = {arch: {"arch": arch, "same": acc, "noise": float(rng.normal()),
+                      "bad": -math.inf if i == 0 else 1.0}
+               for i, (arch, acc) in enumerate(clean.items())}
+    bench = RobustnessBench(tmp_path)
+    scores = predict_robustness(records, bench, "cifar10", ["same", "noise"], seeds=range(5))
+    by = {s.column: s for s in scores}
+    assert set(by) == {"clean", "pgd@Linf@1", "pgd@Linf@8"}
+    assert by["clean"].n == 60 and len(by["clean"].r2) == 5
+    assert by["clean"].r2_mean > 0.95  # the forest recovers the identity: 0.998 ± 0.001
+    assert by["clean"].importances["same"] > 0.8 > by["clean"].importances["noise"]
+    assert by["pgd@Linf@1"].r2_mean > 0.9  # a multiple of clean
+    assert by["pgd@Linf@8"].r2_mean < 0.5  # independent noise: -0.19 ± 0.25
+    assert by["clean"].r2_sd >= 0 and "R² mean ± sd" in format_forest(scores)
+    # A non-finite feature drops the cell, not the column.
+    assert predict_robustness(records, bench, "cifar10", ["same", "bad"])[0].n == 59
+    assert predict_robustness(records, bench, "cifar10", ["same"], seeds=range(5)) == \
+        predict_robustness(records, bench, "cifar10", ["same"], seeds=range(5))  # seeded
+
+
+def test_forest_refuses_without_sklearn_or_cells(tmp_path, monkeypatch):
+    from robustnas.errors import UsageError
+    from robustnas.tables import RobustnessBench
+    from robustnas.tables.predictor import predict_robustness
+
+    clean = make_bench(tmp_path, n=8)
+    records = {arch: {"arch": arch, "same": acc} for arch, acc in clean.items()}
+    bench = RobustnessBench(tmp_path)
+    with pytest.raises(UsageError, match="at least 10"):
+        predict_robustness(records, bench, "cifar10", ["same"])
+    monkeypatch.setitem(__import__("sys").modules, "sklearn", None)
+    with pytest.raises(UsageError, match=r"pip install 'robustnas\[predictor\]'"):
+        predict_robustness(records, bench, "cifar10", ["same"])
+
+
+# -- command lines ---------------------------------------------------------------------------
+
+
+def test_cli_correlate_proxies_and_predictor(tmp_path, capsys):
+    from robustnas.cli import main
+
+    make_bench(tmp_path / "bench", n=12)
+    out = tmp_path / "out"
+    args = ["correlate", "--bench-root", str(tmp_path / "bench"), "--out", str(out),
+            "--proxy-n", "8", "--channels", "2", "--cells-per-stage", "1", "--top-k", "0"]
+    assert main([*args, "--proxies", "snip,nwot,synflow"]) == 0
+    text = capsys.readouterr().out
+    assert "snip τ / ρ" in text and "nwot τ / ρ" in text and "synflow τ / ρ" in text
+    # More proxies later: only the missing ones are measured, appended to the same file.
+    assert main([*args, "--proxies", "snip,params", "--predictor", "rf"]) == 0
+    text = capsys.readouterr().out
+    assert "random forest (100 trees, 80/20 split, R² over 5 seeds)" in text
+    assert "imp snip | imp params" in text
+    saved = json.loads((out / "predictor.json").read_text())
+    assert saved["proxies"] == ["snip", "params"] and len(saved["results"][0]["r2"]) == 5
+    lines = (out / "proxies.jsonl").read_text().splitlines()
+    assert len(lines) == 24 and "params" in json.loads(lines[-1])
+    assert "snip" not in json.loads(lines[-1])
+    assert main([*args, "--no-compute", "--proxies", "all"]) == 0
+    assert "params τ / ρ" in capsys.readouterr().out
+    assert main([*args, "--proxies", "nope"]) == 2
+    assert "unknown proxy 'nope'" in capsys.readouterr().err

@@ -5,6 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover - annotations only; --help stays light
+    from pathlib import Path
+
+    from robustnas.tables.base import TableBench
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,8 +29,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top-k", type=int, default=100, help="also correlate over the k best cells "
                                                           "by clean accuracy (0: off)")
     p.add_argument("--out", default="runs/correlate", help="output directory")
-    p.add_argument("--proxies", help="proxies file (JSON lines; default OUT/proxies.jsonl); "
-                                     "cells already in it are not measured again")
+    p.add_argument("--proxies", default=None, metavar="NAMES",
+                   help="proxies to measure and correlate: 'all' or a comma list of "
+                        "registered zero-cost proxies (default: jacobian_frobenius, "
+                        "hessian_top_eigenvalue, lipschitz_log10, params, macs); a file path "
+                        "here is read as --proxies-file (its former meaning)")
+    p.add_argument("--proxies-file", default=None, metavar="FILE",
+                   help="proxies file (JSON lines; default OUT/proxies.jsonl); proxies "
+                        "already in it are not measured again")
+    p.add_argument("--predictor", choices=("rf",), default=None,
+                   help="also fit a random forest (100 trees, 80/20 split) on the proxies to "
+                        "each tabulated column: R² mean ± sd over --predictor-seeds and "
+                        "feature importances (needs scikit-learn: the 'predictor' extra)")
+    p.add_argument("--predictor-seeds", type=int, default=5,
+                   help="split seeds of the predictor (default 5, at least 2)")
     p.add_argument("--cells", type=int, default=0,
                    help="measure this many evaluated cells (seeded random; default 0 = all)")
     p.add_argument("--no-compute", action="store_true",
@@ -63,13 +81,25 @@ def run(args: argparse.Namespace) -> int:
     for name in ("top_k", "cells"):
         if getattr(args, name) < 0:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 0")
+    if args.predictor and args.predictor_seeds < 2:
+        raise UsageError("--predictor-seeds must be at least 2 (for an sd over seeds)")
+    names_spec, file_spec = _split_proxies_option(args.proxies, args.proxies_file)
+    if args.predictor:
+        from robustnas.tables.predictor import _sklearn
+
+        _sklearn()  # refuse in one line before measuring anything
     bench = open_bench(args.bench_root, args.bench, args.run)
     out = ensure_writable_dir(args.out)
-    proxies_path = Path(args.proxies) if args.proxies else out / "proxies.jsonl"
+    proxies_path = Path(file_spec) if file_spec else out / "proxies.jsonl"
+    from robustnas.tables.zero_cost import proxy_names
+
+    names = proxy_names(names_spec)
     if args.no_compute:
         records = read_results(proxies_path)
         if not records:
             raise UsageError(f"{proxies_path} holds no proxies (run without --no-compute)")
+        if names_spec is not None and names_spec.strip() == "all":
+            names = [n for n in names if any(n in r for r in records.values())]
     else:
         reps = list(bench.meta.representatives)
         if args.cells:
@@ -84,9 +114,9 @@ def run(args: argparse.Namespace) -> int:
                 print(f"proxies: {i}/{total} cells", file=sys.stderr)
 
         records = compute_proxies([bench.meta.strings[r] for r in reps], proxies_path,
-                                  settings, progress)
-    results = correlate(records, bench, args.dataset, args.key, top_k=args.top_k or None,
-                        clean_key=args.clean_key)
+                                  settings, progress, names)
+    results = correlate(records, bench, args.dataset, args.key, proxies=names,
+                        top_k=args.top_k or None, clean_key=args.clean_key)
     print(format_table(results))
     for line in small_n_warnings(results):
         print(f"warning: {line}", file=sys.stderr)
@@ -95,6 +125,46 @@ def run(args: argparse.Namespace) -> int:
     written = [out / "correlations.json", proxies_path]
     for subset in dict.fromkeys(r.subset for r in results):
         written.append(draw_heatmap(results, out / f"kendall_{subset}.png", subset))
+    if args.predictor:
+        written.append(_predict(records, bench, args, names, out))
     for path in written:
         print(f"written: {path}")
     return 0
+
+
+def _split_proxies_option(proxies: str | None, proxies_file: str | None
+                          ) -> tuple[str | None, str | None]:
+    """``(names, file)`` from ``--proxies`` and ``--proxies-file``: a ``--proxies`` value
+    that looks like a path (a JSON suffix or a directory separator) is the file, as before
+    the option named proxies."""
+    import os
+
+    if proxies is not None and (proxies.endswith((".jsonl", ".json")) or os.sep in proxies):
+        if proxies_file is not None:
+            from robustnas.errors import UsageError
+
+            raise UsageError("--proxies names a file and --proxies-file is given too")
+        print("note: --proxies FILE is now --proxies-file FILE (--proxies takes names)",
+              file=sys.stderr)
+        return None, proxies
+    return proxies, proxies_file
+
+
+def _predict(records: dict, bench: TableBench, args: argparse.Namespace, names: list[str],
+             out: Path) -> Path:
+    """Fit and score the random forest, print its table, write ``predictor.json``."""
+    from robustnas.io import atomic_write_text
+    from robustnas.tables.predictor import TREES, format_forest, predict_robustness
+
+    scores = predict_robustness(records, bench, args.dataset, names, args.key,
+                                seeds=range(args.predictor_seeds))
+    print(f"random forest ({TREES} trees, 80/20 split, R² over {args.predictor_seeds} "
+          f"seeds):")
+    print(format_forest(scores))
+    path = out / "predictor.json"
+    atomic_write_text(path, json.dumps({"predictor": "rf", "trees": TREES,
+                                        "test_fraction": 0.2, "proxies": names,
+                                        "seeds": list(range(args.predictor_seeds)),
+                                        "results": [vars(r) | {"r2": list(r.r2)}
+                                                    for r in scores]}, indent=2) + "\n")
+    return path

@@ -65,13 +65,9 @@ def table_columns(bench: TableBench, dataset: str,
     return out
 
 
-def correlate(records: dict[str, dict[str, Any]], bench: TableBench, dataset: str = "cifar10",
-              keys: Sequence[str] | None = None, proxies: Sequence[str] | None = None,
-              top_k: int | None = 100, clean_key: str | None = None) -> list[Correlation]:
-    """τ and ρ between each proxy and each column, for all cells and the top-k by clean."""
-    from robustnas.tables.proxies import PROXIES
-
-    proxies = list(proxies or PROXIES)
+def matched_cells(records: dict[str, dict[str, Any]], bench: TableBench) -> dict[str, str]:
+    """``{representative id: measured cell string}`` for the measured cells the benchmark
+    lists (the first measured cell of each representative)."""
     reps: dict[str, str] = {}
     for arch in records:
         try:
@@ -79,6 +75,17 @@ def correlate(records: dict[str, dict[str, Any]], bench: TableBench, dataset: st
         except DataError:
             continue  # a cell the benchmark does not list
         reps.setdefault(rep, arch)
+    return reps
+
+
+def correlate(records: dict[str, dict[str, Any]], bench: TableBench, dataset: str = "cifar10",
+              keys: Sequence[str] | None = None, proxies: Sequence[str] | None = None,
+              top_k: int | None = 100, clean_key: str | None = None) -> list[Correlation]:
+    """τ and ρ between each proxy and each column, for all cells and the top-k by clean."""
+    from robustnas.tables.proxies import PROXIES
+
+    proxies = list(proxies or PROXIES)
+    reps = matched_cells(records, bench)
     if len(reps) < 2:
         raise UsageError(f"only {len(reps)} of the {len(records)} measured cells are in the "
                          f"benchmark: nothing to correlate")
