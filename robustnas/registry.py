@@ -24,8 +24,8 @@ registry            where                                       discovers
 
 Registries whose entries are all defined in the registry's own module (genotypes, the
 operations of a space, the table-search spaces and strategies) have nothing to discover.
-One exception remains: ``HANDCRAFTED`` (:mod:`robustnas.space.handcrafted`) is filled by the
-import lines of its package's ``__init__``.
+``HANDCRAFTED`` (:mod:`robustnas.space.handcrafted.base`) discovers every module of
+:mod:`robustnas.space.handcrafted` (one family each).
 
 Discovery happens on lookup, never at import, so importing a registry costs only its own
 module; but discovering imports *every* module of the package and each subpackage's

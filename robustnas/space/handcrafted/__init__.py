@@ -5,7 +5,8 @@ Names (case-insensitive; ``_`` and ``-`` are interchangeable): ``resnet18``, ``r
 ``wrn-34-10`` and any ``wrn-<depth>-<widen>``. A width multiplier for small runs follows an
 ``@``: ``resnet18@0.25`` scales every layer's channel count by 0.25 (rounded).
 
-Each family is one module that registers its factories in :data:`HANDCRAFTED`.
+Each family is one module that registers its factories in :data:`HANDCRAFTED` (found by
+the registry: a new family is a new module).
 """
 
 from __future__ import annotations
@@ -14,14 +15,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from robustnas.errors import UsageError
-from robustnas.space.handcrafted import (  # noqa: F401  (modules register their networks)
-    densenet,
-    mobilenetv2,
-    preact_resnet,
-    resnet,
-    vgg,
-    wideresnet,
-)
 from robustnas.space.handcrafted.base import HANDCRAFTED, HandcraftedNet
 from robustnas.space.handcrafted.wideresnet import parse_wrn, wide_resnet
 from robustnas.space.kinds import MODEL_KINDS

@@ -18,7 +18,9 @@ from robustnas.registry import Registry
 from robustnas.space.normalize import Normalize, channel_stats
 
 #: ``factory(width=, num_classes=, in_channels=, mean=, std=) -> HandcraftedNet`` by name.
-HANDCRAFTED: Registry[Callable[..., HandcraftedNet]] = Registry("hand-crafted architecture")
+#: Factories by name; every family module of the package is found on the first lookup.
+HANDCRAFTED: Registry[Callable[..., HandcraftedNet]] = Registry(
+    "hand-crafted architecture", discover=("robustnas.space.handcrafted",))
 
 
 class HandcraftedNet(nn.Module):
