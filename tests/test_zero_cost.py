@@ -53,7 +53,7 @@ def run(name: str, space: str, seed: int = 0) -> float:
 def test_registry_lists_the_suite():
     expected = {"grad_norm", "snip", "grasp", "fisher", "jacob_cov", "synflow", "nwot", "zen",
                 "plain", "l2_norm", "epe_nas", "flops", "params", "macs",
-                "jacobian_frobenius", "hessian_top_eigenvalue", "lipschitz_log10"}
+                "jacobian_frobenius", "hessian_top_eigenvalue", "lipschitz_log10", "croze"}
     assert expected <= set(ALL)
     assert proxy_names("all") == ALL
     assert proxy_names("snip, synflow") == ["snip", "synflow"]
@@ -250,3 +250,26 @@ def test_cli_correlate_proxies_and_predictor(tmp_path, capsys):
     assert "params τ / ρ" in capsys.readouterr().out
     assert main([*args, "--proxies", "nope"]) == 2
     assert "unknown proxy 'nope'" in capsys.readouterr().err
+
+
+def test_croze_surrogate_moves_each_weight_by_twice_its_norm():
+    """The authors' adversarial weight step: θ* − θ = 2·‖θ‖·Δ/‖Δ‖ per weight tensor (≥ 2-D),
+    biases and batch norm untouched; FGSM stays in [0, 1] and moves each pixel ≤ 0.01."""
+    from robustnas.tables.zero_cost.croze import fgsm_step, linearise, perturb_weights
+
+    net = linearise(tiny("nb201"))
+    before = {n: p.detach().clone() for n, p in net.named_parameters()}
+    x, y = batch()
+    perturb_weights(net, x.double(), y)
+    moved = 0
+    for name, p in net.named_parameters():
+        step = (p.detach() - before[name]).norm()
+        if p.dim() > 1 and float(step) > 0:
+            assert float(step / before[name].norm()) == pytest.approx(2.0, rel=1e-9)
+            moved += 1
+        elif p.dim() <= 1:
+            assert float(step) == 0.0
+    assert moved > 0
+    x_adv = fgsm_step(net, x.double(), y)
+    assert float((x_adv - x.double()).abs().max()) <= 0.01 + 1e-12
+    assert 0 <= float(x_adv.min()) and float(x_adv.max()) <= 1
