@@ -10,6 +10,11 @@ forests' impurity-based feature importances averaged over the seeds. Cells are m
 the benchmark as in :mod:`robustnas.tables.correlate`; cells with a non-finite proxy (e.g.
 ``lipschitz_log10`` = −inf) are left out, since the forest takes only finite features.
 
+The authors' script (``zcp_eval``'s ``random_forest.py``) fits one split (``random_state``
+42 for the split and the forest) and reports its test R² and the mean-decrease-in-impurity
+importances; the mean ± sd over several split seeds is ours, so that one lucky split does
+not decide the comparison.
+
 scikit-learn is the optional extra ``predictor``; without it this refuses in one line.
 """
 
