@@ -14,6 +14,7 @@ registry            where                                       discovers
 ``MODEL_KINDS``     :mod:`robustnas.space.kinds`                each space's ``space`` module,
                                                                 hand-crafted nets, ensembles
 ``REGULARIZERS``    :mod:`robustnas.search.regularizers.base`   ``robustnas.search.regularizers``
+``RELAXATIONS``     :mod:`robustnas.space.relaxations.base`     ``robustnas.space.relaxations``
 ``OBJECTIVES``      :mod:`robustnas.train.objectives.base`      ``robustnas.train.objectives``
 ``ATTACKS``         :mod:`robustnas.attacks.base`               ``robustnas.attacks``
 ``DATASETS``        :mod:`robustnas.data.base`                  ``robustnas.data``

@@ -1,8 +1,11 @@
 """Search-step throughput: the reference first-order step (the eager fp32 baseline of the
 original evaluation, :meth:`SuperNet.use_reference_path`), the default first-order step,
-second order, each regulariser, channels_last, and on CUDA bf16 autocast, all timed in one
-process. ``X+reference`` builds variant X on the reference path; a variant measured with its
-reference twin gets a paired ``vs_own_reference`` ratio.
+second order, each regulariser, each search relaxation (``pc-darts``, ``gdas``:
+:mod:`robustnas.space.relaxations`), channels_last, and on CUDA bf16 autocast, all timed in
+one process. ``X+reference`` builds variant X on the reference path; a variant measured with
+its reference twin gets a paired ``vs_own_reference`` ratio. A relaxation variant is the
+first-order step on a supernet with that relaxation (``pc-darts+second`` for its second
+order); combinations the search refuses (``gdas+second``) are refused here too.
 
 Times and ratios follow :mod:`robustnas.benchmarks.timing`: medians over interleaved
 rounds with their min-max, ratios paired per round against the first variant listed (the
@@ -38,12 +41,17 @@ from robustnas.search.architect import Architect, weight_step
 from robustnas.search.objective import RegularizerSet
 from robustnas.space.darts.supernet import SuperNet
 
+#: The relaxations a variant may name (``first`` is DARTS' own, the default).
+RELAXATION_VARIANTS = ("pc-darts", "gdas")
+
 
 def _variant_settings(name: str) -> dict[str, Any]:
     settings = {"order": 1, "regularizer": "none", "amp": False, "channels_last": False,
-                "reference": False}
+                "reference": False, "relaxation": "darts"}
     for part in name.split("+"):
-        if part == "second":
+        if part in RELAXATION_VARIANTS:
+            settings["relaxation"] = part
+        elif part == "second":
             settings["order"] = 2
         elif part in ("advrush", "lipschitz"):
             settings["regularizer"] = part
@@ -62,7 +70,8 @@ def make_step(settings: dict[str, Any], args: argparse.Namespace,
               device: torch.device) -> Callable[[], None]:
     """Build a supernet and return a closure doing one full search step (α then w)."""
     torch.manual_seed(0)
-    model = SuperNet(C=args.channels, num_classes=args.classes, layers=args.layers)
+    model = SuperNet(C=args.channels, num_classes=args.classes, layers=args.layers,
+                     relaxation=settings["relaxation"])
     if settings["reference"]:
         model.use_reference_path()
     regs = RegularizerSet(settings["regularizer"],
@@ -118,11 +127,24 @@ def _names(args: argparse.Namespace, device: torch.device) -> list[str]:
             _variant_settings(name)
         except ValueError:
             raise UsageError(f"unknown benchmark variant {name!r} (choose from first, second, "
-                             "advrush, lipschitz, bf16, channels_last, reference, joined with "
-                             "+)") from None
-        if _variant_settings(name)["amp"] and device.type != "cuda":
+                             "advrush, lipschitz, bf16, channels_last, reference, "
+                             f"{', '.join(RELAXATION_VARIANTS)}, joined with +)") from None
+        settings = _variant_settings(name)
+        if settings["amp"] and device.type != "cuda":
             raise UsageError(f"variant {name!r} needs CUDA (bf16 autocast is CUDA-only here)")
+        _check_relaxation(name, settings, args)
     return list(dict.fromkeys(names))
+
+
+def _check_relaxation(name: str, settings: dict[str, Any], args: argparse.Namespace) -> None:
+    """Refuse, as the search does, a relaxation variant that cannot work (UsageError)."""
+    from robustnas.space.relaxations import make_relaxation
+
+    try:
+        make_relaxation(settings["relaxation"]).check_search(
+            order=settings["order"], regularizers=[settings["regularizer"]], C=args.channels)
+    except UsageError as exc:
+        raise UsageError(f"variant {name!r}: {exc}") from None
 
 
 def _own_reference(name: str, steps: dict[str, Any]) -> str | None:

@@ -29,6 +29,9 @@ adversarial weight objective is given (:mod:`robustnas.search.weight_objective`)
 second-order unrolling above always unrolls the clean, unperturbed weight step: for SDARTS as
 in the authors' code; an adversarial weight objective is refused with order 2.
 
+Both steps first tell the supernet the epoch (:func:`announce_epoch`): GDAS anneals its
+Gumbel-softmax temperature by it.
+
 Under torchrun (:mod:`robustnas.search.parallel`) each process differentiates its shard's
 loss and ``average`` (the mean over processes) is applied to the α gradient before the
 step, and in second order also to the training gradient that builds w' and to the vector
@@ -77,6 +80,7 @@ class Architect:
              y_val: torch.Tensor, lr: float, epoch: int, step: int,
              total_epochs: int) -> dict[str, float]:
         """One α step; returns values to log (val loss, regulariser terms)."""
+        announce_epoch(self.model, epoch, total_epochs)
         arch = self.model.arch_parameters()
         if self.order == 2:
             grads, val_loss = self._second_order_grads(x_train, y_train, x_val, y_val, lr)
@@ -201,6 +205,19 @@ class Architect:
         return [(gp - gn) / (2 * eps) for gp, gn in zip(*results)]
 
 
+def announce_epoch(model: nn.Module, epoch: int, total_epochs: int) -> None:
+    """Tell the supernet where the search's schedule is, before the step's forward passes.
+
+    The α step and the weight step both call this, so a relaxation that anneals with the
+    epoch (GDAS' temperature, :mod:`robustnas.space.relaxations.gdas`) follows the search
+    loop without the loop knowing about it, also in warm-up epochs (no α step) and from the
+    first step of a resumed run. Models without ``set_epoch`` are left alone.
+    """
+    hook = getattr(model, "set_epoch", None)
+    if callable(hook):
+        hook(epoch, total_epochs)
+
+
 def _zero_if_none(grad: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
     return torch.zeros_like(like) if grad is None else grad.detach()
 
@@ -226,6 +243,7 @@ def weight_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Ten
     that perturb the architecture (SDARTS) do so for the forward passes and gradient of
     this step only (:meth:`RegularizerSet.perturb_arch`).
     """
+    announce_epoch(model, epoch, total_epochs)
     perturbed = regularizers is not None and regularizers.perturbs(epoch)
     scope = (regularizers.perturb_arch(PerturbContext(
         model=model, x=x, y=y, criterion=criterion, epoch=epoch, step=step,

@@ -61,6 +61,16 @@ class SearchConfig:
                          help="number of cells (what a space counts: robustnas info --spaces)")
     steps: int = option(4, resume=FIXED, low=1, flag="",
                         help="intermediate nodes of a cell")
+    # robustnas/space/relaxations; a checkpoint holds one relaxation's parameters (PC-DARTS'
+    # β and partial-channel edges), so neither can change on resume
+    relaxation: str = option(
+        "darts", resume=FIXED, metavar="NAME",
+        help="how the supernet is relaxed: darts (softmax mixture), pc-darts (partial "
+             "channels, edge normalisation) or gdas (Gumbel-softmax, one operation per edge)")
+    relaxation_options: dict[str, Any] = option(
+        default_factory=dict, resume=FIXED, flag="",
+        help="the relaxation's options, a mapping (pc-darts: k, edge_normalization; gdas: "
+             "tau_max, tau_min), e.g. --set relaxation_options={k: 8}")
     # bilevel optimisation (the optimiser settings are re-applied after a resume loads the
     # optimisers' state: robustnas.search.resume.apply_optimizer_settings)
     order: int = option(1, resume=FIXED, choices=(1, 2),
@@ -153,8 +163,20 @@ class SearchConfig:
         if not 0.0 < self.train_portion < 1.0:
             raise UsageError(f"train_portion must be in (0, 1), got {self.train_portion}")
         space.check_sizes(self.C, self.layers, "search")
+        self.check_relaxation()
         if self.warmup_epochs < 0 or self.warmup_epochs > self.epochs:
             raise UsageError(f"warmup_epochs must be in 0..epochs, got {self.warmup_epochs}")
         if self.collapse_eigen_ratio is not None and self.eval_hessian_every <= 0:
             raise UsageError("collapse_eigen_ratio needs eval_hessian_every > 0 (the guard "
                              "compares Hessian eigenvalues measured every few epochs)")
+
+    def check_relaxation(self) -> None:
+        """Refuse an unknown relaxation, bad options, and settings that cannot work with it
+        (e.g. second order with GDAS), in one line
+        (:meth:`robustnas.space.relaxations.Relaxation.check_search`)."""
+        from robustnas.space.relaxations import make_relaxation
+
+        relaxation = make_relaxation(self.relaxation, self.relaxation_options)
+        names = [item.partition(":")[0].strip() for item in str(self.regularizer).split(",")]
+        relaxation.check_search(order=self.order, regularizers=[n for n in names if n],
+                                C=self.C)

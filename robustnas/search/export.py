@@ -32,7 +32,8 @@ def provenance(model: nn.Module, *, dataset: str, regularizer: str, seed: int, e
                           for k, t in probs.items()},
         "decisiveness": model_decisiveness(model).to_dict(),
         "supernet": {k: v for k, v in getattr(model, "config", {}).items()
-                     if k in ("C", "layers", "steps", "num_classes", "in_channels", "N")},
+                     if k in ("C", "layers", "steps", "num_classes", "in_channels", "N",
+                              "relaxation", "relaxation_options")},
         "robustnas_version": __version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         **extra,

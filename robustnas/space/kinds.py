@@ -46,8 +46,10 @@ def rebuild(payload: Mapping[str, Any], source: str = "checkpoint",
     """Rebuild the model a payload describes (weights loaded by default); the kinds must be
     found (see :data:`MODEL_KINDS`).
 
-    Architecture samplers of a supernet (e.g. log-normal) are not restored: the rebuilt
-    supernet uses softmax(α), i.e. the distribution's mean behaviour, for evaluation.
+    Architecture samplers that a regulariser installed on a supernet (e.g. log-normal) are
+    not restored: the rebuilt supernet uses softmax(α), i.e. the distribution's mean
+    behaviour, for evaluation. The sampler of the supernet's relaxation (PC-DARTS' β) is
+    part of the architecture the payload names, and is restored.
     """
     try:
         kind = payload["kind"]
@@ -57,8 +59,9 @@ def rebuild(payload: Mapping[str, Any], source: str = "checkpoint",
         dict(payload["arch"])  # a payload without its architecture is no payload
         model = MODEL_KINDS.get(kind).rebuild(payload, source)
         if load_weights:
+            expected = model.state_dict()
             state = {k: v for k, v in payload["state_dict"].items()
-                     if not k.startswith("arch_sampler.")}
+                     if not k.startswith("arch_sampler.") or k in expected}
             model.load_state_dict(state, strict=True)
     except RobustnasError:
         raise

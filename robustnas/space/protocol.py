@@ -195,10 +195,14 @@ class SearchSpace(ABC):
     # -- optional capabilities -------------------------------------------------------------
     def supernet(self, *, C: int, layers: int, num_classes: int, in_channels: int,
                  mean: Sequence[float] | None, std: Sequence[float] | None,
-                 steps: int = 4) -> nn.Module:
+                 steps: int = 4, relaxation: Any = None) -> nn.Module:
         """The differentiable supernet (capability :data:`SUPERNET`): ``weights()``,
         ``arch_parameters()``, ``set_arch_sampler()``, ``alpha_softmax()``,
-        ``genotype(provenance)``, ``decisiveness()``, ``primitives``."""
+        ``genotype(provenance)``, ``decisiveness()``, ``primitives``; and for the search
+        relaxations (:mod:`robustnas.space.relaxations`) ``relaxation``,
+        ``set_relaxation(relaxation)`` and ``set_epoch(epoch, total_epochs)``.
+        ``relaxation``: a :class:`~robustnas.space.relaxations.Relaxation` or its name
+        (None: ``darts``)."""
         raise refusal(self, SUPERNET, "search")
 
     def lipschitz_adapter(self, model: nn.Module, options: dict[str, Any]) -> Any:

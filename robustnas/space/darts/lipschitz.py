@@ -6,7 +6,8 @@ w.r.t. the network input, a node ``Σ_k op_k(state_{i_k})`` has ``Σ_k L(op_k) L
 (sum over paths), and the cell output, a channel concatenation, has
 ``sqrt(Σ_{i ∈ concat} L_i²)``. A supernet's mixed edge ``Σ_o w_o op_o`` has
 ``Σ_o |w_o| L(op_o)`` (times ``|β|`` when edges are weighted), at the supernet's current
-mixing weights.
+mixing weights; a partial-channel edge (PC-DARTS) the larger of that and its bypass's
+(:func:`robustnas.space.partial_channels.mixed_edge_bound`).
 
 The bound is for the eval-mode network (batch norm with running statistics, no drop-path,
 no auxiliary head). It is typically very loose for deep networks; it is meant for
@@ -20,6 +21,8 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
+
+from robustnas.space.partial_channels import mixed_edge_bound
 
 # The models are typed nn.Module: network.py and supernet.py import this module for their
 # lipschitz_bound methods, so importing them here (even for types) would close a circle.
@@ -45,10 +48,7 @@ def search_cell_bound(cell: nn.Module, l0: float, l1: float, ops: torch.Tensor,
     for _ in range(cell.steps):
         total = 0.0
         for j, lj in enumerate(states):
-            mixed = cell.edges[offset + j]
-            w = ops[offset + j].abs()
-            edge = sum(float(w[o]) * bound(op) for o, op in enumerate(mixed.ops)
-                       if float(w[o]) != 0.0)
+            edge = mixed_edge_bound(cell.edges[offset + j], ops[offset + j], bound)
             if edges is not None:
                 edge *= float(edges[offset + j].abs())
             total += edge * lj

@@ -106,11 +106,11 @@ class DartsSpace(SearchSpace):
 
     def supernet(self, *, C: int, layers: int, num_classes: int, in_channels: int,
                  mean: Sequence[float] | None, std: Sequence[float] | None,
-                 steps: int = 4) -> nn.Module:  # noqa: D102
+                 steps: int = 4, relaxation: Any = None) -> nn.Module:  # noqa: D102
         from robustnas.space.darts.supernet import SuperNet
 
         return SuperNet(C=C, num_classes=num_classes, layers=layers, steps=steps,
-                        in_channels=in_channels, mean=mean, std=std)
+                        in_channels=in_channels, mean=mean, std=std, relaxation=relaxation)
 
     def model_kinds(self) -> Sequence[ModelKind]:  # noqa: D102
         return (ModelKind("network", _rebuild_network, _describe_network),

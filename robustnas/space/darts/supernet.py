@@ -8,22 +8,32 @@ How α becomes the mixing weights of a forward pass is decided by the supernet's
 *arch sampler* (:mod:`robustnas.space.arch_sampler`). The default is DARTS' softmax; a
 regulariser that samples α (the log-normal Lipschitz method) installs its own sampler with
 :meth:`SuperNet.set_arch_sampler` instead of special-casing the search loop.
+
+The supernet's *relaxation* (:mod:`robustnas.space.relaxations`: ``darts``, ``pc-darts``,
+``gdas``) chooses that sampler and the shape of the edges: PC-DARTS' edges are
+:class:`~robustnas.space.partial_channels.PartialChannels` around a mixed op on ``C/K``
+channels, GDAS' sampler asks each edge for one operation (``CellWeights.index``). It is
+given at construction or with :meth:`SuperNet.set_relaxation`, and recorded in
+:attr:`SuperNet.config` (the checkpoint payload's ``arch``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
+from robustnas.errors import UsageError
 from robustnas.space.arch_sampler import ArchSampler, CellWeights
 from robustnas.space.darts.common import preprocess_inputs, reduction_layers, stem
 from robustnas.space.darts.genotype import Genotype, make_genotype
 from robustnas.space.darts.lipschitz import supernet_bound
 from robustnas.space.darts.ops import PRIMITIVES, Zero, make_op
 from robustnas.space.normalize import Normalize, channel_stats
+from robustnas.space.partial_channels import PartialChannels
+from robustnas.space.relaxations import Relaxation, make_relaxation
 
 
 class MixedOp(nn.Module):
@@ -33,7 +43,8 @@ class MixedOp(nn.Module):
     its weight's gradient through this edge) and accumulates the weighted terms in place
     (one fused multiply-add per operation instead of a multiply, an add and a temporary).
     ``reference = True`` evaluates every operation and sums with Python's ``sum``, as the
-    original DARTS code does; both agree to float rounding.
+    original DARTS code does; both agree to float rounding. With ``index`` (a single-path
+    pass, GDAS) only that operation runs: ``weights[index] · op_index(x)``.
     """
 
     def __init__(self, C: int, stride: int, primitives: Sequence[str]) -> None:
@@ -43,7 +54,10 @@ class MixedOp(nn.Module):
         self.active = tuple(i for i, op in enumerate(self.ops) if not isinstance(op, Zero))
         self.reference = False
 
-    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, weights: torch.Tensor,
+                index: int | None = None) -> torch.Tensor:
+        if index is not None:
+            return weights[index] * self.ops[index](x)
         if self.reference or not self.active:
             return sum(w * op(x) for w, op in zip(weights, self.ops))  # type: ignore[return-value]
         w = weights.unbind(0)
@@ -58,33 +72,64 @@ class SearchCell(nn.Module):
     """A DARTS search cell: two inputs, ``steps`` nodes, every earlier state feeds every node."""
 
     def __init__(self, steps: int, multiplier: int, C_pp: int, C_p: int, C: int,
-                 reduction: bool, reduction_prev: bool, primitives: Sequence[str]) -> None:
+                 reduction: bool, reduction_prev: bool, primitives: Sequence[str],
+                 partial: int = 1) -> None:
         super().__init__()
         self.reduction = reduction
         self.steps = steps
         self.multiplier = multiplier
         self.preprocess0, self.preprocess1 = preprocess_inputs(C_pp, C_p, C, reduction_prev,
                                                                affine=False)
-        self.edges = nn.ModuleList()
-        for node in range(steps):
-            for source in range(2 + node):
-                stride = 2 if reduction and source < 2 else 1
-                self.edges.append(MixedOp(C, stride, primitives))
+        self.C = C
+        self.primitives = tuple(primitives)
+        #: PC-DARTS' K (1: every channel through the mixed ops): :meth:`use_partial_channels`
+        self.partial = partial
+        self.edges = self.build_edges(partial)
         self.reference = False
+
+    def use_partial_channels(self, k: int) -> None:
+        """Rebuild the edges with ``C/k`` channels through their mixed ops (new weights)."""
+        if k != self.partial:
+            self.partial, self.edges = k, self.build_edges(k)
+
+    def build_edges(self, partial: int) -> nn.ModuleList:
+        """The cell's mixed edges; ``partial`` > 1: PC-DARTS' partial-channel edges, each a
+        mixed op on ``C / partial`` channels (:mod:`robustnas.space.partial_channels`)."""
+        edges = nn.ModuleList()
+        for node in range(self.steps):
+            for source in range(2 + node):
+                stride = 2 if self.reduction and source < 2 else 1
+                if partial > 1:
+                    edges.append(PartialChannels(
+                        MixedOp(self.C // partial, stride, self.primitives), partial, stride))
+                else:
+                    edges.append(MixedOp(self.C, stride, self.primitives))
+        return edges
+
+    def _edge(self, k: int, h: torch.Tensor, w: torch.Tensor, index: tuple[int, ...] | None,
+              scale: torch.Tensor | None) -> torch.Tensor:
+        out = self.edges[k](h, w) if index is None else self.edges[k](h, w, index[k])
+        return out if scale is None else scale * out
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: CellWeights) -> torch.Tensor:
         if self.reference:
             return self._reference_forward(s0, s1, weights)
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         # Edge weights scale whole edges: fold them into the (edges × ops) weights, a few
-        # scalars, instead of multiplying every edge's output tensor.
-        w = weights.ops if weights.edges is None else weights.ops * weights.edges[:, None]
+        # scalars, instead of multiplying every edge's output tensor, unless an edge has
+        # more than its operations (PC-DARTS' bypass is scaled too).
+        fold = weights.edges is not None and self.partial == 1
+        w = weights.ops * weights.edges[:, None] if fold else weights.ops
         rows = w.unbind(0)
+        scales = (None,) * len(rows) if fold or weights.edges is None \
+            else weights.edges.unbind(0)
+        index = weights.index
         offset = 0
         for _ in range(self.steps):
-            total = self.edges[offset](states[0], rows[offset])
+            total = self._edge(offset, states[0], rows[offset], index, scales[offset])
             for j in range(1, len(states)):
-                total = total.add_(self.edges[offset + j](states[j], rows[offset + j]))
+                k = offset + j
+                total = total.add_(self._edge(k, states[j], rows[k], index, scales[k]))
             offset += len(states)
             states.append(total)
         return torch.cat(states[-self.multiplier:], dim=1)
@@ -96,7 +141,7 @@ class SearchCell(nn.Module):
         for _ in range(self.steps):
             terms = []
             for j, h in enumerate(states):
-                out = self.edges[offset + j](h, weights.ops[offset + j])
+                out = self._edge(offset + j, h, weights.ops[offset + j], weights.index, None)
                 if weights.edges is not None:
                     out = weights.edges[offset + j] * out
                 terms.append(out)
@@ -120,16 +165,20 @@ class SuperNet(nn.Module):
                  multiplier: int | None = None, stem_multiplier: int = 3,
                  in_channels: int = 3, mean: Sequence[float] | None = None,
                  std: Sequence[float] | None = None,
-                 primitives: Sequence[str] = PRIMITIVES) -> None:
+                 primitives: Sequence[str] = PRIMITIVES,
+                 relaxation: str | Relaxation | None = None,
+                 relaxation_options: Mapping[str, Any] | None = None) -> None:
         super().__init__()
         # A cell concatenates all its intermediate nodes, as the derived genotype's concat
         # does (DARTS: steps = multiplier = 4); another steps needs the matching multiplier.
         multiplier = steps if multiplier is None else multiplier
         mean, std = channel_stats(in_channels, mean, std)
+        relax = make_relaxation(relaxation, relaxation_options)
+        relax.check_channels(C)
         self.config = dict(C=C, num_classes=num_classes, layers=layers, steps=steps,
                            multiplier=multiplier, stem_multiplier=stem_multiplier,
                            in_channels=in_channels, mean=list(mean), std=list(std),
-                           primitives=list(primitives))
+                           primitives=list(primitives), **relax.to_arch())
         self.primitives = tuple(primitives)
         self.steps = steps
         self.multiplier = multiplier
@@ -144,7 +193,7 @@ class SuperNet(nn.Module):
             if reduction:
                 C_curr *= 2
             cell = SearchCell(steps, multiplier, C_pp, C_p, C_curr, reduction, reduction_prev,
-                              self.primitives)
+                              self.primitives, partial=relax.partial_channels)
             self.cells.append(cell)
             reduction_prev = reduction
             C_pp, C_p = C_p, multiplier * C_curr
@@ -153,7 +202,10 @@ class SuperNet(nn.Module):
         k, n = num_edges(steps), len(self.primitives)
         self.alpha_normal = nn.Parameter(1e-3 * torch.randn(k, n))
         self.alpha_reduce = nn.Parameter(1e-3 * torch.randn(k, n))
-        self.arch_sampler: ArchSampler = ArchSampler()
+        self.relaxation = relax
+        self.arch_sampler: ArchSampler = self._relaxation_sampler(relax)
+        #: Whether the arch sampler is the relaxation's (not a regulariser's).
+        self._sampler_of_relaxation = True
         self._parameter_lists: tuple[list, list] | None = None
         self.reference = False
 
@@ -211,10 +263,53 @@ class SuperNet(nn.Module):
         return [p for _, p in self.named_arch_parameters()]
 
     def set_arch_sampler(self, sampler: ArchSampler) -> None:
-        """Replace how α becomes mixing weights (softmax by default)."""
+        """Replace how α becomes mixing weights (softmax by default); refused (UsageError)
+        when the relaxation samples α itself (PC-DARTS' β, GDAS)."""
+        if not self.relaxation.replaceable_sampler:
+            raise UsageError(f"relaxation {self.relaxation.name} makes the mixing weights "
+                             f"itself; another arch sampler cannot replace its own")
         device = self.alpha_normal.device
         self.arch_sampler = sampler.to(device)
+        self._sampler_of_relaxation = False
         self._parameter_lists = None
+
+    # -- relaxation -------------------------------------------------------------------
+    def _relaxation_sampler(self, relaxation: Relaxation) -> ArchSampler:
+        return relaxation.sampler(tuple(node + 2 for node in range(self.steps)),
+                                  len(self.primitives), ("normal", "reduce"))
+
+    def set_relaxation(self, relaxation: str | Relaxation | None,
+                       options: Mapping[str, Any] | None = None) -> None:
+        """Make the supernet use ``relaxation`` (:mod:`robustnas.space.relaxations`).
+
+        The same relaxation again changes nothing (so the default ``darts`` leaves a search
+        bit-identical, and a regulariser's sampler in place). Another one installs its arch
+        sampler (new architecture parameters, e.g. PC-DARTS' β) and, when its partial
+        channels differ, rebuilds every edge (new weights). Call it before optimisers are
+        built on the parameters. Refused (UsageError) while a regulariser's sampler is
+        installed, which the new relaxation would discard.
+        """
+        new = make_relaxation(relaxation, options)
+        if new == self.relaxation:
+            return
+        if not self._sampler_of_relaxation:
+            raise UsageError(f"relaxation {new.name}: a regulariser's arch sampler is installed "
+                             f"on this supernet; the relaxation would discard it")
+        new.check_channels(int(self.config["C"]))
+        like = {"device": self.alpha_normal.device, "dtype": self.alpha_normal.dtype}
+        for cell in self.cells:
+            if cell.partial != new.partial_channels:
+                cell.use_partial_channels(new.partial_channels)
+                cell.edges.to(**like).train(self.training)
+        self.use_reference_path(self.reference)  # rebuilt edges take the evaluation path
+        self.arch_sampler = self._relaxation_sampler(new).to(**like).train(self.training)
+        self.relaxation = new
+        self.config.update(new.to_arch())
+        self._parameter_lists = None
+
+    def set_epoch(self, epoch: int, total_epochs: int) -> None:
+        """Where the search's schedule is (GDAS anneals its temperature by it)."""
+        self.arch_sampler.set_epoch(epoch, total_epochs)
 
     def mixing_weights(self) -> dict[str, CellWeights]:
         """The weights of one forward pass, one sample for each cell type."""

@@ -5,7 +5,9 @@ per-layer bounds ``bound(module)`` (:meth:`robustnas.lipschitz.LayerBounder.modu
 A cell node sums all its incoming edges, so with ``L_i`` the bound of node ``i`` w.r.t. the
 network input, node ``j`` has ``L_j ≤ Σ_{i<j} L(op_ij) · L_i`` and the cell output is node 3
 (no concatenation). For the supernet an edge is ``Σ_o |w_o| L(o)`` with the current mixing
-weights. A residual block has ``L ≤ L(shortcut) + L(conv_b) · L(conv_a)``.
+weights (a partial-channel edge: the larger of that and its bypass's,
+:func:`robustnas.space.partial_channels.mixed_edge_bound`). A residual block has
+``L ≤ L(shortcut) + L(conv_b) · L(conv_a)``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from torch import nn
 from robustnas.space.arch_sampler import CellWeights
 from robustnas.space.nb201.blocks import ResNetBasicBlock
 from robustnas.space.nb201.genotype import EDGES, NUM_NODES
+from robustnas.space.partial_channels import mixed_edge_bound
 
 # The models are typed nn.Module: network.py and supernet.py import this module for their
 # lipschitz_bound methods, so importing them here (even for types) would close a circle.
@@ -41,12 +44,10 @@ def residual_bound(block: ResNetBasicBlock, bound: Bound) -> float:
 
 def mixed_edge_bounds(cell: nn.Module, weights: CellWeights, bound: Bound) -> list[float]:
     """The 6 edge bounds of a :class:`~.supernet.NB201SearchCell` at mixing weights ``weights``."""
-    w = weights.ops.detach().abs()
     beta = None if weights.edges is None else weights.edges.detach().abs()
     bounds = []
     for k, mixed in enumerate(cell.edges):
-        edge = sum(float(w[k, o]) * bound(op) for o, op in enumerate(mixed.ops)
-                   if float(w[k, o]) != 0.0)
+        edge = mixed_edge_bound(mixed, weights.ops[k], bound)
         bounds.append(edge * (1.0 if beta is None else float(beta[k])))
     return bounds
 

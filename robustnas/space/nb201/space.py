@@ -86,11 +86,12 @@ class NB201Space(SearchSpace):
 
     def supernet(self, *, C: int, layers: int, num_classes: int, in_channels: int,
                  mean: Sequence[float] | None, std: Sequence[float] | None,
-                 steps: int = 4) -> nn.Module:  # noqa: D102
+                 steps: int = 4, relaxation: Any = None) -> nn.Module:  # noqa: D102
         from robustnas.space.nb201.supernet import NB201SuperNet
 
         return NB201SuperNet(C=C, N=cells_per_stage(layers), num_classes=num_classes,
-                             in_channels=in_channels, mean=mean, std=std)
+                             in_channels=in_channels, mean=mean, std=std,
+                             relaxation=relaxation)
 
     def model_kinds(self) -> Sequence[ModelKind]:  # noqa: D102
         return (ModelKind("nb201-network", _rebuild_network),

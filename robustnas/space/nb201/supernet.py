@@ -9,16 +9,21 @@ not affine (later versions of the reference add a bias then).
 The supernet offers the interface the search loop uses for any space: :meth:`weights`,
 :meth:`arch_parameters`, :meth:`set_arch_sampler`, :meth:`alpha_softmax`,
 :meth:`genotype` (argmax operation per edge, ``none`` allowed) and :meth:`decisiveness`.
+Its relaxation (:mod:`robustnas.space.relaxations`, given at construction or with
+:meth:`NB201SuperNet.set_relaxation`) works as on DARTS' supernet: PC-DARTS' partial
+channels wrap each mixed op (all edges are stride 1, so nothing is pooled) and its β
+weighs each node's incoming edges; GDAS evaluates one operation per edge.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
+from robustnas.errors import UsageError
 from robustnas.space.arch_sampler import ArchSampler, CellWeights
 from robustnas.space.nb201.blocks import ResNetBasicBlock
 from robustnas.space.nb201.genotype import EDGES, NUM_NODES, NB201Genotype
@@ -26,26 +31,48 @@ from robustnas.space.nb201.lipschitz import supernet_bound
 from robustnas.space.nb201.network import stage_layout
 from robustnas.space.nb201.ops import NB201_OPS, make_nb201_op
 from robustnas.space.normalize import Normalize, channel_stats
+from robustnas.space.partial_channels import PartialChannels
+from robustnas.space.relaxations import Relaxation, make_relaxation
 
 
 class NB201MixedOp(nn.Module):
-    """Σ_o w_o · o(x) over the five operations of one edge."""
+    """Σ_o w_o · o(x) over the five operations of one edge (``index``: that one only,
+    ``w_index · op_index(x)``, a single-path pass)."""
 
     def __init__(self, C: int, primitives: Sequence[str]) -> None:
         super().__init__()
         self.ops = nn.ModuleList(make_nb201_op(name, C, affine=False, track_running_stats=False)
                                  for name in primitives)
 
-    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, weights: torch.Tensor,
+                index: int | None = None) -> torch.Tensor:
+        if index is not None:
+            return weights[index] * self.ops[index](x)
         return sum(w * op(x) for w, op in zip(weights, self.ops))  # type: ignore[return-value]
 
 
 class NB201SearchCell(nn.Module):
     """Node j = Σ_{i<j} [β_ij ·] MixedOp_ij(node i); output node 3."""
 
-    def __init__(self, C: int, primitives: Sequence[str]) -> None:
+    def __init__(self, C: int, primitives: Sequence[str], partial: int = 1) -> None:
         super().__init__()
-        self.edges = nn.ModuleList(NB201MixedOp(C, primitives) for _ in EDGES)
+        self.C = C
+        self.primitives = tuple(primitives)
+        self.partial = partial
+        self.edges = self.build_edges(partial)
+
+    def build_edges(self, partial: int) -> nn.ModuleList:
+        """Mixed edges; ``partial`` > 1: PC-DARTS' partial-channel edges on ``C/partial``."""
+        if partial > 1:
+            return nn.ModuleList(PartialChannels(NB201MixedOp(self.C // partial,
+                                                              self.primitives), partial, 1)
+                                 for _ in EDGES)
+        return nn.ModuleList(NB201MixedOp(self.C, self.primitives) for _ in EDGES)
+
+    def use_partial_channels(self, k: int) -> None:
+        """Rebuild the edges with ``C/k`` channels through their mixed ops (new weights)."""
+        if k != self.partial:
+            self.partial, self.edges = k, self.build_edges(k)
 
     def forward(self, x: torch.Tensor, weights: CellWeights) -> torch.Tensor:
         nodes = [x]
@@ -54,7 +81,8 @@ class NB201SearchCell(nn.Module):
             for k, (src, dst) in enumerate(EDGES):
                 if dst != target:
                     continue
-                out = self.edges[k](nodes[src], weights.ops[k])
+                out = self.edges[k](nodes[src], weights.ops[k]) if weights.index is None \
+                    else self.edges[k](nodes[src], weights.ops[k], weights.index[k])
                 if weights.edges is not None:
                     out = weights.edges[k] * out
                 terms.append(out)
@@ -70,11 +98,16 @@ class NB201SuperNet(nn.Module):
 
     def __init__(self, C: int = 16, N: int = 5, num_classes: int = 10, in_channels: int = 3,
                  mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
-                 primitives: Sequence[str] = NB201_OPS) -> None:
+                 primitives: Sequence[str] = NB201_OPS,
+                 relaxation: str | Relaxation | None = None,
+                 relaxation_options: Mapping[str, Any] | None = None) -> None:
         super().__init__()
         mean, std = channel_stats(in_channels, mean, std)
+        relax = make_relaxation(relaxation, relaxation_options)
+        relax.check_channels(C)
         self.config = dict(C=C, N=N, num_classes=num_classes, in_channels=in_channels,
-                           mean=list(mean), std=list(std), primitives=list(primitives))
+                           mean=list(mean), std=list(std), primitives=list(primitives),
+                           **relax.to_arch())
         self.primitives = tuple(primitives)
         self.normalize = Normalize(mean, std)
         self.stem = nn.Sequential(nn.Conv2d(in_channels, C, 3, padding=1, bias=False),
@@ -83,13 +116,17 @@ class NB201SuperNet(nn.Module):
         C_prev = C
         for channels, residual in stage_layout(C, N):
             self.cells.append(ResNetBasicBlock(C_prev, channels, 2) if residual
-                              else NB201SearchCell(channels, self.primitives))
+                              else NB201SearchCell(channels, self.primitives,
+                                                   partial=relax.partial_channels))
             C_prev = channels
         self.lastact = nn.Sequential(nn.BatchNorm2d(C_prev), nn.ReLU(inplace=False))
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(C_prev, num_classes)
         self.alpha = nn.Parameter(1e-3 * torch.randn(len(EDGES), len(self.primitives)))
-        self.arch_sampler: ArchSampler = ArchSampler()
+        self.relaxation = relax
+        self.arch_sampler: ArchSampler = self._relaxation_sampler(relax)
+        #: Whether the arch sampler is the relaxation's (not a regulariser's).
+        self._sampler_of_relaxation = True
 
     # -- parameters ---------------------------------------------------------------------
     def payload_arch(self) -> dict[str, Any]:
@@ -117,8 +154,45 @@ class NB201SuperNet(nn.Module):
         return [p for _, p in self.named_arch_parameters()]
 
     def set_arch_sampler(self, sampler: ArchSampler) -> None:
-        """Replace how α becomes mixing weights (softmax by default)."""
+        """Replace how α becomes mixing weights (softmax by default); refused (UsageError)
+        when the relaxation samples α itself (PC-DARTS' β, GDAS)."""
+        if not self.relaxation.replaceable_sampler:
+            raise UsageError(f"relaxation {self.relaxation.name} makes the mixing weights "
+                             f"itself; another arch sampler cannot replace its own")
         self.arch_sampler = sampler.to(self.alpha.device)
+        self._sampler_of_relaxation = False
+
+    # -- relaxation ---------------------------------------------------------------------
+    def _relaxation_sampler(self, relaxation: Relaxation) -> ArchSampler:
+        # EDGES are numbered target node by target node: nodes 1, 2, 3 have 1, 2, 3 inputs.
+        sizes = tuple(sum(1 for _, dst in EDGES if dst == node) for node in range(1, NUM_NODES))
+        return relaxation.sampler(sizes, len(self.primitives), ("cell",))
+
+    def set_relaxation(self, relaxation: str | Relaxation | None,
+                       options: Mapping[str, Any] | None = None) -> None:
+        """Make the supernet use ``relaxation``; as
+        :meth:`robustnas.space.darts.supernet.SuperNet.set_relaxation` (the same one again
+        changes nothing; partial channels rebuild the edges; refused over a regulariser's
+        sampler)."""
+        new = make_relaxation(relaxation, options)
+        if new == self.relaxation:
+            return
+        if not self._sampler_of_relaxation:
+            raise UsageError(f"relaxation {new.name}: a regulariser's arch sampler is installed "
+                             f"on this supernet; the relaxation would discard it")
+        new.check_channels(int(self.config["C"]))
+        like = {"device": self.alpha.device, "dtype": self.alpha.dtype}
+        for cell in self.cells:
+            if isinstance(cell, NB201SearchCell) and cell.partial != new.partial_channels:
+                cell.use_partial_channels(new.partial_channels)
+                cell.edges.to(**like).train(self.training)
+        self.arch_sampler = self._relaxation_sampler(new).to(**like).train(self.training)
+        self.relaxation = new
+        self.config.update(new.to_arch())
+
+    def set_epoch(self, epoch: int, total_epochs: int) -> None:
+        """Where the search's schedule is (GDAS anneals its temperature by it)."""
+        self.arch_sampler.set_epoch(epoch, total_epochs)
 
     def mixing_weights(self) -> dict[str, CellWeights]:
         """One sample of the mixing weights, shared by every cell."""
