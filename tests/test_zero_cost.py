@@ -214,7 +214,7 @@ def port_grasp(net, x, y):
 
     g = grad(loss)(w0)
     _, hg = jvp(grad(loss), (w0,), (g,))
-    return float(sum((-w0[n] * hg[n]).sum() for n in w0))
+    return float(sum((-w0[n] * hg[n]).sum().detach() for n in w0))
 
 
 PORTS = {"grad_norm": (port_grad_norm, 1e-6), "snip": (port_snip, 1e-5),
