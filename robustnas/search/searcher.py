@@ -48,7 +48,7 @@ from robustnas.search.parallel import (
 )
 from robustnas.search.result import SearchResult
 from robustnas.search.resume import apply_optimizer_settings
-from robustnas.search.setup import build_optimizers
+from robustnas.search.setup import build_optimizers, build_supernet
 from robustnas.search.state import CHECKPOINT_NAME, load_search_state
 from robustnas.search.validation import evaluate_supernet
 
@@ -93,12 +93,7 @@ class Searcher(EngineTask):
         self.regularizers = RegularizerSet(config.regularizer, config.regularizer_options)
         seed_everything(config.seed)
         self.data = load_search_data(config, self.device, info)
-        from robustnas.space.spaces import get_space
-
-        model = get_space(config.space).supernet(
-            C=config.C, num_classes=self.data.num_classes, layers=config.layers,
-            steps=config.steps, in_channels=self.data.in_channels, mean=self.data.mean,
-            std=self.data.std)
+        model = build_supernet(config, self.data)
         self.regularizers.setup(model)
         model.to(self.device)
         if config.channels_last:

@@ -10,8 +10,8 @@ Each module of this package registers its relaxation in ``RELAXATIONS``, which i
 on its first lookup (:class:`robustnas.registry.Registry` ``discover=``), so a new
 relaxation is a new file. A supernet gets its relaxation at construction
 (``relaxation=``, ``relaxation_options=``; checkpoints record both in the payload's
-``arch``) or through its ``set_relaxation`` (how the search installs the configured one,
-:func:`robustnas.search.setup.install_relaxation`). The interface is
+``arch``; the search builds its supernet so, :func:`robustnas.search.setup.build_supernet`)
+or through its ``set_relaxation``. The interface is
 :class:`~robustnas.space.relaxations.base.Relaxation`.
 """
 
