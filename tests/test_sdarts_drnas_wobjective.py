@@ -597,3 +597,35 @@ def test_pgd_weight_objective_resumes_bit_identical(tmp_path, monkeypatch):
                                                    regularizer_options={
                                                        "advrush": {"start_epoch": 1}}))
     assert calls and all(c is objective for c in calls)
+
+
+# -- the search settings ---------------------------------------------------------------------
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"w_objective": "pgd", "order": 2}, "w_objective pgd needs order 1"),
+    ({"w_objective": "madry"}, "w_objective"),
+    ({"w_objective": "pgd", "w_objective_options": {"eps": 8}}, "pixel scale"),
+    ({"w_objective_options": {"eps": 0.1}}, "w_objective is none"),
+])
+def test_search_config_refuses_weight_objectives_that_cannot_work(tmp_path, changes, message):
+    with pytest.raises(UsageError, match=message) as info:
+        _config(tmp_path, **changes).validate()
+    assert "\n" not in str(info.value)
+
+
+def test_search_config_takes_a_weight_objective(tmp_path):
+    config = _config(tmp_path, w_objective="trades", w_objective_options={"steps": 2})
+    config.validate()
+    assert _config(tmp_path).w_objective == "none"
+
+
+@pytest.mark.xfail(strict=True, reason="the search loop does not give weight_step its "
+                   "objective yet: robustnas/search/searcher.py must build "
+                   "build_weight_objective(config.w_objective, config.w_objective_options, "
+                   "self.autocast) and pass it as weight_step(..., objective=...)")
+def test_the_w_objective_setting_reaches_the_weight_step(tmp_path):
+    clean = _search(_config(tmp_path / "none", "nb201", epochs=1, warmup_epochs=1,
+                            max_steps_per_epoch=1))
+    adversarial = _search(_config(tmp_path / "pgd", "nb201", epochs=1, warmup_epochs=1,
+                                  max_steps_per_epoch=1, w_objective="pgd",
+                                  w_objective_options={"steps": 2}))
+    assert clean.history[-1]["train_loss"] != adversarial.history[-1]["train_loss"]

@@ -7,6 +7,7 @@ from typing import Any
 
 from robustnas.errors import UsageError
 from robustnas.options import CHANGEABLE, FIXED, THREADS_HELP, check_values, option
+from robustnas.search.weight_objective import W_OBJECTIVES, check_weight_objective
 from robustnas.space.spaces import DEFAULT_SPACE
 
 
@@ -106,6 +107,16 @@ class SearchConfig:
         default_factory=dict, resume=FIXED, flag="",
         help="each regulariser's options, {name: {key: value}} (on the command line: "
              "--reg-opt NAME.KEY=VALUE)")
+    # adversarial supernet training: the weight step on adversarial examples of the training
+    # batch (robustnas/search/weight_objective.py); the α step stays clean
+    w_objective: str = option(
+        "none", resume=FIXED, choices=W_OBJECTIVES, metavar="NAME",
+        help="the weight step's objective: none (clean, DARTS), or a retraining objective "
+             "(pgd, trades, fgsm-rs) on adversarial examples of the training batch")
+    w_objective_options: dict[str, Any] = option(
+        default_factory=dict, resume=FIXED, flag="",
+        help="its attack, a mapping (eps, steps, step_size, random_start, attack_bn, "
+             "trades_beta; unset: the retraining objective's defaults)")
     # monitoring and guards
     eval_hessian_every: int = option(
         0, resume=CHANGEABLE, flag="",
@@ -164,6 +175,7 @@ class SearchConfig:
             raise UsageError(f"train_portion must be in (0, 1), got {self.train_portion}")
         space.check_sizes(self.C, self.layers, "search")
         self.check_relaxation()
+        check_weight_objective(self.w_objective, self.w_objective_options, self.order)
         if self.warmup_epochs < 0 or self.warmup_epochs > self.epochs:
             raise UsageError(f"warmup_epochs must be in 0..epochs, got {self.warmup_epochs}")
         if self.collapse_eigen_ratio is not None and self.eval_hessian_every <= 0:

@@ -18,7 +18,7 @@ DARTS' bilevel search, with a multi-objective (MGDA) α step over the validation
 the model size. Here only the weight step is adversarial and the α step stays DARTS' clean
 one on the validation batch (E2RNAS' multi-objective α step is not implemented). AdvRush
 (Mok et al., ICCV 2021) does the opposite: a clean weight step and a curvature term in the
-α step; with ``w_objective`` both combine (``--regularizer advrush --set w_objective=pgd``).
+α step; with ``w_objective`` both combine (``--regularizer advrush --w-objective pgd``).
 
 What the weight step logs: the objective's loss (for pgd and fgsm-rs the cross-entropy on
 the adversarial batch; for trades the clean cross-entropy plus β·KL) and the accuracy of the
