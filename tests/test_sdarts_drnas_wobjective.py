@@ -618,10 +618,6 @@ def test_search_config_takes_a_weight_objective(tmp_path):
     assert _config(tmp_path).w_objective == "none"
 
 
-@pytest.mark.xfail(strict=True, reason="the search loop does not give weight_step its "
-                   "objective yet: robustnas/search/searcher.py must build "
-                   "build_weight_objective(config.w_objective, config.w_objective_options, "
-                   "self.autocast) and pass it as weight_step(..., objective=...)")
 def test_the_w_objective_setting_reaches_the_weight_step(tmp_path):
     clean = _search(_config(tmp_path / "none", "nb201", epochs=1, warmup_epochs=1,
                             max_steps_per_epoch=1))

@@ -51,6 +51,7 @@ from robustnas.search.resume import apply_optimizer_settings
 from robustnas.search.setup import build_optimizers, build_supernet
 from robustnas.search.state import CHECKPOINT_NAME, load_search_state
 from robustnas.search.validation import evaluate_supernet
+from robustnas.search.weight_objective import build_weight_objective
 
 
 class SearchInterrupted(RobustnasError):
@@ -90,6 +91,8 @@ class Searcher(EngineTask):
         self.show_progress = show_progress and info.is_main
         self.threads = set_threads(config.threads)
         self.autocast = autocast_factory(self.device, config.amp)
+        self.w_objective = build_weight_objective(config.w_objective,
+                                                  config.w_objective_options, self.autocast)
         self.regularizers = RegularizerSet(config.regularizer, config.regularizer_options)
         seed_everything(config.seed)
         self.data = load_search_data(config, self.device, info)
@@ -216,7 +219,7 @@ class Searcher(EngineTask):
         logits, loss, w_logs = weight_step(self.model, self.w_optimizer, x_t, y_t,
                                            self.criterion, config.grad_clip, self.regularizers,
                                            self.epoch, self.step, config.epochs, self.autocast,
-                                           average=self.average)
+                                           average=self.average, objective=self.w_objective)
         logs.update(w_logs)
         if not self.guard.end_step(self._guarded, (self.model,)):
             return  # a skipped step (skip_nonfinite) stays out of the epoch's averages
