@@ -49,25 +49,19 @@ class WideBlock(nn.Module):
         return main + short
 
 
-class WideResNet(HandcraftedNet):
-    """WRN-``depth``-``widen`` (depth = 6n + 4)."""
+class WideStages(HandcraftedNet):
+    """The WideResNet layout: a 3×3 stem, stages of :class:`WideBlock` (strides 1, 2, 2),
+    final BN + ReLU; shared by WRN-depth-k and NARes' per-stage depths and widths."""
 
-    def __init__(self, depth: int = 28, widen: int = 10, width: float = 1.0,
-                 num_classes: int = 10, in_channels: int = 3,
-                 mean: Sequence[float] | None = None,
-                 std: Sequence[float] | None = None) -> None:
-        if depth < 10 or (depth - 4) % 6 or widen < 1:
-            raise UsageError(f"WideResNet needs depth = 6n + 4 >= 10 and widen factor >= 1, "
-                             f"got depth {depth}, widen {widen}")
-        super().__init__(f"wrn-{depth}-{widen}", width, num_classes, in_channels, mean, std)
-        n = (depth - 4) // 6
-        c = self.ch(16)
+    def build_stages(self, in_channels: int, stem_channels: int,
+                     stages: Sequence[tuple[int, int]], num_classes: int) -> None:
+        """Stem, ``stages`` as ``(blocks, out channels)``, final BN and the classifier."""
+        c = stem_channels
         self.stem = nn.Conv2d(in_channels, c, 3, padding=1, bias=False)
         groups = []
-        for i, base in enumerate((16, 32, 64)):
-            out = self.ch(base * widen)
+        for i, (blocks, out) in enumerate(stages):
             layers = []
-            for j in range(n):
+            for j in range(blocks):
                 layers.append(WideBlock(c, out, 2 if i > 0 and j == 0 else 1))
                 c = out
             groups.append(nn.Sequential(*layers))
@@ -79,9 +73,26 @@ class WideResNet(HandcraftedNet):
         return F.relu(self.final_bn(self.groups(self.stem(x))))
 
     def lipschitz_features(self, bound: Any) -> float:
+        """Product of the layers' bounds, each block as main path plus shortcut."""
         blocks = [block.lipschitz(bound) for group in self.groups for block in group]
         return (bound(self.normalize) * bound(self.stem) * math.prod(blocks)
                 * bound(self.final_bn))
+
+
+class WideResNet(WideStages):
+    """WRN-``depth``-``widen`` (depth = 6n + 4)."""
+
+    def __init__(self, depth: int = 28, widen: int = 10, width: float = 1.0,
+                 num_classes: int = 10, in_channels: int = 3,
+                 mean: Sequence[float] | None = None,
+                 std: Sequence[float] | None = None) -> None:
+        if depth < 10 or (depth - 4) % 6 or widen < 1:
+            raise UsageError(f"WideResNet needs depth = 6n + 4 >= 10 and widen factor >= 1, "
+                             f"got depth {depth}, widen {widen}")
+        super().__init__(f"wrn-{depth}-{widen}", width, num_classes, in_channels, mean, std)
+        n = (depth - 4) // 6
+        self.build_stages(in_channels, self.ch(16),
+                          [(n, self.ch(base * widen)) for base in (16, 32, 64)], num_classes)
 
 
 def parse_wrn(name: str) -> tuple[int, int] | None:

@@ -11,17 +11,11 @@ parameters at 10 classes). Inputs are images in [0, 1], normalised inside the mo
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import torch
-import torch.nn.functional as F
-from torch import nn
-
 from robustnas.errors import CheckpointError, GenotypeError
-from robustnas.space.handcrafted.base import HandcraftedNet
-from robustnas.space.handcrafted.wideresnet import WideBlock
+from robustnas.space.handcrafted.wideresnet import WideStages
 from robustnas.space.nares.genotype import (
     BASE_CHANNELS,
     NAResGenotype,
@@ -33,7 +27,7 @@ PAYLOAD_KIND = "nares-network"
 STEM_CHANNELS = 16
 
 
-class NAResNetwork(HandcraftedNet):
+class NAResNetwork(WideStages):
     """The WideResNet of one NARes genotype (see the module docstring).
 
     The genotype is validated non-strictly here, so that tiny networks (``1,1,1,1,1,1``)
@@ -58,28 +52,9 @@ class NAResNetwork(HandcraftedNet):
         # hand-crafted name/width fields would not rebuild this network).
         self.config = {"num_classes": num_classes, "in_channels": in_channels,
                        "mean": self.config["mean"], "std": self.config["std"]}
-        c = STEM_CHANNELS
-        self.stem = nn.Conv2d(in_channels, c, 3, padding=1, bias=False)
-        groups = []
-        for i, (depth, width) in enumerate(zip(genotype.depths, genotype.widths)):
-            out = BASE_CHANNELS[i] * width
-            blocks = []
-            for j in range(depth):
-                blocks.append(WideBlock(c, out, 2 if i > 0 and j == 0 else 1))
-                c = out
-            groups.append(nn.Sequential(*blocks))
-        self.groups = nn.Sequential(*groups)
-        self.final_bn = nn.BatchNorm2d(c)
-        self.classifier = nn.Linear(c, num_classes)
-
-    def body(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.final_bn(self.groups(self.stem(x))))
-
-    def lipschitz_features(self, bound: Any) -> float:
-        """Product of the layers' bounds, each block as main path plus shortcut."""
-        blocks = [block.lipschitz(bound) for group in self.groups for block in group]
-        return (bound(self.normalize) * bound(self.stem) * math.prod(blocks)
-                * bound(self.final_bn))
+        self.build_stages(in_channels, STEM_CHANNELS,
+                          [(depth, BASE_CHANNELS[i] * width) for i, (depth, width)
+                           in enumerate(zip(genotype.depths, genotype.widths))], num_classes)
 
     def payload_arch(self) -> dict[str, Any]:
         """Constructor arguments with the genotype's JSON form (for checkpoints)."""
