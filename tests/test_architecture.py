@@ -19,7 +19,7 @@ GENERIC = ("search", "train", "evaluation", "studies", "monitor", "cli", "engine
 #: The concrete spaces' packages.
 SPACES = ("robustnas.space.darts", "robustnas.space.nb201", "robustnas.space.nares")
 #: From the bottom up: a layer may import only itself and the layers before it.
-LAYERS = (("errors",), ("registry", "lipschitz", "options"),
+LAYERS = (("errors",), ("registry", "lipschitz", "options", "lazy"),
           ("config", "io", "rundir", "checkpoints"),
           ("runtime", "divergence", "distributed", "resume"), ("data", "viz", "attacks"),
           ("space",), ("monitor", "evaluation", "engine"), ("train", "tables"), ("search",),

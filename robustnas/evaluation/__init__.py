@@ -12,12 +12,12 @@ The names below are imported when first used, so that reading :class:`EvaluateCo
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from robustnas.evaluation.config import EvaluateConfig
 from robustnas.evaluation.model_card import model_card, write_model_card
 from robustnas.evaluation.report import Report
+from robustnas.lazy import lazy_getattr
 
 if TYPE_CHECKING:  # pragma: no cover - what the lazy names are, for type checkers
     from robustnas.evaluation.api import evaluate
@@ -45,12 +45,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value  # found directly from now on
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(globals(), _LAZY)
 
 
 __all__ = ["CORRUPTIONS", "EvaluateConfig", "Report", "conv2d_norm_bound", "corrupt",

@@ -17,9 +17,9 @@ PyTorch.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from robustnas.lazy import lazy_getattr
 from robustnas.search.config import SearchConfig
 
 if TYPE_CHECKING:  # pragma: no cover - what the lazy names are, for type checkers
@@ -38,12 +38,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value  # found directly from now on
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(globals(), _LAZY)
 
 
 __all__ = ["SearchConfig", "SearchInterrupted", "SearchResult", "derive_from_checkpoint",
