@@ -16,7 +16,7 @@ from typing import Any
 
 from torch import nn
 
-from robustnas.errors import CheckpointError, UsageError
+from robustnas.errors import CheckpointError, GenotypeError, UsageError
 from robustnas.space import ensemble as _ensemble  # registers the "ensemble" model kind
 from robustnas.space.handcrafted import build_handcrafted, is_handcrafted, parse_handcrafted
 from robustnas.space.kinds import MODEL_KINDS, model_payload, rebuild
@@ -146,14 +146,25 @@ def check_same_architecture(spec: str, payload: Mapping[str, Any], source: str) 
                                                     float(arch.get("width", 1.0)))
     else:
         try:
-            saved = model_genotype(model_from_payload(payload, source, load_weights=False))
-        except (CheckpointError, UsageError):
-            saved = None
+            saved = payload_genotype(payload, source)
+        except (CheckpointError, UsageError, GenotypeError, KeyError, TypeError):
+            saved = None  # not a readable network payload: no genotype to be the same as
         given = load_any_genotype(spec)
         same = saved is not None and _cells(given) == _cells(saved)
     if not same:
         raise UsageError(f"architecture {spec!r} differs from the one in {source}; resume "
                          "without it or start a new run with a different --out")
+
+
+def payload_genotype(payload: Mapping[str, Any], source: str = "checkpoint") -> Any:
+    """The genotype of a network payload (None for hand-crafted networks, ensembles and
+    supernets), read by its kind's ``genotype`` when it has one, else from the rebuilt
+    (weightless) model."""
+    load_builtin_spaces()
+    kind = MODEL_KINDS.get(str(payload.get("kind")))
+    if kind.genotype is not None:
+        return kind.genotype(payload, source)
+    return model_genotype(model_from_payload(payload, source, load_weights=False))
 
 
 def _cells(genotype: Any) -> Any:

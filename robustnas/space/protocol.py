@@ -66,12 +66,15 @@ class ModelKind:
     ``rebuild(payload, source)`` returns the untrained model of a payload
     (``{"kind", "arch", ...}``); ``describe(model)`` returns the payload without its
     ``state_dict`` for a model whose ``payload_kind`` is ``name`` (None: the default,
-    ``{"kind": name, "arch": model.payload_arch()}``).
+    ``{"kind": name, "arch": model.payload_arch()}``); ``genotype(payload, source)`` reads
+    the genotype a network payload holds without building the network (None: it is read
+    from the rebuilt model, which costs a whole network for a large one).
     """
 
     name: str
     rebuild: Callable[[Mapping[str, Any], str], nn.Module]
     describe: Callable[[nn.Module], dict[str, Any]] | None = None
+    genotype: Callable[[Mapping[str, Any], str], Any] | None = None
 
 
 class SearchSpace(ABC):

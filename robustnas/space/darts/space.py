@@ -113,7 +113,8 @@ class DartsSpace(SearchSpace):
                         in_channels=in_channels, mean=mean, std=std, relaxation=relaxation)
 
     def model_kinds(self) -> Sequence[ModelKind]:  # noqa: D102
-        return (ModelKind("network", _rebuild_network, _describe_network),
+        return (ModelKind("network", _rebuild_network, _describe_network,
+                          genotype=lambda p, source: genotype_from_dict(p["genotype"], source)),
                 ModelKind("supernet", _rebuild_supernet, _describe_supernet))
 
     def info(self, genotype: Any, *, C: int, layers: int, classes: int, in_channels: int,

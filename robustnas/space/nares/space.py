@@ -65,7 +65,9 @@ class NAResSpace(SearchSpace):
     def model_kinds(self) -> Sequence[ModelKind]:  # noqa: D102
         from robustnas.space.nares.network import rebuild_nares_network
 
-        return (ModelKind("nares-network", rebuild_nares_network),)
+        return (ModelKind("nares-network", rebuild_nares_network,
+                          genotype=lambda p, source: self.from_dict(p["arch"]["genotype"],
+                                                                    source)),)
 
     def info(self, genotype: Any, *, C: int, layers: int, classes: int, in_channels: int,
              image_size: int) -> dict[str, Any]:

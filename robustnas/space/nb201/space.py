@@ -94,7 +94,9 @@ class NB201Space(SearchSpace):
                              relaxation=relaxation)
 
     def model_kinds(self) -> Sequence[ModelKind]:  # noqa: D102
-        return (ModelKind("nb201-network", _rebuild_network),
+        return (ModelKind("nb201-network", _rebuild_network,
+                          genotype=lambda p, source: nb201_genotype_from_dict(
+                              p["arch"]["genotype"], source)),
                 ModelKind("nb201-supernet", _rebuild_supernet))
 
     def info(self, genotype: Any, *, C: int, layers: int, classes: int, in_channels: int,
