@@ -20,11 +20,13 @@ registry            where                                       discovers
 ``DATASETS``        :mod:`robustnas.data.base`                  ``robustnas.data``
 ``BENCHMARKS``      :mod:`robustnas.tables.base`                ``robustnas.tables``
 ``PROXIES``         :mod:`robustnas.tables.zero_cost.base`      ``robustnas.tables.zero_cost``
+``STRATEGIES``      :mod:`robustnas.tables.nas`                 ``robustnas.tables.
+                                                                predictor_search``
 ``BENCHMARKS``      :mod:`robustnas.benchmarks`                 ``robustnas.cli.bench_options``
 ==================  ==========================================  ===============================
 
 Registries whose entries are all defined in the registry's own module (genotypes, the
-operations of a space, the table-search spaces and strategies) have nothing to discover.
+operations of a space, the table-search spaces) have nothing to discover.
 ``HANDCRAFTED`` (:mod:`robustnas.space.handcrafted.base`) discovers every module of
 :mod:`robustnas.space.handcrafted` (one family each).
 

@@ -36,6 +36,23 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+PRECISIONS = {"float32": torch.float32, "float64": torch.float64}
+
+
+@contextlib.contextmanager
+def default_dtype(precision: str) -> Iterator[torch.dtype]:
+    """Within the block, new floating tensors (parameters, noise, probes) are ``precision``
+    (``float32`` or ``float64``); the previous default is restored on leaving, so a
+    float64 search through the Python API does not change the caller's default."""
+    dtype = PRECISIONS[precision]
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield dtype
+    finally:
+        torch.set_default_dtype(previous)
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and PyTorch (all devices)."""
     random.seed(seed)

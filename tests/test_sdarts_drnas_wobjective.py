@@ -445,7 +445,7 @@ def test_weight_objective_defaults_are_the_retraining_objectives():
     ("pgd", {"radius": 1}, 1, "unknown option"),
     ("pgd", {"eps": 8}, 1, "pixel scale"),
     ("pgd", {"steps": 0}, 1, "at least 1"),
-    ("none", {"eps": 0.1}, 1, "w_objective is none"),
+    ("none", {"eps": 0.1}, 1, "neither w_objective nor alpha_objective"),
 ])
 def test_weight_objective_refusals(name, options, order, message):
     with pytest.raises(UsageError, match=message):
@@ -604,7 +604,7 @@ def test_pgd_weight_objective_resumes_bit_identical(tmp_path, monkeypatch):
     ({"w_objective": "pgd", "order": 2}, "w_objective pgd needs order 1"),
     ({"w_objective": "madry"}, "w_objective"),
     ({"w_objective": "pgd", "w_objective_options": {"eps": 8}}, "pixel scale"),
-    ({"w_objective_options": {"eps": 0.1}}, "w_objective is none"),
+    ({"w_objective_options": {"eps": 0.1}}, "neither w_objective nor alpha_objective"),
 ])
 def test_search_config_refuses_weight_objectives_that_cannot_work(tmp_path, changes, message):
     with pytest.raises(UsageError, match=message) as info:

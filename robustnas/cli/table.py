@@ -56,8 +56,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "the authors' objective)")
     s.add_argument("--eps", type=float, default=None,
                    help="level of the key (ε in 1/255 for attacks; default 1 for attacks)")
-    s.add_argument("--methods", default="random,evolution,tpe,nsga2",
-                   help="comma list of random, evolution, tpe, nsga2")
+    s.add_argument("--methods", "--algorithm", dest="methods",
+                   default="random,evolution,tpe,nsga2",
+                   help="comma list of random, evolution, tpe, nsga2, predictor (a random "
+                        "forest picks the next cells; needs scikit-learn)")
     s.add_argument("--budget", type=int, default=100, help="queries per run (default 100)")
     s.add_argument("--seeds", type=int, default=5, help="runs per method (default 5)")
     s.add_argument("--out", default="runs/table-search", help="output directory")

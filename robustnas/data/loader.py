@@ -55,7 +55,8 @@ def _positive_int(key: str, value: Any) -> int:
 
 
 class DeviceLoader:
-    """Batches ``(x float32 in [0, 1], y int64)`` from ``uint8`` images kept on ``device``.
+    """Batches ``(x float32 in [0, 1], y int64)`` from ``uint8`` images kept on ``device``
+    (``dtype``: the batches' floating type, float32 unless asked).
 
     ``x``: (N, C, H, W) ``uint8`` (or floating point already in [0, 1]); ``y``: (N,) labels.
     ``augment``: an :class:`Augment` or any ``callable(x, generator) -> x``; ``None`` = off.
@@ -64,7 +65,9 @@ class DeviceLoader:
     def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, *,
                  shuffle: bool = True, augment: Any = None, seed: int = 0,
                  drop_last: bool = False, device: str | torch.device = "cpu",
-                 num_shards: int = 1, shard_index: int = 0) -> None:
+                 num_shards: int = 1, shard_index: int = 0,
+                 dtype: torch.dtype = torch.float32) -> None:
+        self.dtype = dtype  # of the batches (float64: a search's `precision: float64`)
         self.batch_size = _positive_int("batch_size", batch_size)
         self.num_shards = _positive_int("num_shards", num_shards)
         if not 0 <= shard_index < num_shards:
@@ -116,8 +119,8 @@ class DeviceLoader:
 
     def _to_float(self, x: torch.Tensor) -> torch.Tensor:
         if x.dtype == torch.uint8:
-            return x.to(torch.float32).div_(255.0)
-        return x.to(torch.float32)
+            return x.to(self.dtype).div_(255.0)
+        return x.to(self.dtype)
 
     def epoch(self, epoch: int, start: int = 0) -> Iterator[Batch]:
         """Yield the batches ``start, start+1, ...`` of ``epoch`` (this shard's slices)."""

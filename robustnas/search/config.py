@@ -7,6 +7,7 @@ from typing import Any
 
 from robustnas.errors import UsageError
 from robustnas.options import CHANGEABLE, FIXED, THREADS_HELP, check_values, option
+from robustnas.search.alpha_objective import ALPHA_OBJECTIVES
 from robustnas.search.weight_objective import W_OBJECTIVES, check_weight_objective
 from robustnas.space.spaces import DEFAULT_SPACE
 
@@ -108,11 +109,16 @@ class SearchConfig:
         help="each regulariser's options, {name: {key: value}} (on the command line: "
              "--reg-opt NAME.KEY=VALUE)")
     # adversarial supernet training: the weight step on adversarial examples of the training
-    # batch (robustnas/search/weight_objective.py); the α step stays clean
+    # batch (robustnas/search/weight_objective.py); the α step's batch: alpha_objective
+    # (robustnas/search/alpha_objective.py)
     w_objective: str = option(
         "none", resume=FIXED, choices=W_OBJECTIVES, metavar="NAME",
         help="the weight step's objective: none (clean, DARTS), or a retraining objective "
              "(pgd, trades, fgsm-rs) on adversarial examples of the training batch")
+    alpha_objective: str = option(
+        "clean", resume=FIXED, choices=ALPHA_OBJECTIVES, metavar="NAME",
+        help="the α step's validation batch: clean (DARTS) or adversarial (PGD examples "
+             "with the weight step's attack settings, w_objective_options)")
     w_objective_options: dict[str, Any] = option(
         default_factory=dict, resume=FIXED, flag="",
         help="its attack, a mapping (eps, steps, step_size, random_start, attack_bn, "
@@ -140,6 +146,14 @@ class SearchConfig:
     out: str = option("runs/search", resume=CHANGEABLE, metavar="DIR",
                       help="run directory")
     amp: bool = option(False, resume=CHANGEABLE, help="bf16 autocast (CUDA)")
+    # Why float64: on the CPU, float32 convolutions round differently with 1 and 2 threads
+    # and the weight steps amplify that (1e-7 after one step, 2e-2 after 11: BENCHMARKS.md,
+    # "Quickstart stability"), so the derived cell followed the thread count. In float64
+    # the thread counts measured agree bit for bit, at about twice the CPU time.
+    precision: str = option(
+        "float32", resume=FIXED, choices=("float32", "float64"),
+        help="floating type of the supernet, α and the batches (float64: a cell that does "
+             "not follow the CPU thread count, about 2x slower on the CPU)")
     channels_last: bool = option(False, resume=CHANGEABLE,
                                  help="channels-last memory format")
     max_steps_per_epoch: int = option(
@@ -175,7 +189,11 @@ class SearchConfig:
             raise UsageError(f"train_portion must be in (0, 1), got {self.train_portion}")
         space.check_sizes(self.C, self.layers, "search")
         self.check_relaxation()
-        check_weight_objective(self.w_objective, self.w_objective_options, self.order)
+        check_weight_objective(self.w_objective, self.w_objective_options, self.order,
+                               self.alpha_objective)
+        if self.amp and self.precision == "float64":
+            raise UsageError("amp (bf16 autocast) and precision float64 exclude each other: "
+                             "choose one")
         if self.warmup_epochs < 0 or self.warmup_epochs > self.epochs:
             raise UsageError(f"warmup_epochs must be in 0..epochs, got {self.warmup_epochs}")
         if self.collapse_eigen_ratio is not None and self.eval_hessian_every <= 0:

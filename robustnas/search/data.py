@@ -26,6 +26,7 @@ class SearchData:
 
 def load_search_data(config: SearchConfig, device: torch.device, info: D.DistInfo) -> SearchData:
     from robustnas.data import DeviceLoader, default_augment, load_dataset, search_split
+    from robustnas.runtime import PRECISIONS
 
     ds = load_dataset(config.dataset, root=config.data_root, download=config.download,
                       **config.dataset_options)
@@ -37,14 +38,15 @@ def load_search_data(config: SearchConfig, device: torch.device, info: D.DistInf
                          f"({min(len(train_y), len(val_y))} images)")
 
     shards = dict(num_shards=info.world_size, shard_index=info.rank)
+    dtype = PRECISIONS[config.precision]
 
     def loader(x: torch.Tensor, y: torch.Tensor, seed: int) -> Any:
         return DeviceLoader(x, y, config.batch_size, shuffle=True, augment=augment, seed=seed,
-                            drop_last=True, device=device, **shards)
+                            drop_last=True, device=device, dtype=dtype, **shards)
 
     def in_order(**sharding: int) -> Any:
         return DeviceLoader(val_x, val_y, config.batch_size, shuffle=False, augment=None,
-                            drop_last=False, device=device, **sharding)
+                            drop_last=False, device=device, dtype=dtype, **sharding)
 
     val_eval = in_order(**shards)
     val_probe = in_order() if info.enabled else val_eval

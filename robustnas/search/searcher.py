@@ -28,10 +28,13 @@ from robustnas.engine.task import EngineTask
 from robustnas.errors import RobustnasError, UsageError
 from robustnas.resume import checkpoint_counters
 from robustnas.runtime import (
+    PRECISIONS,
     autocast_factory,
+    default_dtype,
     seed_everything,
     set_threads,
 )
+from robustnas.search.alpha_objective import build_alpha_attack
 from robustnas.search.architect import Architect, weight_step
 from robustnas.search.checkpointing import restore_search_checkpoint, save_search_checkpoint
 from robustnas.search.config import SearchConfig
@@ -69,7 +72,8 @@ class Searcher(EngineTask):
         self.session = RunSession(config.device)
         self.dist, self.device = self.session.dist, self.session.device
         try:
-            self._build(show_progress, resume, overwrite)
+            with default_dtype(config.precision):
+                self._build(show_progress, resume, overwrite)
         except BaseException:
             self.close()
             raise
@@ -93,12 +97,14 @@ class Searcher(EngineTask):
         self.autocast = autocast_factory(self.device, config.amp)
         self.w_objective = build_weight_objective(config.w_objective,
                                                   config.w_objective_options, self.autocast)
+        self.alpha_attack = build_alpha_attack(config.alpha_objective, config.w_objective,
+                                               config.w_objective_options, self.autocast)
         self.regularizers = RegularizerSet(config.regularizer, config.regularizer_options)
         seed_everything(config.seed)
         self.data = load_search_data(config, self.device, info)
         model = build_supernet(config, self.data)
         self.regularizers.setup(model)
-        model.to(self.device)
+        model.to(self.device, PRECISIONS[config.precision])
         if config.channels_last:
             model.to(memory_format=torch.channels_last)
         self.model = prepare_supernet(model, info, config.sync_bn)
@@ -153,9 +159,11 @@ class Searcher(EngineTask):
     def run(self) -> SearchResult:
         """Search until ``config.epochs``; returns the derived genotype and where it is."""
         try:
-            stopped_early = run_loop(self, self.callbacks)
-            # After the loop: a signal while the genotype is written takes its default action.
-            result = self._finish(stopped_early)
+            with default_dtype(self.config.precision):
+                stopped_early = run_loop(self, self.callbacks)
+                # After the loop: a signal while the genotype is written takes its default
+                # action.
+                result = self._finish(stopped_early)
             self.session.finished()
             return result
         finally:
@@ -214,6 +222,8 @@ class Searcher(EngineTask):
         self.guard.begin_step(self.epoch, self.step, (self.model,))
         logs: dict[str, float] = {}
         if self.epoch >= config.warmup_epochs:
+            if self.alpha_attack is not None:
+                x_v = self.alpha_attack(self.model, x_v, y_v)
             logs = self.architect.step(x_t, y_t, x_v, y_v, lr, self.epoch, self.step,
                                        config.epochs)
         logits, loss, w_logs = weight_step(self.model, self.w_optimizer, x_t, y_t,

@@ -53,15 +53,21 @@ def normalized_name(name: str) -> str:
     return str(name).strip().lower().replace("_", "-")
 
 
-def check_weight_objective(name: str, options: Mapping[str, Any] | None, order: int) -> None:
-    """Refuse an unknown objective, unknown or bad options, or second order, in one line."""
+def check_weight_objective(name: str, options: Mapping[str, Any] | None, order: int,
+                           alpha_objective: str = "clean") -> None:
+    """Refuse an unknown objective, unknown or bad options, or second order, in one line
+    (``alpha_objective: adversarial`` attacks with these options too, even with a clean
+    weight step: :mod:`robustnas.search.alpha_objective`)."""
     name = normalized_name(name)
     if name not in W_OBJECTIVES:
         raise UsageError(f"w_objective must be one of {', '.join(W_OBJECTIVES)}, got {name!r}")
     options = dict(options or {})
     if name == "none":
-        if options:
-            raise UsageError("w_objective_options given but w_objective is none")
+        if alpha_objective == "adversarial":
+            resolved_settings("pgd", options)
+        elif options:
+            raise UsageError("w_objective_options given but neither w_objective nor "
+                             "alpha_objective is adversarial")
         return
     if order == 2:
         raise UsageError(f"w_objective {name} needs order 1: the second-order step unrolls "

@@ -12,6 +12,8 @@ Strategies (each call of the objective is one query; repeats count, as in NAS be
 * ``tpe``: Optuna's TPE sampler on the space's categorical choices.
 * ``nsga2``: Optuna's NSGA-II on two objectives, clean and robust accuracy; the curve tracks
   the best robust accuracy found.
+* ``predictor``: a random forest fitted on the cells queried so far picks the next ones
+  (:mod:`robustnas.tables.predictor_search`; needs scikit-learn, the ``predictor`` extra).
 
 The architectures are the benchmark's space's (:mod:`robustnas.tables.candidates`). Each run
 also records the best architecture it found, so that the benchmark's other numbers of it
@@ -73,10 +75,14 @@ class TableObjective:
         self.best = None
         self._best_value = float("-inf")
 
-    def _rep_of(self, cell: Any) -> str:
+    def representative(self, cell: Any) -> str:
+        """The id of the table row that holds ``cell`` (isomorphic cells share one);
+        not a query."""
         if cell not in self._rep:
             self._rep[cell] = self.bench.meta.resolve(cell)[1]
         return self._rep[cell]
+
+    _rep_of = representative
 
     def __call__(self, cell: Any) -> float:
         self.queries += 1
@@ -95,14 +101,18 @@ class TableObjective:
 
 
 Strategy = Callable[[TableObjective, int, int], list[float]]
-STRATEGIES: Registry[Strategy] = Registry("table search strategy")
+#: ``random``, ``evolution``, ``tpe`` and ``nsga2`` are here; each further strategy is a
+#: module of its own that registers here (``predictor``: robustnas/tables/predictor_search.py).
+STRATEGIES: Registry[Strategy] = Registry("table search strategy",
+                                          discover=("robustnas.tables.predictor_search",))
 
 
 _random_cell = nb201_draw  # the names this module has always had for NAS-Bench-201
 mutate = nb201_mutate
 
 
-def _best_so_far(values: Sequence[float]) -> list[float]:
+def best_so_far(values: Sequence[float]) -> list[float]:
+    """The running maximum of a strategy's query values: its best-found curve."""
     return [float(v) for v in np.maximum.accumulate(np.asarray(values, dtype=np.float64))]
 
 
@@ -110,7 +120,7 @@ def _best_so_far(values: Sequence[float]) -> list[float]:
 def random_search(objective: TableObjective, budget: int, seed: int) -> list[float]:
     """Best value after each of ``budget`` uniform queries."""
     rng = random.Random(seed)
-    return _best_so_far([objective(objective.space.draw(rng)) for _ in range(budget)])
+    return best_so_far([objective(objective.space.draw(rng)) for _ in range(budget)])
 
 
 @STRATEGIES.register("evolution")
@@ -131,7 +141,7 @@ def regularized_evolution(objective: TableObjective, budget: int, seed: int,
         if len(pop) > population:
             pop.popleft()
         history.append(value)
-    return _best_so_far(history)
+    return best_so_far(history)
 
 
 def _optuna_search(objective: TableObjective, budget: int, seed: int, multi: bool) -> list[float]:
@@ -153,7 +163,7 @@ def _optuna_search(objective: TableObjective, budget: int, seed: int, multi: boo
         return (objective.clean(cell), value) if multi else value
 
     study.optimize(trial_fn, n_trials=budget)
-    return _best_so_far(history)
+    return best_so_far(history)
 
 
 @STRATEGIES.register("tpe")
