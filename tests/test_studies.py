@@ -206,6 +206,30 @@ def test_killed_worker_trial_is_retried(tmp_path):
     assert f"trial {killed_key}: its worker" in output and "retry 1/3 queued" in output
 
 
+def test_search_sources_expand_relaxations_into_their_own_labels(tmp_path):
+    """``relaxations:`` is a study dimension like ``regularizers:``; without it the labels
+    are those of before; a combination a relaxation refuses fails the spec in one line."""
+    from robustnas.studies.sources import expand_sources
+    from robustnas.studies.spec import load_study_spec
+
+    search = {"relaxations": ["darts", "gdas"], "regularizers": ["none", "jacobian"],
+              "seeds": [0, 1], "set": {"epochs": 2, "C": 4, "layers": 3}}
+    path = _write(tmp_path, "rel", [{"search": search},
+                                    {"search": {"regularizers": ["none"], "seeds": [5]}}])
+    jobs = expand_sources(load_study_spec(path), tmp_path / "rel").searches
+    labels = [job.label for job in jobs]
+    assert labels[:3] == ["search-darts-none-s0", "search-darts-none-s1",
+                          "search-darts-jacobian-s0"]
+    assert len(labels) == 9 and labels[-1] == "search-none-s5"
+    relaxation = {job.label: job.config.get("relaxation", "darts") for job in jobs}
+    assert relaxation["search-gdas-jacobian-s1"] == "gdas"
+    assert relaxation["search-darts-none-s0"] == "darts"
+    bad = _write(tmp_path, "bad", [{"search": {**search, "regularizers": ["sdarts-rs"]}}])
+    with pytest.raises(UsageError) as info:
+        expand_sources(load_study_spec(bad), tmp_path / "bad")
+    assert "gdas" in str(info.value).lower() and "\n" not in str(info.value)
+
+
 @pytest.mark.slow
 def test_search_and_sampler_sources(tmp_path):
     search = {"regularizers": ["none", "advrush"], "seeds": [0],

@@ -3,12 +3,13 @@
 Each architecture is trained once per training seed (one trial each). Random cells are
 drawn with :func:`robustnas.space.sampling.sample_genotypes` and written to
 ``<study>/genotypes/`` (deterministic for the seed, so every worker writes the same files);
-search sources become one search job per (regulariser, search seed), whose derived
+search sources become one search job per (relaxation, regulariser, search seed), whose derived
 genotype ``<study>/searches/<label>/genotype.json`` is then trained like any other.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -191,18 +192,22 @@ def _searches(opts: dict[str, Any], spec: StudySpec, study_dir: Path) -> list[Se
     from robustnas.search import SearchConfig
     from robustnas.search.objective import RegularizerSet
 
-    allowed = {"regularizers", "seeds", "config", "set"}
+    allowed = {"regularizers", "relaxations", "seeds", "config", "set"}
     extra = sorted(set(opts) - allowed)
     if extra:
         raise UsageError(f"study: search: unknown key {extra[0]!r} "
                          f"(known: {', '.join(sorted(allowed))})")
     regs = opts.get("regularizers", ["none"])
     regs = [regs] if isinstance(regs, str) else list(regs)
+    # None: the relaxation of the config (DARTS' softmax unless it sets one), labels as
+    # before relaxations were a study dimension
+    relaxations = opts.get("relaxations", [None])
+    relaxations = [relaxations] if isinstance(relaxations, str) else list(relaxations)
     seeds = opts.get("seeds", [0])
     seeds = [seeds] if isinstance(seeds, int) else list(seeds)
     configs = opts.get("config")
     jobs = []
-    for reg in regs:
+    for relaxation, reg in itertools.product(relaxations, regs):
         file = configs.get(reg) if isinstance(configs, dict) else configs
         base: dict[str, Any] = {k: spec.training[k] for k in ("dataset", "data_root",
                                                               "dataset_options", "device")
@@ -214,8 +219,11 @@ def _searches(opts: dict[str, Any], spec: StudySpec, study_dir: Path) -> list[Se
                                  f"{spec.base_dir})")
             base.update(read_yaml(path))
         base.update(opts.get("set") or {})
+        if relaxation is not None:
+            base["relaxation"] = str(relaxation)
+        prefix = "search-" if relaxation is None else f"search-{relaxation}-"
         for seed in seeds:
-            label = f"search-{str(reg).replace(':', '').replace(',', '+')}-s{seed}"
+            label = f"{prefix}{str(reg).replace(':', '').replace(',', '+')}-s{seed}"
             config = {**base, "regularizer": str(reg), "seed": int(seed),
                       "out": str(study_dir / "searches" / label)}
             used = {part.split(":")[0].strip() for part in str(reg).split(",")}
