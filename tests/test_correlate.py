@@ -188,3 +188,30 @@ def test_heatmap_fits_its_labels_and_flags_too_few_cells(tmp_path):
     assert "hatched" not in figures[0].axes[0].get_title()
     assert "too few" in figures[1].axes[0].get_title()
     assert [p.get_gid() for p in figures[1].axes[0].patches] == ["few-cells"]
+
+
+def test_correlate_without_a_benchmark_reports_the_proxy_values(tmp_path, capsys):
+    """No --bench-root: the proxies of --cells seeded random cells, their spread and their
+    pairwise Kendall τ (issue 19 item 5: proxies on a sample of NB201 cells)."""
+    from robustnas.tables.proxy_summary import summarize
+
+    args = ["correlate", "--cells", "4", "--proxies", "params,flops,nwot", "--channels", "4",
+            "--cells-per-stage", "1", "--proxy-n", "8", "--out", str(tmp_path / "c")]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "4 cells, proxies at initialisation" in text and "nwot" in text
+    saved = json.loads((tmp_path / "c" / "proxy_summary.json").read_text())
+    records = read_results(tmp_path / "c" / "proxies.jsonl")
+    assert saved["cells"] == len(records) == 4
+    params = [r["params"] for r in records.values()]
+    assert saved["proxies"]["params"]["mean"] == pytest.approx(np.mean(params))
+    assert saved["proxies"]["params"]["sd"] == pytest.approx(np.std(params, ddof=1))
+    expected = kendalltau(params, [r["flops"] for r in records.values()]).statistic
+    assert saved["kendall"]["params"]["flops"] == pytest.approx(expected)
+    assert saved == json.loads(json.dumps(summarize(records, ["params", "flops", "nwot"])))
+    # the same cells again: nothing measured, the same summary
+    assert main(args) == 0 and "proxies:" not in capsys.readouterr().err
+    for extra, needle in ((["--predictor", "rf"], "needs --bench-root"),
+                          (["--cells", "0"], "--cells N says how many")):
+        assert main([*args, *extra]) == 2
+        assert needle in capsys.readouterr().err

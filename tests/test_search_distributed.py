@@ -92,16 +92,16 @@ def _run_recorded_here(options: dict, root: Path, name: str) -> Path:
     return record
 
 
-def _assert_match(two: Path, one: Path, epochs: int) -> None:
-    """Ranks identical after every epoch; 2 processes equal 1 to TOL; α moved."""
+def _assert_match(two: Path, one: Path, epochs: int, tol: float = TOL) -> None:
+    """Ranks identical after every epoch; 2 processes equal 1 to ``tol``; α moved."""
     for epoch in range(1, epochs + 1):
         rank0, rank1, single = (_alphas(two, 0, epoch), _alphas(two, 1, epoch),
                                 _alphas(one, 0, epoch))
         for a, b, c in zip(rank0, rank1, single):
             assert torch.equal(a, b), f"the processes disagree on α after epoch {epoch}"
-            assert torch.allclose(a, c, rtol=0, atol=TOL), (epoch, (a - c).abs().max().item())
+            assert torch.allclose(a, c, rtol=0, atol=tol), (epoch, (a - c).abs().max().item())
     moved = max(a.abs().max().item() for a in _alphas(one, 0, epochs))
-    assert moved > 100 * TOL, "α did not move: the comparison would be vacuous"
+    assert moved > 100 * tol, "α did not move: the comparison would be vacuous"
 
 
 def _recorded_pair(options: dict, root: Path, name: str) -> dict[str, Path]:
@@ -149,6 +149,21 @@ def test_advrush_and_lipschitz_match_one(tmp_path, order):
     for key in hist1[0]:
         if key.startswith("regularizer/"):
             assert hist2[0][key] == pytest.approx(hist1[0][key], rel=1e-4, abs=1e-5), key
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("changes", "tol"), [
+    ({"relaxation": "pc-darts", "relaxation_options": {"k": 2}}, TOL),
+    # 1/τ = 10 in the last epoch amplifies the rounding (1.2e-5 measured by hand)
+    ({"relaxation": "gdas"}, 1e-4),
+    # the reductions of two shards round like one batch to ~1e-16 in float64
+    ({"precision": "float64"}, 1e-12),
+])
+def test_relaxations_and_float64_match_one_process(tmp_path, changes, tol):
+    pair = _recorded_pair(dict(TINY, **changes), tmp_path, "variant")
+    _assert_match(pair["two"], pair["one"], TINY["epochs"], tol)
+    assert (json.loads((pair["run2"] / "genotype.json").read_text())["normal"]
+            == json.loads((pair["run1"] / "genotype.json").read_text())["normal"])
 
 
 def test_only_rank0_writes_and_reports(tmp_path):

@@ -17,7 +17,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``correlate`` subcommand."""
     p = sub.add_parser("correlate", help="Kendall tau / Spearman rho of proxies at init vs "
                                          "tabulated NAS-Bench-201 robust accuracy")
-    p.add_argument("--bench-root", required=True, help="robustness benchmark directory")
+    p.add_argument("--bench-root", default=None,
+                   help="robustness benchmark directory (without it: the proxies of --cells "
+                        "random cells of --space, their values and their agreement only)")
+    p.add_argument("--space", default="nb201",
+                   help="without --bench-root: the space the random cells come from "
+                        "(nb201, nares; default nb201)")
     p.add_argument("--bench", default="robustness", help="robustness (default) or "
                                                          "nas-robbench-201")
     p.add_argument("--dataset", default="cifar10", help="benchmark dataset (default cifar10)")
@@ -88,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
         from robustnas.tables.predictor import _sklearn
 
         _sklearn()  # refuse in one line before measuring anything
+    if args.bench_root is None:
+        return _proxies_only(args, names_spec, file_spec)
     bench = open_bench(args.bench_root, args.bench, args.run)
     out = ensure_writable_dir(args.out)
     proxies_path = Path(file_spec) if file_spec else out / "proxies.jsonl"
@@ -129,6 +136,65 @@ def run(args: argparse.Namespace) -> int:
         written.append(_predict(records, bench, args, names, out))
     for path in written:
         print(f"written: {path}")
+    return 0
+
+
+def _proxies_only(args: argparse.Namespace, names_spec: str | None,
+                  file_spec: str | None) -> int:
+    """No benchmark: measure the proxies of ``--cells`` seeded random cells of ``--space``
+    and report their values and pairwise Kendall τ (:mod:`robustnas.tables.proxy_summary`)."""
+    import random
+    from pathlib import Path
+
+    from robustnas.errors import UsageError
+    from robustnas.io import atomic_write_text, ensure_writable_dir
+    from robustnas.tables.candidates import candidates
+    from robustnas.tables.proxies import ProxySettings, compute_proxies, read_results
+    from robustnas.tables.proxy_summary import format_summary, summarize
+    from robustnas.tables.zero_cost import proxy_names
+
+    if args.predictor:
+        raise UsageError("--predictor fits proxies to tabulated accuracies: it needs "
+                         "--bench-root")
+    if args.key:
+        raise UsageError("--key names a tabulated column: it needs --bench-root")
+    if not args.no_compute and not args.cells:
+        raise UsageError("without --bench-root, --cells N says how many random cells of "
+                         f"--space {args.space} to measure")
+    names = proxy_names(names_spec)
+    out = ensure_writable_dir(args.out)
+    proxies_path = Path(file_spec) if file_spec else out / "proxies.jsonl"
+    if args.no_compute:
+        records = read_results(proxies_path)
+        if not records:
+            raise UsageError(f"{proxies_path} holds no proxies (run without --no-compute)")
+    else:
+        space = candidates(args.space)
+        rng = random.Random(args.seed)
+        cells: dict[str, None] = {}
+        for _ in range(100 * args.cells):  # distinct cells; a space may hold fewer
+            cells.setdefault(space.draw(rng).to_string())
+            if len(cells) == args.cells:
+                break
+        settings = ProxySettings(dataset=args.proxy_dataset, data_root=args.data_root,
+                                 n=args.proxy_n, seed=args.seed, C=args.channels,
+                                 N=args.cells_per_stage, hessian_iters=args.hessian_iters)
+
+        def progress(i: int, total: int) -> None:
+            if i == total or i % 10 == 0:
+                print(f"proxies: {i}/{total} cells", file=sys.stderr)
+
+        records = compute_proxies(list(cells), proxies_path, settings, progress, names)
+        records = {c: records[c] for c in cells}
+    names = [n for n in names if any(n in r for r in records.values())]
+    summary = summarize(records, names)
+    print(f"{summary['cells']} cells, proxies at initialisation (no --bench-root: their "
+          f"correlation with robust accuracy needs the robustness dataset)")
+    print(format_summary(summary))
+    path = out / "proxy_summary.json"
+    atomic_write_text(path, json.dumps(summary, indent=2) + "\n")
+    for written in (path, proxies_path):
+        print(f"written: {written}")
     return 0
 
 
