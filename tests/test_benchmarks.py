@@ -93,13 +93,28 @@ def test_bench_search_tiny_json(capsys):
     assert "bogus" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("name", ["jacobian", "beta", "sdarts-rs", "gdas+jacobian",
+                                  "pc-darts+sdarts-rs"])
+def test_every_regulariser_is_a_search_variant(name):
+    """The study's methods can be timed side by side (a weight-step-only SDARTS counts as
+    active, not as a plain step under its name)."""
+    import argparse
+
+    from robustnas.benchmarks.search import _variant_settings, build_variant
+
+    settings = _variant_settings(name)
+    assert settings["regularizer"] == name.split("+")[-1]
+    args = argparse.Namespace(channels=4, layers=3, batch_size=2, image_size=8, classes=10)
+    build_variant(name, args, torch.device("cpu"))()
+
+
 @pytest.mark.slow
 def test_variant_memory_is_measured_in_a_fresh_process():
     import argparse
 
     from robustnas.benchmarks.search import build_variant
 
-    args = argparse.Namespace(channels=2, layers=3, batch_size=2, image_size=8, classes=10)
+    args = argparse.Namespace(channels=4, layers=3, batch_size=2, image_size=8, classes=10)
     mem = timing.variant_memory(build_variant, "first", args, torch.device("cpu"))
     assert mem["peak_mb"] > 0
     assert mem["own_mb"] is None or 0 <= mem["own_mb"] < mem["peak_mb"]
@@ -207,7 +222,7 @@ def test_search_step_leaves_no_graph_and_no_growing_state(name):
 
     from robustnas.benchmarks.search import build_variant
 
-    args = argparse.Namespace(channels=2, layers=3, batch_size=2, image_size=8, classes=10)
+    args = argparse.Namespace(channels=4, layers=3, batch_size=2, image_size=8, classes=10)
     step = build_variant(name, args, torch.device("cpu"))
 
     def live() -> tuple[int, int]:

@@ -45,6 +45,13 @@ from robustnas.space.darts.supernet import SuperNet
 RELAXATION_VARIANTS = ("pc-darts", "gdas")
 
 
+def _regularizer_names() -> list[str]:
+    """Every registered regulariser (advrush, lipschitz, jacobian, beta, sdarts-rs, ...)."""
+    from robustnas.search.regularizers import REGULARIZERS
+
+    return [n for n in REGULARIZERS.names() if n != "none"]
+
+
 def _variant_settings(name: str) -> dict[str, Any]:
     settings = {"order": 1, "regularizer": "none", "amp": False, "channels_last": False,
                 "reference": False, "relaxation": "darts"}
@@ -53,7 +60,7 @@ def _variant_settings(name: str) -> dict[str, Any]:
             settings["relaxation"] = part
         elif part == "second":
             settings["order"] = 2
-        elif part in ("advrush", "lipschitz"):
+        elif part in _regularizer_names():
             settings["regularizer"] = part
         elif part == "bf16":
             settings["amp"] = True
@@ -78,7 +85,8 @@ def make_step(settings: dict[str, Any], args: argparse.Namespace,
                           {"advrush": {"start_epoch": 0}} if settings["regularizer"] == "advrush"
                           else None)
     regs.setup(model)
-    if regs.applies("arch", 0) != (settings["regularizer"] != "none"):
+    active = regs.applies("arch", 0) or regs.applies("weights", 0) or regs.perturbs(0)
+    if active != (settings["regularizer"] != "none"):
         # A term switched off by its schedule would time a plain step under its name.
         raise RuntimeError(f"regularizer {settings['regularizer']} is not active at epoch 0")
     model.to(device)
@@ -127,8 +135,9 @@ def _names(args: argparse.Namespace, device: torch.device) -> list[str]:
             _variant_settings(name)
         except ValueError:
             raise UsageError(f"unknown benchmark variant {name!r} (choose from first, second, "
-                             "advrush, lipschitz, bf16, channels_last, reference, "
-                             f"{', '.join(RELAXATION_VARIANTS)}, joined with +)") from None
+                             "bf16, channels_last, reference, "
+                             f"{', '.join(RELAXATION_VARIANTS)}, a regulariser "
+                             f"({', '.join(_regularizer_names())}), joined with +)") from None
         settings = _variant_settings(name)
         if settings["amp"] and device.type != "cuda":
             raise UsageError(f"variant {name!r} needs CUDA (bf16 autocast is CUDA-only here)")

@@ -33,9 +33,10 @@ def search_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--classes", type=int, default=10)
     p.add_argument("--device", default="auto")
     p.add_argument("--variants", default="auto",
-                   help="comma list of first,second,advrush,lipschitz,bf16,channels_last, "
-                        "reference, the relaxations pc-darts,gdas and their + combinations, "
-                        "e.g. second+reference, pc-darts+second; the "
+                   help="comma list of first,second,bf16,channels_last,reference, the "
+                        "relaxations pc-darts,gdas, any regulariser (advrush, lipschitz, "
+                        "jacobian, beta, sdarts-rs, ...) and their + combinations, "
+                        "e.g. second+reference, pc-darts+jacobian; the "
                         "first listed is the baseline (auto: reference,first,channels_last,"
                         "second,advrush,lipschitz, plus bf16 ones on CUDA)")
     p.add_argument("--warmup", type=int, default=2)
