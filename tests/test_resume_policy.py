@@ -33,7 +33,7 @@ def test_the_declared_classes_keep_what_could_and_could_not_change_before():
     # the space too now: a checkpoint holds one space's supernet, and its relaxation; the
     # weight step's objective defines what the weights were trained for
     assert FIXED_KEYS == before | {"space", "relaxation", "relaxation_options", "w_objective",
-                                   "w_objective_options"}
+                                   "w_objective_options", "alpha_objective", "precision"}
     before = {"device", "out", "data_root", "download", "eval_every", "eval_n", "eval_steps",
               "eval_eps", "eval_step_size", "eval_batch_size", "checkpoint_every", "amp",
               "channels_last", "threads", "lr", "grad_clip", "skip_nonfinite"}

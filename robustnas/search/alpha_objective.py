@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from robustnas.errors import UsageError
+
+if TYPE_CHECKING:  # config.py imports this module; torch-free commands must not pay for torch
+    import torch
+    from torch import nn
 
 #: The values of ``alpha_objective``.
 ALPHA_OBJECTIVES = ("clean", "adversarial")
