@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         format_table,
         small_n_warnings,
     )
-    from robustnas.tables.proxies import ProxySettings, compute_proxies, read_results
+    from robustnas.tables.proxies import read_results
 
     for name in ("top_k", "cells"):
         if getattr(args, name) < 0:
@@ -112,16 +112,7 @@ def run(args: argparse.Namespace) -> int:
         if args.cells:
             reps = sorted(random.Random(args.seed).sample(reps, min(args.cells, len(reps))),
                           key=int)
-        settings = ProxySettings(dataset=args.proxy_dataset, data_root=args.data_root,
-                                 n=args.proxy_n, seed=args.seed, C=args.channels,
-                                 N=args.cells_per_stage, hessian_iters=args.hessian_iters)
-
-        def progress(i: int, total: int) -> None:
-            if i == total or i % 10 == 0:
-                print(f"proxies: {i}/{total} cells", file=sys.stderr)
-
-        records = compute_proxies([bench.meta.strings[r] for r in reps], proxies_path,
-                                  settings, progress, names)
+        records = _measure(args, [bench.meta.strings[r] for r in reps], proxies_path, names)
     results = correlate(records, bench, args.dataset, args.key, proxies=names,
                         top_k=args.top_k or None, clean_key=args.clean_key)
     print(format_table(results))
@@ -139,6 +130,23 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _measure(args: argparse.Namespace, cells: list[str], path: Path,
+             names: list[str]) -> dict[str, dict]:
+    """Measure the proxies ``cells`` lack into ``path`` with the command's settings,
+    reporting progress on stderr; returns every record of the file."""
+    from robustnas.tables.proxies import ProxySettings, compute_proxies
+
+    settings = ProxySettings(dataset=args.proxy_dataset, data_root=args.data_root,
+                             n=args.proxy_n, seed=args.seed, C=args.channels,
+                             N=args.cells_per_stage, hessian_iters=args.hessian_iters)
+
+    def progress(i: int, total: int) -> None:
+        if i == total or i % 10 == 0:
+            print(f"proxies: {i}/{total} cells", file=sys.stderr)
+
+    return compute_proxies(cells, path, settings, progress, names)
+
+
 def _proxies_only(args: argparse.Namespace, names_spec: str | None,
                   file_spec: str | None) -> int:
     """No benchmark: measure the proxies of ``--cells`` seeded random cells of ``--space``
@@ -149,7 +157,7 @@ def _proxies_only(args: argparse.Namespace, names_spec: str | None,
     from robustnas.errors import UsageError
     from robustnas.io import atomic_write_text, ensure_writable_dir
     from robustnas.tables.candidates import candidates
-    from robustnas.tables.proxies import ProxySettings, compute_proxies, read_results
+    from robustnas.tables.proxies import read_results
     from robustnas.tables.proxy_summary import format_summary, summarize
     from robustnas.tables.zero_cost import proxy_names
 
@@ -176,15 +184,7 @@ def _proxies_only(args: argparse.Namespace, names_spec: str | None,
             cells.setdefault(space.draw(rng).to_string())
             if len(cells) == args.cells:
                 break
-        settings = ProxySettings(dataset=args.proxy_dataset, data_root=args.data_root,
-                                 n=args.proxy_n, seed=args.seed, C=args.channels,
-                                 N=args.cells_per_stage, hessian_iters=args.hessian_iters)
-
-        def progress(i: int, total: int) -> None:
-            if i == total or i % 10 == 0:
-                print(f"proxies: {i}/{total} cells", file=sys.stderr)
-
-        records = compute_proxies(list(cells), proxies_path, settings, progress, names)
+        records = _measure(args, list(cells), proxies_path, names)
         records = {c: records[c] for c in cells}
     names = [n for n in names if any(n in r for r in records.values())]
     summary = summarize(records, names)
