@@ -83,6 +83,27 @@ class RegularizerSet:
         for _, _, reg in self.terms:
             reg.setup(model)
 
+    def check_schedule(self, epochs: int, warmup_epochs: int) -> None:
+        """Refuse a search in which a regulariser would never act.
+
+        AdvRush starts at epoch 50 by default (its paper's 60-epoch schedule); in a shorter
+        search it would silently be plain DARTS. α-step terms count only from
+        ``warmup_epochs`` on, when α starts to move.
+        """
+        for name, _, reg in self.terms:
+            touches_weights = not reg.phases or "weights" in reg.phases or reg.perturbs_arch
+            first = 0 if touches_weights else warmup_epochs
+            if any(reg.effective(epoch) for epoch in range(first, epochs)):
+                continue
+            when = getattr(reg, "options", {}).get("start_epoch")
+            start = f"starts at epoch {when} (0-based) and " if when is not None else ""
+            raise UsageError(
+                f"regularizer {name} {start}would never act in this search ({epochs} epochs"
+                + (f", α moves from epoch {warmup_epochs}" if not touches_weights else "")
+                + f"); set --reg-opt {name}.start_epoch=N with N < {epochs}"
+                + (" and h_ramp false" if getattr(reg, "options", {}).get("h_ramp") else "")
+                + " or search longer")
+
     def applies(self, phase: str, epoch: int) -> bool:
         """Whether any regulariser adds a term to ``phase`` at ``epoch``."""
         return any(phase in reg.phases and reg.active(epoch) for _, _, reg in self.terms)

@@ -100,6 +100,7 @@ class Searcher(EngineTask):
         self.alpha_attack = build_alpha_attack(config.alpha_objective, config.w_objective,
                                                config.w_objective_options, self.autocast)
         self.regularizers = RegularizerSet(config.regularizer, config.regularizer_options)
+        self.regularizers.check_schedule(config.epochs, config.warmup_epochs)
         seed_everything(config.seed)
         self.data = load_search_data(config, self.device, info)
         model = build_supernet(config, self.data)

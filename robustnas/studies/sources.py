@@ -232,6 +232,7 @@ def _searches(opts: dict[str, Any], spec: StudySpec, study_dir: Path) -> list[Se
                 if k in used}
             checked = resolve_config(SearchConfig, None, config)
             checked.validate()
-            RegularizerSet(checked.regularizer, checked.regularizer_options)
+            RegularizerSet(checked.regularizer, checked.regularizer_options).check_schedule(
+                checked.epochs, checked.warmup_epochs)
             jobs.append(SearchJob(label, str(reg), int(seed), config))
     return jobs

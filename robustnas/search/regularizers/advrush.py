@@ -194,6 +194,9 @@ class AdvRush(Regularizer):
     def active(self, epoch: int) -> bool:  # noqa: D102
         return epoch >= self.options["start_epoch"]
 
+    def effective(self, epoch: int) -> bool:  # noqa: D102
+        return self.active(epoch) and self.radius(epoch) > 0
+
     def radius(self, epoch: int) -> float:
         """h at ``epoch`` in the configured units (h or h_pixels), with the ramp applied."""
         o = self.options

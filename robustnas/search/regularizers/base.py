@@ -105,6 +105,11 @@ class Regularizer:
         """Whether the term applies at ``epoch`` (0-based)."""
         return True
 
+    def effective(self, epoch: int) -> bool:
+        """Whether the term can change anything at ``epoch``: :meth:`active` unless a
+        schedule makes an active term vanish (AdvRush's radius ramp starts at 0)."""
+        return self.active(epoch)
+
     def loss(self, ctx: StepContext) -> tuple[torch.Tensor, dict[str, float]]:
         """The term to add (a scalar tensor with graph) and named values to log."""
         return ctx.loss.new_zeros(()), {}
